@@ -1,0 +1,389 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/kit"
+	"github.com/offkit/offkit/manifest"
+	"github.com/offkit/offkit/sign"
+	"github.com/offkit/offkit/verify"
+)
+
+// MaxKeyFile bounds a key file read from disk.
+const MaxKeyFile = 64 << 10
+
+func readKeyFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("key %s: %w", path, errdef.ErrNotFound)
+		}
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxKeyFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxKeyFile {
+		return nil, fmt.Errorf("key %s: over %d bytes: %w", path, MaxKeyFile, errdef.ErrInvalid)
+	}
+	return b, nil
+}
+
+func loadPublicKeys(paths []string) ([]*sign.PublicKey, error) {
+	var keys []*sign.PublicKey
+	for _, p := range paths {
+		b, err := readKeyFile(p)
+		if err != nil {
+			return nil, err
+		}
+		k, err := sign.LoadPublicKey(b)
+		if err != nil {
+			return nil, fmt.Errorf("key %s: %w", p, err)
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+// password returns COSIGN_PASSWORD, or asks on the terminal.
+func (a *app) password(confirm bool) ([]byte, error) {
+	if pw, ok := os.LookupEnv("COSIGN_PASSWORD"); ok {
+		return []byte(pw), nil
+	}
+	if !term.IsTerminal(int(os.Stdin.Fd())) {
+		return nil, usageError("no key password: set COSIGN_PASSWORD (standard input is not a terminal)")
+	}
+	fmt.Fprint(a.stderr, "Enter password for private key: ")
+	pw, err := term.ReadPassword(int(os.Stdin.Fd()))
+	fmt.Fprintln(a.stderr)
+	if err != nil {
+		return nil, err
+	}
+	if confirm {
+		fmt.Fprint(a.stderr, "Enter password for private key again: ")
+		again, err := term.ReadPassword(int(os.Stdin.Fd()))
+		fmt.Fprintln(a.stderr)
+		if err != nil {
+			return nil, err
+		}
+		if string(again) != string(pw) {
+			return nil, usageError("passwords do not match")
+		}
+	}
+	return pw, nil
+}
+
+func (a *app) loadPrivateKey(path string) (*sign.PrivateKey, error) {
+	b, err := readKeyFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pw, err := a.password(false)
+	if err != nil {
+		return nil, err
+	}
+	k, err := sign.LoadPrivateKey(b, pw)
+	if err != nil {
+		return nil, fmt.Errorf("key %s: %w", path, err)
+	}
+	return k, nil
+}
+
+func (a *app) buildCmd() *cobra.Command {
+	var specPath, outDir, keyPath string
+	var plainHTTP bool
+	var concurrency int
+	cmd := &cobra.Command{
+		Use:   "build -f kit.yaml [-o DIR] [--key cosign.key]",
+		Short: "Collect what kit.yaml names into a signed NAME-VERSION.kit.tar.zst",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			b, err := os.ReadFile(specPath)
+			if err != nil {
+				if errors.Is(err, os.ErrNotExist) {
+					return fmt.Errorf("spec %s: %w", specPath, errdef.ErrNotFound)
+				}
+				return err
+			}
+			spec, err := manifest.ParseSpec(specPath, b)
+			if err != nil {
+				return err
+			}
+			opts := kit.BuildOptions{
+				Dir:         filepath.Dir(specPath),
+				OutDir:      outDir,
+				PlainHTTP:   plainHTTP,
+				Concurrency: concurrency,
+				Builder:     manifest.Builder{Name: "offkit", Version: version},
+				Log:         a.log,
+			}
+			if epoch, ok := os.LookupEnv("SOURCE_DATE_EPOCH"); ok {
+				sec, err := strconv.ParseInt(epoch, 10, 64)
+				if err != nil || sec < 0 {
+					return usageError("SOURCE_DATE_EPOCH %q is not a number of seconds", epoch)
+				}
+				t := time.Unix(sec, 0).UTC()
+				opts.SourceDateEpoch = &t
+			}
+			if keyPath != "" {
+				if opts.Key, err = a.loadPrivateKey(keyPath); err != nil {
+					return err
+				}
+			}
+			var done func()
+			opts.Progress, done = a.progress("packing")
+			res, err := kit.Build(cmd.Context(), spec, opts)
+			done()
+			if err != nil {
+				return err
+			}
+			return a.emit(res, func(w io.Writer) {
+				fmt.Fprintf(w, "built %s (%d bytes, %d entries)\n", res.Path, res.Size, len(res.Manifest.Entries))
+				fmt.Fprintf(w, "manifest %s\n", res.ManifestDigest)
+				if res.SignaturePath != "" {
+					fmt.Fprintf(w, "signed  %s (key %s)\n", res.SignaturePath, res.Manifest.Signer.KeyID)
+				} else {
+					fmt.Fprintln(w, "unsigned: no --key given")
+				}
+			})
+		},
+	}
+	cmd.Flags().StringVarP(&specPath, "file", "f", "kit.yaml", "kit spec")
+	cmd.Flags().StringVarP(&outDir, "output", "o", ".", "output folder")
+	cmd.Flags().StringVar(&keyPath, "key", "", "cosign private key (password from COSIGN_PASSWORD or a prompt)")
+	cmd.Flags().BoolVar(&plainHTTP, "plain-http", false, "pull images over plain http (loopback registries)")
+	cmd.Flags().IntVar(&concurrency, "concurrency", 0, "compression goroutines (0: one per core; never changes the bytes)")
+	return cmd
+}
+
+func (a *app) signCmd() *cobra.Command {
+	var keyPath string
+	cmd := &cobra.Command{
+		Use:   "sign K.kit.tar.zst --key cosign.key",
+		Short: "Sign a kit: its manifest inside and the whole file beside it (K.sig)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if keyPath == "" {
+				return usageError("--key is required")
+			}
+			key, err := a.loadPrivateKey(keyPath)
+			if err != nil {
+				return err
+			}
+			res, err := kit.Sign(args[0], key)
+			if err != nil {
+				return err
+			}
+			return a.emit(res, func(w io.Writer) {
+				fmt.Fprintf(w, "signed %s with key %s\nmanifest %s\nsignature %s\n", args[0], res.KeyID, res.ManifestDigest, res.SignaturePath)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&keyPath, "key", "", "cosign private key")
+	return cmd
+}
+
+func (a *app) inspectCmd() *cobra.Command {
+	var keyPaths []string
+	cmd := &cobra.Command{
+		Use:   "inspect K.kit.tar.zst [--key cosign.pub]",
+		Short: "Show a kit's manifest, signer and contents, reading only its head",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			head, err := kit.ReadHead(args[0])
+			if err != nil {
+				return err
+			}
+			sigState := "absent"
+			if head.Signature != nil {
+				sigState = "present, not checked (no --key)"
+			}
+			if len(keyPaths) > 0 {
+				keys, err := loadPublicKeys(keyPaths)
+				if err != nil {
+					return err
+				}
+				if head.Signature == nil {
+					return fmt.Errorf("kit %s is not signed: %w", args[0], errdef.ErrSignature)
+				}
+				k, err := sign.VerifyAny(keys, head.ManifestBytes, head.Signature)
+				if err != nil {
+					return fmt.Errorf("kit %s: %w", args[0], err)
+				}
+				sigState = "verified with " + k.KeyID()
+			}
+			m, err := manifest.Parse(head.ManifestBytes)
+			if err != nil {
+				return err
+			}
+			out := summarize(m, head.ManifestBytes)
+			out.Signature = sigState
+			return a.emit(out, func(w io.Writer) { out.print(w) })
+		},
+	}
+	cmd.Flags().StringArrayVar(&keyPaths, "key", nil, "trusted cosign public key (repeatable)")
+	return cmd
+}
+
+type roleSummary struct {
+	Role    manifest.Role `json:"role"`
+	Entries int           `json:"entries"`
+	Bytes   int64         `json:"bytes"`
+}
+
+type kitSummary struct {
+	Name           string               `json:"name"`
+	Version        string               `json:"version"`
+	ManifestDigest string               `json:"manifestDigest"`
+	Signer         string               `json:"signer"`
+	Signature      string               `json:"signature"`
+	CreatedAt      time.Time            `json:"createdAt"`
+	ExpiresAt      *time.Time           `json:"expiresAt,omitempty"`
+	Builder        manifest.Builder     `json:"builder"`
+	Roles          []roleSummary        `json:"roles"`
+	Images         []manifest.Image     `json:"images,omitempty"`
+	Entries        int                  `json:"entries"`
+	Bytes          int64                `json:"bytes"`
+	Compression    manifest.Compression `json:"compression"`
+}
+
+func summarize(m *manifest.Manifest, raw []byte) *kitSummary {
+	s := &kitSummary{
+		Name: m.Name, Version: m.Version, ManifestDigest: manifest.Digest(raw),
+		CreatedAt: m.CreatedAt, ExpiresAt: m.ExpiresAt, Builder: m.Builder, Images: m.Images,
+		Entries: len(m.Entries), Bytes: m.TotalSize(), Compression: m.Compression, Signer: "(unsigned)",
+	}
+	if m.Signer != nil {
+		s.Signer = m.Signer.KeyID
+	}
+	by := map[manifest.Role]*roleSummary{}
+	for _, e := range m.Entries {
+		r := by[e.Role]
+		if r == nil {
+			r = &roleSummary{Role: e.Role}
+			by[e.Role] = r
+		}
+		r.Entries++
+		r.Bytes += e.Size
+	}
+	for _, r := range by {
+		s.Roles = append(s.Roles, *r)
+	}
+	sort.Slice(s.Roles, func(i, j int) bool { return s.Roles[i].Role < s.Roles[j].Role })
+	return s
+}
+
+func (s *kitSummary) print(w io.Writer) {
+	fmt.Fprintf(w, "kit        %s %s\n", s.Name, s.Version)
+	fmt.Fprintf(w, "manifest   %s\n", s.ManifestDigest)
+	fmt.Fprintf(w, "signer     %s\n", s.Signer)
+	fmt.Fprintf(w, "signature  %s\n", s.Signature)
+	fmt.Fprintf(w, "created    %s\n", s.CreatedAt.Format(time.RFC3339))
+	if s.ExpiresAt != nil {
+		fmt.Fprintf(w, "expires    %s\n", s.ExpiresAt.Format(time.RFC3339))
+	} else {
+		fmt.Fprintf(w, "expires    never\n")
+	}
+	fmt.Fprintf(w, "builder    %s %s, zstd level %d, frames of %d bytes\n", s.Builder.Name, s.Builder.Version, s.Compression.Level, s.Compression.FrameSize)
+	fmt.Fprintf(w, "contents   %d entries, %d bytes\n", s.Entries, s.Bytes)
+	for _, r := range s.Roles {
+		fmt.Fprintf(w, "  %-12s %6d entries %14d bytes\n", r.Role, r.Entries, r.Bytes)
+	}
+	for _, im := range s.Images {
+		fmt.Fprintf(w, "image      %s@%s %v\n", im.Reference, im.Digest, im.Platforms)
+	}
+}
+
+func (a *app) verifyCmd() *cobra.Command {
+	var keyPaths []string
+	cmd := &cobra.Command{
+		Use:   "verify K.kit.tar.zst --key cosign.pub",
+		Short: "Check a kit's signature and every byte, in one streaming pass; writes nothing",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(keyPaths) == 0 {
+				return fmt.Errorf("no trusted key: pass --key cosign.pub: %w", errdef.ErrSignature)
+			}
+			keys, err := loadPublicKeys(keyPaths)
+			if err != nil {
+				return err
+			}
+			p, done := a.progress("verifying")
+			res, err := verify.File(cmd.Context(), args[0], verify.Options{Keys: keys, Progress: p, Now: a.now()})
+			done()
+			if err != nil {
+				return err
+			}
+			out := map[string]any{
+				"kit": args[0], "name": res.Manifest.Name, "version": res.Manifest.Version,
+				"manifestDigest": res.ManifestDigest, "signer": res.Signer.KeyID(),
+				"fileSignature": res.FileSignature, "entries": res.Entries, "bytes": res.Bytes,
+				"seekable": res.Seekable, "verified": true,
+			}
+			return a.emit(out, func(w io.Writer) {
+				fmt.Fprintf(w, "verified %s: %s %s\n", args[0], res.Manifest.Name, res.Manifest.Version)
+				fmt.Fprintf(w, "  manifest  %s, signed by %s\n", res.ManifestDigest, res.Signer.KeyID())
+				fmt.Fprintf(w, "  entries   %d, %d bytes, every sha256 and size matches\n", res.Entries, res.Bytes)
+				fmt.Fprintf(w, "  file sig  %s\n", res.FileSignature)
+			})
+		},
+	}
+	cmd.Flags().StringArrayVar(&keyPaths, "key", nil, "trusted cosign public key (repeatable)")
+	return cmd
+}
+
+func (a *app) keyCmd() *cobra.Command {
+	key := &cobra.Command{Use: "key", Short: "Manage signing keys"}
+	var prefix string
+	gen := &cobra.Command{
+		Use:   "generate [--output-key-prefix cosign]",
+		Short: "Generate a cosign-compatible key pair (PREFIX.key, PREFIX.pub)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pw, err := a.password(true)
+			if err != nil {
+				return err
+			}
+			priv, pub, err := sign.GenerateKeyPair(pw)
+			if err != nil {
+				return err
+			}
+			keyFile, pubFile := prefix+".key", prefix+".pub"
+			for _, f := range []string{keyFile, pubFile} {
+				if _, err := os.Stat(f); err == nil {
+					return usageError("%s exists: refusing to overwrite a key", f)
+				}
+			}
+			if err := os.WriteFile(keyFile, priv, 0o600); err != nil {
+				return err
+			}
+			if err := os.WriteFile(pubFile, pub, 0o644); err != nil {
+				return err
+			}
+			pk, err := sign.LoadPublicKey(pub)
+			if err != nil {
+				return err
+			}
+			out := map[string]string{"privateKey": keyFile, "publicKey": pubFile, "keyId": pk.KeyID()}
+			return a.emit(out, func(w io.Writer) {
+				fmt.Fprintf(w, "Private key written to %s\nPublic key written to %s\nKey id %s\n", keyFile, pubFile, pk.KeyID())
+			})
+		},
+	}
+	gen.Flags().StringVar(&prefix, "output-key-prefix", "cosign", "file name prefix of the key pair")
+	key.AddCommand(gen)
+	return key
+}

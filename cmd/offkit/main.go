@@ -1,0 +1,123 @@
+// Command offkit builds signed offline kits and verifies, installs and
+// serves them on an air-gapped site. It only parses flags and wires the
+// packages together; see DESIGN.md for the contracts.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/offkit/offkit/internal/errdef"
+)
+
+// version is set with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+// app carries what every subcommand shares.
+type app struct {
+	json   bool
+	stdout io.Writer
+	stderr io.Writer
+	log    *slog.Logger
+	now    func() time.Time
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	a := &app{stdout: os.Stdout, stderr: os.Stderr, now: time.Now}
+	err := newRoot(a).ExecuteContext(ctx)
+	if err != nil && ctx.Err() != nil && !errors.Is(err, context.Canceled) {
+		err = fmt.Errorf("%w: %w", err, context.Canceled)
+	}
+	code := errdef.ExitCode(err)
+	if err != nil {
+		if a.json {
+			json.NewEncoder(a.stdout).Encode(map[string]any{"error": err.Error(), "exitCode": code})
+		}
+		fmt.Fprintf(a.stderr, "offkit: %v\n", err)
+	}
+	os.Exit(code)
+}
+
+func newRoot(a *app) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "offkit",
+		Short:         "Carry software into air-gapped sites and keep it trustworthy there",
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRun: func(cmd *cobra.Command, args []string) {
+			a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		},
+	}
+	root.PersistentFlags().BoolVar(&a.json, "json", false, "machine-readable output on stdout")
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return fmt.Errorf("%s: %v: %w", cmd.CommandPath(), err, errdef.ErrInvalid)
+	})
+	root.AddCommand(
+		a.buildCmd(), a.signCmd(), a.inspectCmd(), a.verifyCmd(), a.installCmd(),
+		a.statusCmd(), a.rollbackCmd(), a.keyCmd(),
+	)
+	return root
+}
+
+// usageError is an invalid command line (exit 11).
+func usageError(format string, args ...any) error {
+	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), errdef.ErrInvalid)
+}
+
+// emit prints v as JSON with --json, else calls text.
+func (a *app) emit(v any, text func(w io.Writer)) error {
+	if a.json {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	text(a.stdout)
+	return nil
+}
+
+// progress returns a progress callback: a bar on a terminal, a log line
+// every 10% otherwise, nothing with --json.
+func (a *app) progress(what string) (func(done, total int64), func()) {
+	if a.json {
+		return nil, func() {}
+	}
+	if f, ok := a.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		var bar *progressbar.ProgressBar
+		return func(done, total int64) {
+				if bar == nil {
+					bar = progressbar.DefaultBytes(total, what)
+				}
+				bar.Set64(done)
+			}, func() {
+				if bar != nil {
+					bar.Finish()
+				}
+			}
+	}
+	last := int64(-1)
+	return func(done, total int64) {
+		if total <= 0 {
+			return
+		}
+		pct := done * 100 / total
+		if pct/10 != last/10 {
+			last = pct
+			a.log.Info(what, "percent", pct, "bytes", done, "total", total)
+		}
+	}, func() {}
+}

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/site"
+)
+
+// siteKeys returns the trusted keys: --key flags, else ROOT/keys/*.pub.
+func siteKeys(root string, keyPaths []string) ([]string, error) {
+	if len(keyPaths) > 0 {
+		return keyPaths, nil
+	}
+	found, _ := filepath.Glob(filepath.Join(root, "keys", "*.pub"))
+	if len(found) == 0 {
+		return nil, fmt.Errorf("no trusted key: pass --key cosign.pub or put keys in %s: %w", filepath.Join(root, "keys"), errdef.ErrSignature)
+	}
+	return found, nil
+}
+
+func (a *app) installCmd() *cobra.Command {
+	var root, reason string
+	var keyPaths []string
+	var dryRun, force bool
+	cmd := &cobra.Command{
+		Use:   "install K.kit.tar.zst --root ROOT --key cosign.pub",
+		Short: "Verify a kit while staging it, then activate it atomically as a new generation",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if root == "" {
+				return usageError("--root is required")
+			}
+			paths, err := siteKeys(root, keyPaths)
+			if err != nil {
+				return err
+			}
+			keys, err := loadPublicKeys(paths)
+			if err != nil {
+				return err
+			}
+			s, err := site.Open(root, !dryRun)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			p, done := a.progress("installing")
+			res, err := s.Install(cmd.Context(), args[0], site.InstallOptions{
+				Keys: keys, DryRun: dryRun, Force: force, Reason: reason, Now: a.now(), Progress: p,
+			})
+			done()
+			if err != nil {
+				return err
+			}
+			return a.emit(res, func(w io.Writer) {
+				switch {
+				case res.AlreadyActive:
+					fmt.Fprintf(w, "%s %s is already active (generation %d): nothing to do\n", res.Name, res.Version, res.Generation)
+				case res.DryRun:
+					fmt.Fprintf(w, "dry run: %s %s verified (%d entries, %d bytes); nothing written\n", res.Name, res.Version, res.Entries, res.Bytes)
+				default:
+					from := "new"
+					if res.Previous != "" {
+						from = "was " + res.Previous
+					}
+					fmt.Fprintf(w, "installed %s %s (%s) as generation %d: %d entries, %d bytes, %d new blobs, %d shared\n",
+						res.Name, res.Version, from, res.Generation, res.Entries, res.Bytes, res.BlobsNew, res.BlobsShared)
+					if res.Forced {
+						fmt.Fprintf(w, "forced activation recorded in %s\n", filepath.Join(root, "audit.log"))
+					}
+				}
+			})
+		},
+	}
+	cmd.Flags().StringVar(&root, "root", "", "site root")
+	cmd.Flags().StringArrayVar(&keyPaths, "key", nil, "trusted cosign public key (repeatable; default ROOT/keys/*.pub)")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "verify and report without writing")
+	cmd.Flags().BoolVar(&force, "force-activate", false, "activate a version that is not newer than the installed one")
+	cmd.Flags().StringVar(&reason, "force-reason", "", "why (recorded in audit.log; required with --force-activate)")
+	return cmd
+}
+
+type kitStatus struct {
+	site.KitState
+	Age     string `json:"age"`
+	Stale   bool   `json:"stale"`
+	Expired bool   `json:"expired"`
+}
+
+type siteStatus struct {
+	Root               string      `json:"root"`
+	Generation         int         `json:"generation"`
+	PreviousGeneration int         `json:"previousGeneration,omitempty"`
+	Kits               []kitStatus `json:"kits"`
+	Quarantined        int         `json:"quarantined"`
+}
+
+func (a *app) statusCmd() *cobra.Command {
+	var root string
+	cmd := &cobra.Command{
+		Use:   "status --root ROOT",
+		Short: "Show the active kits, their versions, age and staleness",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if root == "" {
+				return usageError("--root is required")
+			}
+			s, err := site.Open(root, false)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			st, err := s.State()
+			if err != nil {
+				return err
+			}
+			now := a.now()
+			out := siteStatus{Root: root, Generation: st.Generation, PreviousGeneration: s.PreviousGeneration(), Quarantined: s.QuarantineCount(), Kits: []kitStatus{}}
+			for _, k := range st.Kits {
+				age := now.Sub(k.CreatedAt)
+				ks := kitStatus{KitState: k, Age: age.Truncate(time.Minute).String()}
+				ks.Stale = k.StalenessWindowHours > 0 && age > time.Duration(k.StalenessWindowHours)*time.Hour
+				ks.Expired = k.ExpiresAt != nil && !now.Before(*k.ExpiresAt)
+				out.Kits = append(out.Kits, ks)
+			}
+			return a.emit(out, func(w io.Writer) {
+				fmt.Fprintf(w, "site %s: generation %d", root, out.Generation)
+				if out.PreviousGeneration > 0 {
+					fmt.Fprintf(w, " (rollback to %d available)", out.PreviousGeneration)
+				}
+				fmt.Fprintf(w, ", %d quarantined\n", out.Quarantined)
+				if len(out.Kits) == 0 {
+					fmt.Fprintln(w, "no kits installed")
+				}
+				for _, k := range out.Kits {
+					flag := "fresh"
+					if k.Expired {
+						flag = "EXPIRED"
+					} else if k.Stale {
+						flag = "STALE"
+					}
+					fmt.Fprintf(w, "  %-24s %-12s %s  age %-10s %s  %d entries, %d images\n", k.Name, k.Version, k.ManifestDigest[:19], k.Age, flag, k.Entries, k.Images)
+				}
+			})
+		},
+	}
+	cmd.Flags().StringVar(&root, "root", "", "site root")
+	return cmd
+}
+
+func (a *app) rollbackCmd() *cobra.Command {
+	var root string
+	cmd := &cobra.Command{
+		Use:   "rollback --root ROOT",
+		Short: "Switch back to the previous generation",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if root == "" {
+				return usageError("--root is required")
+			}
+			s, err := site.Open(root, false)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			st, err := s.Rollback()
+			if err != nil {
+				return err
+			}
+			return a.emit(st, func(w io.Writer) {
+				fmt.Fprintf(w, "rolled back to generation %d\n", st.Generation)
+				for _, k := range st.Kits {
+					fmt.Fprintf(w, "  %s %s\n", k.Name, k.Version)
+				}
+			})
+		},
+	}
+	cmd.Flags().StringVar(&root, "root", "", "site root")
+	return cmd
+}

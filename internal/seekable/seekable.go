@@ -1,0 +1,305 @@
+// Package seekable writes and reads the zstd seekable format: a sequence of
+// independent zstd frames followed by a seek table in a skippable frame, as
+// the zstd project's contrib/seekable_format describes it.
+//
+// The seek table is one skippable frame (magic 0x184D2A5E) holding, per
+// frame, the compressed and decompressed size (two little-endian uint32,
+// no checksums), then a footer: the number of frames (uint32), a descriptor
+// byte (0: no checksums) and the seekable magic 0x8F92EAB1. Stock zstd skips
+// it, so a seekable stream is also an ordinary zstd stream.
+//
+// Determinism: every frame is encoded alone by EncodeAll with fixed options
+// (level, one goroutine per encoder, CRC on), so the bytes depend only on the
+// input and the frame boundaries the caller chooses, never on the number of
+// cores. Frames are compressed and decompressed on several goroutines at
+// once, and written or returned in order.
+//
+// Limits on untrusted streams: a frame decodes to at most MaxFrameSize bytes
+// and is at most MaxCompressedFrameSize bytes; a seek table lists at most
+// MaxFrames frames whose sizes must add up exactly to the stream.
+package seekable
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// Limits.
+const (
+	MaxFrameSize           = 64 << 20 // decompressed bytes of one frame
+	MaxCompressedFrameSize = MaxFrameSize + MaxFrameSize/128 + 1<<17
+	MaxFrames              = 1 << 24
+	MaxWindow              = 64 << 20 // decoder window for sequential reads
+)
+
+const (
+	skippableMagic = 0x184D2A5E
+	seekableMagic  = 0x8F92EAB1
+	footerSize     = 9
+	entrySize      = 8
+)
+
+// ErrNoSeekTable is returned by ReadSeekTable for a stream without one.
+var ErrNoSeekTable = errors.New("no seek table")
+
+// ErrFormat reports a malformed seek table or frame.
+var ErrFormat = errors.New("malformed seekable zstd")
+
+// Frame is one frame of a seekable stream.
+type Frame struct {
+	Offset           int64 // of the compressed frame in the stream
+	CompressedSize   int64
+	DecompressedSize int64
+}
+
+// WriterOptions configure a Writer; the zero value means level 3
+// (zstd.SpeedDefault) on GOMAXPROCS goroutines.
+type WriterOptions struct {
+	Level       zstd.EncoderLevel
+	Concurrency int
+}
+
+// Writer compresses frames in parallel and writes them in order, then the
+// seek table on Close.
+type Writer struct {
+	w      io.Writer
+	work   chan *job
+	queue  chan *job
+	done   chan struct{}
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	err    error
+	frames []Frame
+	off    int64
+	closed bool
+}
+
+type job struct {
+	in   []byte
+	out  []byte
+	err  error
+	done chan struct{}
+}
+
+// NewWriter returns a Writer writing to w.
+func NewWriter(w io.Writer, opts WriterOptions) (*Writer, error) {
+	if opts.Level == 0 {
+		opts.Level = zstd.SpeedDefault
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = runtime.GOMAXPROCS(0)
+	}
+	sw := &Writer{
+		w:     w,
+		work:  make(chan *job, opts.Concurrency),
+		queue: make(chan *job, 2*opts.Concurrency),
+		done:  make(chan struct{}),
+	}
+	for i := 0; i < opts.Concurrency; i++ {
+		enc, err := NewEncoder(opts.Level)
+		if err != nil {
+			return nil, err
+		}
+		sw.wg.Add(1)
+		go func() {
+			defer sw.wg.Done()
+			defer enc.Close()
+			for j := range sw.work {
+				j.out = enc.EncodeAll(j.in, j.out[:0])
+				close(j.done)
+			}
+		}()
+	}
+	go sw.drain()
+	return sw, nil
+}
+
+// NewEncoder returns an encoder with the fixed options of the format.
+func NewEncoder(level zstd.EncoderLevel) (*zstd.Encoder, error) {
+	return zstd.NewWriter(nil,
+		zstd.WithEncoderLevel(level),
+		zstd.WithEncoderConcurrency(1),
+		zstd.WithEncoderCRC(true),
+		zstd.WithZeroFrames(true),
+		zstd.WithLowerEncoderMem(false),
+	)
+}
+
+var bufPool = sync.Pool{New: func() any { return new([]byte) }}
+
+// Buffer returns a reusable buffer of capacity at least n for WriteFrame.
+func Buffer(n int) []byte {
+	p := bufPool.Get().(*[]byte)
+	if cap(*p) < n {
+		return make([]byte, 0, n)
+	}
+	return (*p)[:0]
+}
+
+func release(b []byte) {
+	if cap(b) == 0 {
+		return
+	}
+	b = b[:0]
+	bufPool.Put(&b)
+}
+
+func (sw *Writer) drain() {
+	defer close(sw.done)
+	for j := range sw.queue {
+		<-j.done
+		dsize := int64(len(j.in))
+		release(j.in)
+		if sw.getErr() != nil {
+			release(j.out)
+			continue
+		}
+		n, err := sw.w.Write(j.out)
+		if err != nil {
+			sw.setErr(fmt.Errorf("writing frame: %w", err))
+		}
+		sw.mu.Lock()
+		sw.frames = append(sw.frames, Frame{Offset: sw.off, CompressedSize: int64(n), DecompressedSize: dsize})
+		sw.off += int64(n)
+		sw.mu.Unlock()
+		release(j.out)
+	}
+}
+
+func (sw *Writer) getErr() error {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	return sw.err
+}
+
+func (sw *Writer) setErr(err error) {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	if sw.err == nil {
+		sw.err = err
+	}
+}
+
+// WriteFrame queues p as one frame. The Writer owns p from now on (it goes
+// back to the pool that Buffer draws from). p must not be larger than
+// MaxFrameSize.
+func (sw *Writer) WriteFrame(p []byte) error {
+	if err := sw.getErr(); err != nil {
+		return err
+	}
+	if len(p) == 0 {
+		return nil
+	}
+	if len(p) > MaxFrameSize {
+		return fmt.Errorf("frame of %d bytes over %d: %w", len(p), MaxFrameSize, ErrFormat)
+	}
+	j := &job{in: p, out: Buffer(len(p) + len(p)/64 + 1024), done: make(chan struct{})}
+	sw.queue <- j
+	sw.work <- j
+	return nil
+}
+
+// Close waits for every frame, writes the seek table and returns the first
+// error. It does not close the underlying writer.
+func (sw *Writer) Close() error {
+	if sw.closed {
+		return sw.getErr()
+	}
+	sw.closed = true
+	close(sw.work)
+	close(sw.queue)
+	sw.wg.Wait()
+	<-sw.done
+	if err := sw.getErr(); err != nil {
+		return err
+	}
+	if _, err := sw.w.Write(SeekTable(sw.frames)); err != nil {
+		return fmt.Errorf("writing seek table: %w", err)
+	}
+	return nil
+}
+
+// Frames returns the frames written so far (complete after Close).
+func (sw *Writer) Frames() []Frame {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	return append([]Frame(nil), sw.frames...)
+}
+
+// SeekTable encodes the seek table frame for frames.
+func SeekTable(frames []Frame) []byte {
+	n := len(frames)
+	b := make([]byte, 8, 8+n*entrySize+footerSize)
+	binary.LittleEndian.PutUint32(b[0:], skippableMagic)
+	binary.LittleEndian.PutUint32(b[4:], uint32(n*entrySize+footerSize))
+	for _, f := range frames {
+		b = binary.LittleEndian.AppendUint32(b, uint32(f.CompressedSize))
+		b = binary.LittleEndian.AppendUint32(b, uint32(f.DecompressedSize))
+	}
+	b = binary.LittleEndian.AppendUint32(b, uint32(n))
+	b = append(b, 0)
+	b = binary.LittleEndian.AppendUint32(b, seekableMagic)
+	return b
+}
+
+// ReadSeekTable reads the seek table at the end of a stream of size bytes.
+// It returns ErrNoSeekTable when the stream does not end with one, and an
+// error wrapping ErrFormat when it ends with one that does not describe the
+// stream exactly.
+func ReadSeekTable(r io.ReaderAt, size int64) ([]Frame, error) {
+	if size < 8+footerSize {
+		return nil, ErrNoSeekTable
+	}
+	var foot [footerSize]byte
+	if _, err := r.ReadAt(foot[:], size-footerSize); err != nil {
+		return nil, fmt.Errorf("reading seek table footer: %w", err)
+	}
+	if binary.LittleEndian.Uint32(foot[5:]) != seekableMagic {
+		return nil, ErrNoSeekTable
+	}
+	n := int64(binary.LittleEndian.Uint32(foot[0:]))
+	if foot[4]&0x7c != 0 {
+		return nil, fmt.Errorf("seek table descriptor %#x has reserved bits set: %w", foot[4], ErrFormat)
+	}
+	es := int64(entrySize)
+	if foot[4]&0x80 != 0 {
+		es += 4
+	}
+	if n > MaxFrames {
+		return nil, fmt.Errorf("seek table lists %d frames, over %d: %w", n, MaxFrames, ErrFormat)
+	}
+	tableSize := 8 + n*es + footerSize
+	if tableSize > size {
+		return nil, fmt.Errorf("seek table of %d bytes in a stream of %d: %w", tableSize, size, ErrFormat)
+	}
+	table := make([]byte, tableSize)
+	if _, err := r.ReadAt(table, size-tableSize); err != nil {
+		return nil, fmt.Errorf("reading seek table: %w", err)
+	}
+	if binary.LittleEndian.Uint32(table[0:]) != skippableMagic ||
+		int64(binary.LittleEndian.Uint32(table[4:])) != n*es+footerSize {
+		return nil, fmt.Errorf("seek table frame header: %w", ErrFormat)
+	}
+	frames := make([]Frame, 0, n)
+	var off int64
+	for i := int64(0); i < n; i++ {
+		e := table[8+i*es:]
+		c := int64(binary.LittleEndian.Uint32(e[0:]))
+		d := int64(binary.LittleEndian.Uint32(e[4:]))
+		if c == 0 || c > MaxCompressedFrameSize || d > MaxFrameSize {
+			return nil, fmt.Errorf("seek table frame %d: %d bytes decoding to %d, over the limits: %w", i, c, d, ErrFormat)
+		}
+		frames = append(frames, Frame{Offset: off, CompressedSize: c, DecompressedSize: d})
+		off += c
+	}
+	if off != size-tableSize {
+		return nil, fmt.Errorf("seek table frames cover %d bytes of %d: %w", off, size-tableSize, ErrFormat)
+	}
+	return frames, nil
+}

@@ -1,0 +1,183 @@
+// Package manifest defines the kit manifest (offkit/manifest.json) and the
+// kit spec (kit.yaml) as Go types, with their canonical encoding and their
+// validation.
+//
+// # The kit manifest
+//
+// The manifest is canonical JSON: the field order of the Go types below,
+// two-space indent, a final newline, UTC times with a "Z" and whole seconds,
+// lowercase hex. Parse refuses any manifest that does not re-encode to the
+// very bytes it was given, so two builders that agree on the content agree on
+// the bytes, and a signature over the bytes commits to one meaning.
+//
+// Rules checked by Parse, each failing with errdef.ErrInvalid and the field at
+// fault:
+//   - the bytes are at most MaxManifestSize and valid against
+//     schemas/manifest.schema.json;
+//   - every entry path is a clean, relative, slash-separated path of at most
+//     MaxPathLen bytes, with no "..", ".", empty element, backslash, NUL or
+//     control character, and not under offkit/ or named SHA256SUMS;
+//   - entry paths are sorted, unique, and unique when folded to lower case;
+//   - no entry path is also a directory of another entry;
+//   - sizes are non-negative and sum to at most MaxTotalSize without overflow.
+package manifest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/offkit/offkit/internal/errdef"
+)
+
+// SchemaVersion is the version of the kit format this package reads and writes.
+const SchemaVersion = 1
+
+// Limits on untrusted manifests.
+const (
+	MaxManifestSize = 32 << 20 // bytes of offkit/manifest.json
+	MaxEntries      = 1 << 20  // entries in one kit
+	MaxPathLen      = 1024     // bytes of one entry path
+	MaxTotalSize    = 1 << 50  // bytes of all entries together (1 PiB)
+)
+
+// Role says what an entry is for.
+type Role string
+
+// The roles of kit entries.
+const (
+	RoleImageBlob  Role = "image-blob"
+	RoleImageIndex Role = "image-index"
+	RoleRules      Role = "rules"
+	RoleDashboard  Role = "dashboard"
+	RoleMirror     Role = "mirror"
+	RoleDebug      Role = "debug"
+	RoleAuthority  Role = "authority"
+	RoleFile       Role = "file"
+)
+
+// Manifest is the content of offkit/manifest.json.
+type Manifest struct {
+	SchemaVersion        int         `json:"schemaVersion"`
+	Name                 string      `json:"name"`
+	Version              string      `json:"version"`
+	CreatedAt            time.Time   `json:"createdAt"`
+	ExpiresAt            *time.Time  `json:"expiresAt,omitempty"`
+	StalenessWindowHours int         `json:"stalenessWindowHours,omitempty"`
+	Builder              Builder     `json:"builder"`
+	Compression          Compression `json:"compression"`
+	Signer               *Signer     `json:"signer,omitempty"`
+	Base                 *Base       `json:"base,omitempty"`
+	Entries              []Entry     `json:"entries"`
+	Images               []Image     `json:"images,omitempty"`
+	Debug                []Debug     `json:"debug,omitempty"`
+	Mirror               []Mirror    `json:"mirror,omitempty"`
+	Authority            []Authority `json:"authority,omitempty"`
+}
+
+// Builder names the program that built the kit.
+type Builder struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+}
+
+// Compression records the encoder settings, for rebuilders.
+type Compression struct {
+	Algorithm string `json:"algorithm"` // "zstd"
+	Level     int    `json:"level"`
+	FrameSize int64  `json:"frameSize"`
+}
+
+// Signer identifies the key that signed the manifest.
+type Signer struct {
+	KeyID string `json:"keyId"` // "sha256:" + hex of the PKIX DER public key
+}
+
+// Base identifies the kit a delta kit was built against.
+type Base struct {
+	Name           string `json:"name"`
+	Version        string `json:"version"`
+	ManifestDigest string `json:"manifestDigest"`
+}
+
+// Entry is one file of the kit.
+type Entry struct {
+	Path      string `json:"path"`
+	Size      int64  `json:"size"`
+	SHA256    string `json:"sha256"`
+	MediaType string `json:"mediaType,omitempty"`
+	Role      Role   `json:"role"`
+	// InBase marks an entry of a delta kit that is not shipped: the base kit
+	// carries it.
+	InBase bool `json:"inBase,omitempty"`
+}
+
+// Image is one image of the kit, pinned by digest.
+type Image struct {
+	Reference string   `json:"reference"`
+	Digest    string   `json:"digest"`
+	MediaType string   `json:"mediaType"`
+	Platforms []string `json:"platforms,omitempty"`
+	// Signatures lists the digests of the cosign signature manifests carried
+	// for this image (tag sha256-<hex>.sig in its repository).
+	Signatures []string `json:"signatures,omitempty"`
+}
+
+// Debug is one separate debug file.
+type Debug struct {
+	BuildID   string `json:"buildId"`
+	Path      string `json:"path"`
+	Arch      string `json:"arch,omitempty"`
+	Image     string `json:"image,omitempty"`
+	Component string `json:"component,omitempty"`
+}
+
+// Mirror is one feed mirror export.
+type Mirror struct {
+	Kind     string   `json:"kind"` // "concelier" or "excititor"
+	ExportID string   `json:"exportId"`
+	Domains  []string `json:"domains,omitempty"`
+}
+
+// Authority is one Authority metadata snapshot.
+type Authority struct {
+	Issuer    string    `json:"issuer"`
+	FetchedAt time.Time `json:"fetchedAt"`
+}
+
+// Encode returns the canonical bytes of m.
+func (m *Manifest) Encode() ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(m); err != nil {
+		return nil, fmt.Errorf("encoding manifest: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// TotalSize returns the sum of the sizes of the shipped entries.
+func (m *Manifest) TotalSize() int64 {
+	var n int64
+	for _, e := range m.Entries {
+		if !e.InBase {
+			n += e.Size
+		}
+	}
+	return n
+}
+
+// Expired reports whether the kit has expired at now.
+func (m *Manifest) Expired(now time.Time) bool {
+	return m.ExpiresAt != nil && !now.Before(*m.ExpiresAt)
+}
+
+// FileName returns NAME-VERSION.kit.tar.zst.
+func (m *Manifest) FileName() string {
+	return m.Name + "-" + m.Version + ".kit.tar.zst"
+}
+
+func invalid(field, format string, args ...any) error {
+	return fmt.Errorf("%s: %s: %w", field, fmt.Sprintf(format, args...), errdef.ErrInvalid)
+}

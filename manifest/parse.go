@@ -1,0 +1,207 @@
+package manifest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/offkit/offkit/schemas"
+)
+
+// Parse decodes and validates manifest bytes (see the package doc for the
+// rules). Parse does not check a signature: callers verify the bytes first.
+func Parse(b []byte) (*Manifest, error) {
+	if len(b) > MaxManifestSize {
+		return nil, invalid("offkit/manifest.json", "%d bytes, over the limit of %d", len(b), MaxManifestSize)
+	}
+	if err := schemas.Validate(schemas.Manifest, b); err != nil {
+		var fe *schemas.FieldError
+		if errors.As(err, &fe) {
+			return nil, invalid("manifest field "+fe.Field, "%s", fe.Message)
+		}
+		return nil, err
+	}
+	var m Manifest
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&m); err != nil {
+		return nil, invalid("offkit/manifest.json", "%v", err)
+	}
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	again, err := m.Encode()
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(again, b) {
+		return nil, invalid("offkit/manifest.json", "not in canonical form (key order, indent, escaping or times differ from what offkit writes)")
+	}
+	return &m, nil
+}
+
+// Validate checks the rules that a schema cannot express: safe, sorted,
+// unique entry paths and bounded sizes.
+func (m *Manifest) Validate() error {
+	if m.SchemaVersion != SchemaVersion {
+		return invalid("schemaVersion", "%d, this offkit reads %d", m.SchemaVersion, SchemaVersion)
+	}
+	if len(m.Entries) > MaxEntries {
+		return invalid("entries", "%d entries, over the limit of %d", len(m.Entries), MaxEntries)
+	}
+	folded := make(map[string]string, len(m.Entries))
+	var total int64
+	for i, e := range m.Entries {
+		field := fmt.Sprintf("entries[%d] %q", i, e.Path)
+		if err := CheckPath(e.Path); err != nil {
+			return invalid(field, "%v", err)
+		}
+		if i > 0 && m.Entries[i-1].Path >= e.Path {
+			return invalid(field, "entries are not sorted by path, or path is repeated")
+		}
+		low := strings.ToLower(e.Path)
+		if prev, ok := folded[low]; ok {
+			return invalid(field, "collides with %q when case is ignored", prev)
+		}
+		folded[low] = e.Path
+		if e.Size < 0 || e.Size > MaxTotalSize-total {
+			return invalid(field, "size %d makes the kit larger than %d bytes", e.Size, int64(MaxTotalSize))
+		}
+		total += e.Size
+	}
+	// A path that is also a directory of another entry cannot be materialised.
+	for _, e := range m.Entries {
+		for dir := path.Dir(e.Path); dir != "."; dir = path.Dir(dir) {
+			if other, ok := folded[strings.ToLower(dir)]; ok {
+				return invalid(fmt.Sprintf("entries %q", e.Path), "is inside %q, which is a file", other)
+			}
+		}
+	}
+	if m.ExpiresAt != nil && !m.ExpiresAt.After(m.CreatedAt) {
+		return invalid("expiresAt", "%s is not after createdAt %s", m.ExpiresAt.Format(time.RFC3339), m.CreatedAt.Format(time.RFC3339))
+	}
+	return nil
+}
+
+// CheckPath reports why p is not a safe content path: CheckName's rules, and
+// not one of the kit's own head files.
+func CheckPath(p string) error {
+	if err := CheckName(p); err != nil {
+		return err
+	}
+	if p == "SHA256SUMS" || p == "offkit" || strings.HasPrefix(p, "offkit/") {
+		return errors.New("path is reserved for the kit's head")
+	}
+	return nil
+}
+
+// CheckName reports why p is not a safe archive name: it must be relative,
+// slash-separated, clean, printable UTF-8 without backslashes, and at most
+// MaxPathLen bytes.
+func CheckName(p string) error {
+	switch {
+	case p == "":
+		return errors.New("empty path")
+	case len(p) > MaxPathLen:
+		return fmt.Errorf("path of %d bytes, over %d", len(p), MaxPathLen)
+	case !utf8.ValidString(p):
+		return errors.New("path is not UTF-8")
+	case strings.HasPrefix(p, "/"):
+		return errors.New("absolute path")
+	case strings.ContainsRune(p, '\\'):
+		return errors.New("path contains a backslash")
+	}
+	for _, r := range p {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return fmt.Errorf("path contains control character %q", r)
+		}
+	}
+	for _, elem := range strings.Split(p, "/") {
+		switch elem {
+		case "":
+			return errors.New("path has an empty element")
+		case ".", "..":
+			return fmt.Errorf("path has a %q element", elem)
+		}
+	}
+	return nil
+}
+
+// Digest returns the manifest digest ("sha256:" + hex) of manifest bytes.
+func Digest(b []byte) string { return "sha256:" + sha256Hex(b) }
+
+// SHA256SUMS returns the SHA256SUMS file of the shipped entries, in
+// `sha256sum -c` form.
+func (m *Manifest) SHA256SUMS() []byte {
+	var b bytes.Buffer
+	for _, e := range m.Entries {
+		if e.InBase {
+			continue
+		}
+		b.WriteString(e.SHA256)
+		b.WriteString("  ")
+		b.WriteString(e.Path)
+		b.WriteByte('\n')
+	}
+	return b.Bytes()
+}
+
+// SortEntries sorts entries by path, the order of the kit.
+func SortEntries(es []Entry) {
+	sort.Slice(es, func(i, j int) bool { return es[i].Path < es[j].Path })
+}
+
+// MaxSpecSize bounds a kit.yaml.
+const MaxSpecSize = 4 << 20
+
+// ParseSpec decodes and validates a kit.yaml (YAML or JSON). Errors wrap
+// errdef.ErrInvalid and name the field at fault, e.g. "kit.yaml: /images/0/ref: ...".
+func ParseSpec(name string, b []byte) (*Spec, error) {
+	if len(b) > MaxSpecSize {
+		return nil, invalid(name, "%d bytes, over the limit of %d", len(b), MaxSpecSize)
+	}
+	j, err := yaml.YAMLToJSONStrict(b)
+	if err != nil {
+		return nil, invalid(name, "%v", err)
+	}
+	if err := schemas.Validate(schemas.Kit, j); err != nil {
+		var fe *schemas.FieldError
+		if errors.As(err, &fe) {
+			return nil, invalid(name+": "+fe.Field, "%s", fe.Message)
+		}
+		return nil, err
+	}
+	var s Spec
+	d := json.NewDecoder(bytes.NewReader(j))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&s); err != nil {
+		return nil, invalid(name, "%v", err)
+	}
+	if s.CreatedAt != nil {
+		t := s.CreatedAt.UTC().Truncate(time.Second)
+		s.CreatedAt = &t
+	}
+	if s.ExpiresAt != nil {
+		e := s.ExpiresAt.UTC().Truncate(time.Second)
+		s.ExpiresAt = &e
+		if s.CreatedAt != nil && !e.After(*s.CreatedAt) {
+			return nil, invalid(name+": /expiresAt", "%s is not after createdAt %s", e.Format(time.RFC3339), s.CreatedAt.Format(time.RFC3339))
+		}
+	}
+	seen := map[string]int{}
+	for i, im := range s.Images {
+		if j, ok := seen[im.Ref]; ok {
+			return nil, invalid(fmt.Sprintf("%s: /images/%d/ref", name, i), "%q repeats /images/%d", im.Ref, j)
+		}
+		seen[im.Ref] = i
+	}
+	return &s, nil
+}

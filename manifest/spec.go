@@ -1,0 +1,63 @@
+package manifest
+
+import "time"
+
+// Spec is a kit.yaml: what a release engineer declares and offkit build
+// collects. Paths in a spec are relative to the spec's folder.
+type Spec struct {
+	Name                 string        `json:"name"`
+	Version              string        `json:"version"`
+	CreatedAt            *time.Time    `json:"createdAt,omitempty"`
+	ExpiresAt            *time.Time    `json:"expiresAt,omitempty"`
+	StalenessWindowHours int           `json:"stalenessWindowHours,omitempty"`
+	Compression          *SpecCompress `json:"compression,omitempty"`
+	Images               []ImageSource `json:"images,omitempty"`
+	Rules                []FileSource  `json:"rules,omitempty"`
+	Dashboards           []FileSource  `json:"dashboards,omitempty"`
+	Files                []FileSource  `json:"files,omitempty"`
+	Mirror               []FileSource  `json:"mirror,omitempty"`
+	Debug                []FileSource  `json:"debug,omitempty"`
+}
+
+// SpecCompress overrides the default encoder settings.
+type SpecCompress struct {
+	Level     int   `json:"level,omitempty"`
+	FrameSize int64 `json:"frameSize,omitempty"`
+}
+
+// ImageSource is one image to collect. Ref is the reference the image has in
+// the kit (and, without Layout or Archive, where it is pulled from). Ref may
+// carry a tag, a digest, or both.
+type ImageSource struct {
+	Ref string `json:"ref"`
+	// Layout is an OCI image layout folder to take the image from; LayoutRef
+	// picks the manifest by its org.opencontainers.image.ref.name annotation
+	// (needed when the layout holds more than one).
+	Layout    string `json:"layout,omitempty"`
+	LayoutRef string `json:"layoutRef,omitempty"`
+	// Archive is a docker-archive tarball (docker save) to take the image
+	// from; ArchiveTag picks the image when the archive holds more than one.
+	Archive    string `json:"archive,omitempty"`
+	ArchiveTag string `json:"archiveTag,omitempty"`
+	// Platforms keeps only these platforms ("linux/amd64", "linux/arm64/v8")
+	// of a multi-arch index; empty keeps the index whole.
+	Platforms []string `json:"platforms,omitempty"`
+	// PlainHTTP pulls over http (loopback test registries).
+	PlainHTTP bool `json:"plainHTTP,omitempty"`
+	// Verify requires a cosign signature by the key.
+	Verify *ImageVerify `json:"verify,omitempty"`
+}
+
+// ImageVerify names the cosign public key an image must be signed by.
+type ImageVerify struct {
+	Key string `json:"key"`
+}
+
+// FileSource is a file or folder to copy into the kit. Src is a file or a
+// folder (copied recursively, regular files only); Dest is where it goes under
+// the role's folder (rules/, dashboards/, files/, mirror/, debug/); it defaults
+// to the base name of Src.
+type FileSource struct {
+	Src  string `json:"src"`
+	Dest string `json:"dest,omitempty"`
+}

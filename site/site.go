@@ -1,0 +1,365 @@
+// Package site installs verified kits into a site root and keeps it
+// consistent across crashes.
+//
+// Layout (DESIGN.md, "Site root"):
+//
+//	ROOT/
+//	  .lock               flock held by every command that changes the site
+//	  state.json          active kits, generation, high-water versions
+//	  audit.log           JSON lines: install, rollback, forced activation, quarantine
+//	  store/oci/          OCI image layout: every image blob of every kit, shared, 0444
+//	  generations/N/      the materialised tree of generation N
+//	    .offkit/state.json         the state this generation was made with
+//	    .offkit/kits/NAME/manifest.json, index.json   each active kit's manifest and image index
+//	    .offkit/images/index.json  the images served in this generation (ref.name annotated)
+//	    rules/ dashboards/ mirror/ debug/ authority/ files/
+//	  current -> generations/N
+//	  staging/            work in progress, confined with os.Root
+//	  quarantine/         kits that failed verification, with the reason
+//
+// The commit point of an install or rollback is the rename of the `current`
+// symlink. Everything before it is invisible (staging, a new generation
+// folder nobody points to); everything after it (state.json) is derived
+// from the generation and repaired by the next command. A kill at any instant
+// therefore leaves either the old site or the new one.
+package site
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/offkit/offkit/internal/atomicfile"
+	"github.com/offkit/offkit/internal/errdef"
+)
+
+// Paths inside a site root.
+const (
+	stateFile   = "state.json"
+	auditFile   = "audit.log"
+	lockFile    = ".lock"
+	currentLink = "current"
+	genDir      = "generations"
+	stagingDir  = "staging"
+	quarDir     = "quarantine"
+	storeBlobs  = "store/oci/blobs/sha256"
+	metaDir     = ".offkit"
+)
+
+// State is state.json.
+type State struct {
+	Generation int        `json:"generation"`
+	Kits       []KitState `json:"kits"`
+	// HighWater is the highest version of each kit name ever activated
+	// without force; versions only move forward.
+	HighWater map[string]string `json:"highWater"`
+}
+
+// KitState is one active kit.
+type KitState struct {
+	Name                 string     `json:"name"`
+	Version              string     `json:"version"`
+	ManifestDigest       string     `json:"manifestDigest"`
+	CreatedAt            time.Time  `json:"createdAt"`
+	ExpiresAt            *time.Time `json:"expiresAt,omitempty"`
+	StalenessWindowHours int        `json:"stalenessWindowHours,omitempty"`
+	InstalledAt          time.Time  `json:"installedAt"`
+	Forced               bool       `json:"forced,omitempty"`
+	Entries              int        `json:"entries"`
+	Bytes                int64      `json:"bytes"`
+	Images               int        `json:"images"`
+}
+
+// Site is an opened site root.
+type Site struct {
+	root string
+	lock *os.File
+}
+
+// Open opens (creating if create is set) the site at root and takes its
+// lock, then repairs what a crash may have left: the staging area is
+// discarded and state.json is brought in line with `current`.
+func Open(root string, create bool) (*Site, error) {
+	if st, err := os.Stat(root); err != nil {
+		if !errors.Is(err, os.ErrNotExist) || !create {
+			return nil, fmt.Errorf("site root %s: %w", root, errdef.ErrNotFound)
+		}
+	} else if !st.IsDir() {
+		return nil, fmt.Errorf("site root %s: not a folder: %w", root, errdef.ErrInvalid)
+	}
+	if create {
+		for _, d := range []string{genDir, stagingDir, quarDir, storeBlobs, "authority"} {
+			if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+				return nil, err
+			}
+		}
+		if err := ensureLayout(root); err != nil {
+			return nil, err
+		}
+	}
+	lf, err := os.OpenFile(filepath.Join(root, lockFile), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("site root %s: %w", root, err)
+	}
+	if err := unix.Flock(int(lf.Fd()), unix.LOCK_EX); err != nil {
+		lf.Close()
+		return nil, fmt.Errorf("locking %s: %w", root, err)
+	}
+	s := &Site{root: root, lock: lf}
+	if err := s.recover(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close releases the lock.
+func (s *Site) Close() error {
+	if s.lock == nil {
+		return nil
+	}
+	err := s.lock.Close()
+	s.lock = nil
+	return err
+}
+
+// Root returns the site root.
+func (s *Site) Root() string { return s.root }
+
+func (s *Site) path(p ...string) string {
+	return filepath.Join(append([]string{s.root}, p...)...)
+}
+
+func ensureLayout(root string) error {
+	p := filepath.Join(root, "store/oci/oci-layout")
+	if _, err := os.Stat(p); err == nil {
+		return nil
+	}
+	return atomicfile.WriteFile(p, []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644)
+}
+
+// recover discards staging and repairs state.json after a crash.
+func (s *Site) recover() error {
+	entries, _ := os.ReadDir(s.path(stagingDir))
+	for _, e := range entries {
+		if err := os.RemoveAll(s.path(stagingDir, e.Name())); err != nil {
+			return fmt.Errorf("cleaning staging: %w", err)
+		}
+	}
+	os.Remove(s.path(currentLink + ".tmp"))
+	gen, err := s.currentGeneration()
+	if err != nil {
+		return err
+	}
+	st, err := s.readState()
+	if err != nil {
+		return err
+	}
+	if st.Generation == gen {
+		return nil
+	}
+	// The switch happened but state.json was not written (or a rollback
+	// was cut short): the generation's own state is the truth, and the
+	// high-water marks only ever grow.
+	gst := &State{Generation: 0, HighWater: map[string]string{}}
+	if gen > 0 {
+		if gst, err = s.generationState(gen); err != nil {
+			return err
+		}
+	}
+	for name, v := range st.HighWater {
+		if newer(v, gst.HighWater[name]) {
+			gst.HighWater[name] = v
+		}
+	}
+	gst.Generation = gen
+	return s.writeState(gst)
+}
+
+// currentGeneration returns N of current -> generations/N, 0 if none.
+func (s *Site) currentGeneration() (int, error) {
+	target, err := os.Readlink(s.path(currentLink))
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("reading %s: %w", s.path(currentLink), err)
+	}
+	n, err := strconv.Atoi(filepath.Base(target))
+	if err != nil || filepath.Dir(target) != genDir {
+		return 0, fmt.Errorf("%s points to %q, not %s/N: %w", s.path(currentLink), target, genDir, errdef.ErrInvalid)
+	}
+	return n, nil
+}
+
+// generations lists the generation numbers present, ascending.
+func (s *Site) generations() ([]int, error) {
+	entries, err := os.ReadDir(s.path(genDir))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	var out []int
+	for _, e := range entries {
+		if n, err := strconv.Atoi(e.Name()); err == nil && e.IsDir() {
+			out = append(out, n)
+		}
+	}
+	sort.Ints(out)
+	return out, nil
+}
+
+func (s *Site) readState() (*State, error) {
+	b, err := os.ReadFile(s.path(stateFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return &State{HighWater: map[string]string{}}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return decodeState(s.path(stateFile), b)
+}
+
+func (s *Site) generationState(n int) (*State, error) {
+	p := s.path(genDir, strconv.Itoa(n), metaDir, stateFile)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, fmt.Errorf("generation %d: %w", n, err)
+	}
+	return decodeState(p, b)
+}
+
+func decodeState(p string, b []byte) (*State, error) {
+	var st State
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, fmt.Errorf("%s: %v: %w", p, err, errdef.ErrInvalid)
+	}
+	if st.HighWater == nil {
+		st.HighWater = map[string]string{}
+	}
+	return &st, nil
+}
+
+func encodeState(st *State) []byte {
+	sort.Slice(st.Kits, func(i, j int) bool { return st.Kits[i].Name < st.Kits[j].Name })
+	b, _ := json.MarshalIndent(st, "", "  ")
+	return append(b, '\n')
+}
+
+func (s *Site) writeState(st *State) error {
+	return atomicfile.WriteFile(s.path(stateFile), encodeState(st), 0o644)
+}
+
+// State returns the site's state.
+func (s *Site) State() (*State, error) { return s.readState() }
+
+// audit appends one JSON line to audit.log.
+func (s *Site) audit(event string, fields map[string]any) error {
+	rec := map[string]any{"time": time.Now().UTC().Format(time.RFC3339), "event": event}
+	for k, v := range fields {
+		rec[k] = v
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(s.path(auditFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		return err
+	}
+	return f.Sync()
+}
+
+// switchTo points current at generation n, atomically.
+func (s *Site) switchTo(n int) error {
+	tmp := s.path(currentLink + ".tmp")
+	os.Remove(tmp)
+	if err := os.Symlink(filepath.Join(genDir, strconv.Itoa(n)), tmp); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, s.path(currentLink)); err != nil {
+		return err
+	}
+	return atomicfile.SyncDir(s.root)
+}
+
+// Rollback switches current back to the previous generation.
+func (s *Site) Rollback() (*State, error) {
+	cur, err := s.currentGeneration()
+	if err != nil {
+		return nil, err
+	}
+	gens, err := s.generations()
+	if err != nil {
+		return nil, err
+	}
+	prev := 0
+	for _, g := range gens {
+		if g < cur {
+			prev = g
+		}
+	}
+	if prev == 0 {
+		return nil, fmt.Errorf("no generation before %d to roll back to: %w", cur, errdef.ErrNotFound)
+	}
+	st, err := s.readState()
+	if err != nil {
+		return nil, err
+	}
+	pst, err := s.generationState(prev)
+	if err != nil {
+		return nil, err
+	}
+	for name, v := range st.HighWater {
+		if newer(v, pst.HighWater[name]) {
+			pst.HighWater[name] = v
+		}
+	}
+	pst.Generation = prev
+	if err := s.switchTo(prev); err != nil {
+		return nil, err
+	}
+	if err := s.writeState(pst); err != nil {
+		return nil, err
+	}
+	if err := s.audit("rollback", map[string]any{"from": cur, "to": prev}); err != nil {
+		return nil, err
+	}
+	return pst, nil
+}
+
+// QuarantineCount returns how many kits are in quarantine.
+func (s *Site) QuarantineCount() int {
+	entries, _ := os.ReadDir(s.path(quarDir))
+	n := 0
+	for _, e := range entries {
+		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+			n++
+		}
+	}
+	return n
+}
+
+// PreviousGeneration returns the generation rollback would switch to, 0 if none.
+func (s *Site) PreviousGeneration() int {
+	cur, _ := s.currentGeneration()
+	gens, _ := s.generations()
+	prev := 0
+	for _, g := range gens {
+		if g < cur {
+			prev = g
+		}
+	}
+	return prev
+}

@@ -1,0 +1,344 @@
+// Package verify checks a kit in one streaming pass: the manifest's
+// signature first, then every byte against the manifest.
+//
+// Trust flows one way: key → signature → manifest bytes → every entry's
+// sha256 and size → the bytes. The rules, in the order they are checked:
+//
+//  1. The first entry is offkit/manifest.json, at most
+//     manifest.MaxManifestSize bytes; the second is offkit/manifest.json.sig,
+//     at most MaxSignatureSize bytes, a cosign blob signature over the
+//     manifest bytes by one of the trusted keys (else errdef.ErrSignature).
+//     Nothing else is read before that check, so a forged kit fails after a
+//     few KiB.
+//  2. The manifest parses and is canonical (manifest.Parse), and has not
+//     expired (errdef.ErrExpired).
+//  3. The third entry is SHA256SUMS, exactly as the manifest implies.
+//  4. Then every shipped entry, in manifest order, each once: an entry the
+//     manifest does not list, lists elsewhere, or lists but the kit lacks is
+//     errdef.ErrInvalid; a size or sha256 that differs is
+//     errdef.ErrDigestMismatch, naming the entry.
+//  5. Nothing but tar padding follows, and the decompressed stream never
+//     grows past what the manifest declares (a zstd bomb stops there).
+//  6. When a whole-file signature (K.sig) is given, it verifies over the
+//     SHA-256 of every compressed byte, hashed during the same pass.
+//
+// Content reaches a Sink as it streams; a Sink must not make anything
+// visible before Kit returns nil. Kit never writes anything itself.
+package verify
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"time"
+
+	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/seekable"
+	"github.com/offkit/offkit/kit"
+	"github.com/offkit/offkit/manifest"
+	"github.com/offkit/offkit/sign"
+)
+
+// MaxSignatureSize bounds offkit/manifest.json.sig and K.sig.
+const MaxSignatureSize = kit.MaxSignatureSize
+
+// headLimit bounds the decompressed bytes read before the manifest is known.
+const headLimit = manifest.MaxManifestSize + MaxSignatureSize + 64<<10
+
+// perEntryOverhead bounds the tar bytes around one entry: header, PAX
+// header with a long name, padding.
+const perEntryOverhead = 4*512 + 2*manifest.MaxPathLen
+
+// Sink receives each shipped entry's bytes as they stream. r yields exactly
+// e.Size bytes; Entry must read it to EOF. The digest is checked after Entry
+// returns, and a mismatch fails the verification.
+type Sink interface {
+	Entry(ctx context.Context, e manifest.Entry, r io.Reader) error
+}
+
+// Options configure a verification. Keys must not be empty.
+type Options struct {
+	Keys []*sign.PublicKey
+	// Now is the time expiry is judged at; zero means time.Now().
+	Now time.Time
+	// IgnoreExpiry verifies an expired kit without failing (install decides).
+	IgnoreExpiry bool
+	// OnManifest is called once the manifest is verified and parsed, before
+	// any content is read; an error stops the verification.
+	OnManifest func(m *manifest.Manifest, raw []byte) error
+	// Sink receives the content; nil only hashes it.
+	Sink Sink
+	// Concurrency of frame decoding; 0 means GOMAXPROCS.
+	Concurrency int
+	// Progress is called with the decompressed bytes verified so far.
+	Progress func(done, total int64)
+}
+
+// Result describes a verified kit.
+type Result struct {
+	Manifest       *manifest.Manifest
+	ManifestBytes  []byte
+	ManifestDigest string
+	Signer         *sign.PublicKey
+	Seekable       bool
+	// FileSignature is "verified" or "absent".
+	FileSignature string
+	Entries       int
+	Bytes         int64
+}
+
+// File verifies the kit at path. A whole-file signature at path+".sig" is
+// checked when present.
+func File(ctx context.Context, path string, opts Options) (*Result, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("kit %s: %w", path, errdef.ErrNotFound)
+		}
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("kit %s: not a regular file: %w", path, errdef.ErrInvalid)
+	}
+	frames, err := seekable.ReadSeekTable(f, st.Size())
+	switch {
+	case errors.Is(err, seekable.ErrNoSeekTable):
+		frames = nil
+	case err != nil:
+		return nil, fmt.Errorf("kit %s: %v: %w", path, err, errdef.ErrInvalid)
+	}
+	fileSig, err := readSig(path + ".sig")
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.New()
+	raw := io.TeeReader(io.NewSectionReader(f, 0, st.Size()), h)
+	res, err := stream(ctx, raw, frames, opts)
+	if err != nil {
+		return nil, fmt.Errorf("kit %s: %w", path, err)
+	}
+	// Whatever the reader left unread still counts for the file's digest.
+	if _, err := io.Copy(io.Discard, raw); err != nil {
+		return nil, err
+	}
+	res.FileSignature = "absent"
+	if fileSig != nil {
+		if err := res.Signer.VerifyDigest(h.Sum(nil), fileSig); err != nil {
+			return nil, fmt.Errorf("whole-file signature %s.sig: %w", path, err)
+		}
+		res.FileSignature = "verified"
+	}
+	return res, nil
+}
+
+// Stream verifies a kit read sequentially from r (a pipe, joined parts, a
+// recompressed kit without seek table).
+func Stream(ctx context.Context, r io.Reader, opts Options) (*Result, error) {
+	return stream(ctx, r, nil, opts)
+}
+
+func readSig(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxSignatureSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxSignatureSize {
+		return nil, fmt.Errorf("signature %s: over %d bytes: %w", path, MaxSignatureSize, errdef.ErrSignature)
+	}
+	return b, nil
+}
+
+func stream(ctx context.Context, raw io.Reader, frames []seekable.Frame, opts Options) (*Result, error) {
+	if len(opts.Keys) == 0 {
+		return nil, fmt.Errorf("no trusted key given: %w", errdef.ErrSignature)
+	}
+	now := opts.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	kr, err := kit.NewReader(raw, frames, opts.Concurrency, headLimit)
+	if err != nil {
+		return nil, err
+	}
+	defer kr.Close()
+
+	mbytes, err := readHeadEntry(kr, kit.ManifestPath, manifest.MaxManifestSize)
+	if err != nil {
+		return nil, err
+	}
+	sig, err := readHeadEntry(kr, kit.SignaturePath, MaxSignatureSize)
+	if errors.Is(err, errUnexpectedName) {
+		return nil, fmt.Errorf("kit is not signed (no %s): %w", kit.SignaturePath, errdef.ErrSignature)
+	}
+	if err != nil {
+		return nil, err
+	}
+	signer, err := sign.VerifyAny(opts.Keys, mbytes, sig)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", kit.SignaturePath, err)
+	}
+	m, err := manifest.Parse(mbytes)
+	if err != nil {
+		return nil, err
+	}
+	if !opts.IgnoreExpiry && m.Expired(now) {
+		return nil, fmt.Errorf("kit %s %s expired at %s: %w", m.Name, m.Version, m.ExpiresAt.Format(time.RFC3339), errdef.ErrExpired)
+	}
+	if opts.OnManifest != nil {
+		if err := opts.OnManifest(m, mbytes); err != nil {
+			return nil, err
+		}
+	}
+	sums := m.SHA256SUMS()
+	total := m.TotalSize()
+	kr.SetLimit(int64(len(mbytes)+len(sig)+len(sums)) + total + int64(len(m.Entries)+4)*perEntryOverhead + 10240)
+
+	got, err := readHeadEntry(kr, kit.SumsPath, len(sums))
+	if err != nil {
+		return nil, err
+	}
+	if string(got) != string(sums) {
+		return nil, fmt.Errorf("entry %q does not match the manifest: %w", kit.SumsPath, errdef.ErrDigestMismatch)
+	}
+
+	index := make(map[string]int, len(m.Entries))
+	for i, e := range m.Entries {
+		index[e.Path] = i
+	}
+	res := &Result{Manifest: m, ManifestBytes: mbytes, ManifestDigest: manifest.Digest(mbytes), Signer: signer, Seekable: kr.Seekable()}
+	h := sha256.New()
+	var done int64
+	for i, e := range m.Entries {
+		if e.InBase {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		hdr, err := kr.Next()
+		if err == io.EOF {
+			return nil, fmt.Errorf("entry %q: listed in the manifest but missing from the kit: %w", e.Path, errdef.ErrInvalid)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if hdr.Name != e.Path {
+			if j, ok := index[hdr.Name]; ok && j < i {
+				return nil, fmt.Errorf("entry %q: appears twice or out of order: %w", hdr.Name, errdef.ErrInvalid)
+			} else if ok {
+				return nil, fmt.Errorf("entry %q: listed in the manifest but missing from the kit (found %q in its place): %w", e.Path, hdr.Name, errdef.ErrInvalid)
+			}
+			return nil, fmt.Errorf("entry %q: not listed in the manifest: %w", hdr.Name, errdef.ErrInvalid)
+		}
+		if hdr.Size != e.Size {
+			return nil, fmt.Errorf("entry %q: size %d, manifest says %d: %w", e.Path, hdr.Size, e.Size, errdef.ErrDigestMismatch)
+		}
+		if err := checkEntry(ctx, kr, e, h, opts.Sink); err != nil {
+			return nil, err
+		}
+		done += e.Size
+		res.Entries++
+		if opts.Progress != nil {
+			opts.Progress(done, total)
+		}
+	}
+	hdr, err := kr.Next()
+	if err == nil {
+		if _, ok := index[hdr.Name]; ok {
+			return nil, fmt.Errorf("entry %q: appears twice: %w", hdr.Name, errdef.ErrInvalid)
+		}
+		return nil, fmt.Errorf("entry %q: not listed in the manifest: %w", hdr.Name, errdef.ErrInvalid)
+	}
+	if err != io.EOF {
+		return nil, err
+	}
+	if err := kr.Finish(); err != nil {
+		return nil, err
+	}
+	res.Bytes = done
+	return res, nil
+}
+
+func checkEntry(ctx context.Context, kr *kit.Reader, e manifest.Entry, h hash.Hash, sink Sink) error {
+	h.Reset()
+	r := io.TeeReader(kr, h)
+	if sink != nil {
+		lr := &exactReader{r: r, n: e.Size}
+		if err := sink.Entry(ctx, e, lr); err != nil {
+			return fmt.Errorf("entry %q: %w", e.Path, err)
+		}
+		if lr.n != 0 {
+			return fmt.Errorf("entry %q: sink left %d bytes unread", e.Path, lr.n)
+		}
+	} else if _, err := io.Copy(io.Discard, r); err != nil {
+		return fmt.Errorf("entry %q: %w", e.Path, err)
+	}
+	if sum := hex.EncodeToString(h.Sum(nil)); sum != e.SHA256 {
+		return fmt.Errorf("entry %q: sha256 %s, manifest says %s: %w", e.Path, sum, e.SHA256, errdef.ErrDigestMismatch)
+	}
+	return nil
+}
+
+// exactReader passes through at most n bytes.
+type exactReader struct {
+	r io.Reader
+	n int64
+}
+
+func (x *exactReader) Read(p []byte) (int, error) {
+	if x.n <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > x.n {
+		p = p[:x.n]
+	}
+	n, err := x.r.Read(p)
+	x.n -= int64(n)
+	if err == io.EOF && x.n > 0 {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+var errUnexpectedName = errors.New("unexpected entry")
+
+// readHeadEntry reads the next entry, which must be called name and be at
+// most max bytes.
+func readHeadEntry(kr *kit.Reader, name string, max int) ([]byte, error) {
+	hdr, err := kr.Next()
+	if err == io.EOF {
+		return nil, fmt.Errorf("entry %q: missing, the kit ends early: %w", name, errdef.ErrInvalid)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if hdr.Name != name {
+		return nil, fmt.Errorf("entry %q where %q belongs: %w: %w", hdr.Name, name, errUnexpectedName, errdef.ErrInvalid)
+	}
+	if hdr.Size > int64(max) {
+		return nil, fmt.Errorf("entry %q: %d bytes, over the limit of %d: %w", name, hdr.Size, max, errdef.ErrInvalid)
+	}
+	b := make([]byte, hdr.Size)
+	if _, err := io.ReadFull(kr, b); err != nil {
+		return nil, fmt.Errorf("entry %q: %w", name, err)
+	}
+	return b, nil
+}
