@@ -1,0 +1,46 @@
+# offkit: `make demo` runs the whole operator's day on the bundled example
+# with no network; `make test` runs the tests.
+SHELL := /bin/bash
+export GOTOOLCHAIN := local
+GO ?= go
+BIN := $(CURDIR)/bin
+OFFKIT := $(BIN)/offkit
+DEMO := $(CURDIR)/_demo
+EXAMPLE := examples/zastava-runtime
+RACE_PKGS := ./internal/... ./kit/... ./verify/... ./site/... ./registry/...
+
+.PHONY: all build demo test race vet interop bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(OFFKIT) ./cmd/offkit
+
+demo: build
+	rm -rf $(DEMO) && mkdir -p $(DEMO)
+	$(GO) run ./$(EXAMPLE)/mkimage -o $(EXAMPLE)/_image
+	cd $(DEMO) && COSIGN_PASSWORD=demo $(OFFKIT) key generate --output-key-prefix demo
+	COSIGN_PASSWORD=demo $(OFFKIT) build -f $(EXAMPLE)/kit.yaml -o $(DEMO) --key $(DEMO)/demo.key
+	$(OFFKIT) inspect $(DEMO)/zastava-runtime-1.4.2.kit.tar.zst
+	$(OFFKIT) verify $(DEMO)/zastava-runtime-1.4.2.kit.tar.zst --key $(DEMO)/demo.pub
+	$(OFFKIT) install $(DEMO)/zastava-runtime-1.4.2.kit.tar.zst --root $(DEMO)/site --key $(DEMO)/demo.pub
+	$(OFFKIT) status --root $(DEMO)/site
+
+vet:
+	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) vet ./...
+
+test: vet
+	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -race $(RACE_PKGS)
+
+interop: build
+	bash scripts/install-interop-tools.sh
+	PATH=$(BIN):$$PATH OFFKIT=$(OFFKIT) $(GO) test -count=1 -tags interop ./...
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./internal/seekable/ ./verify/ ./registry/
+	bash scripts/bench.sh
+
+clean:
+	rm -rf $(BIN) $(DEMO) $(EXAMPLE)/_image

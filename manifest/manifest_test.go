@@ -1,0 +1,131 @@
+package manifest
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/offkit/offkit/internal/errdef"
+)
+
+func sample() *Manifest {
+	exp := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	return &Manifest{
+		SchemaVersion: 1, Name: "zastava-runtime", Version: "1.4.2",
+		CreatedAt: time.Date(2025, 10, 20, 0, 0, 0, 0, time.UTC), ExpiresAt: &exp,
+		Builder:     Builder{Name: "offkit", Version: "test"},
+		Compression: Compression{Algorithm: "zstd", Level: 3, FrameSize: 4 << 20},
+		Entries: []Entry{
+			{Path: "dashboards/zastava.json", Size: 10, SHA256: strings.Repeat("a", 64), Role: RoleDashboard},
+			{Path: "rules/zastava.yaml", Size: 20, SHA256: strings.Repeat("b", 64), Role: RoleRules},
+		},
+	}
+}
+
+func TestParseRoundTrip(t *testing.T) {
+	b, err := sample().Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Name != "zastava-runtime" || len(m.Entries) != 2 || m.TotalSize() != 30 {
+		t.Fatalf("parsed %+v", m)
+	}
+}
+
+func TestParseRefuses(t *testing.T) {
+	cases := []struct {
+		name  string
+		edit  func(m *Manifest)
+		raw   func(b []byte) []byte
+		field string
+	}{
+		{name: "dotdot", edit: func(m *Manifest) { m.Entries[0].Path = "../x" }, field: `"../x"`},
+		{name: "absolute", edit: func(m *Manifest) { m.Entries[0].Path = "/etc/passwd" }, field: "/etc/passwd"},
+		{name: "backslash", edit: func(m *Manifest) { m.Entries[0].Path = `a\b` }, field: "backslash"},
+		{name: "control", edit: func(m *Manifest) { m.Entries[0].Path = "a\x01b" }, field: "control"},
+		{name: "nul", edit: func(m *Manifest) { m.Entries[0].Path = "a\x00b" }, field: "control"},
+		{name: "case collision", edit: func(m *Manifest) { m.Entries[0].Path = "Rules/zastava.yaml" }, field: "case"},
+		{name: "unsorted", edit: func(m *Manifest) { m.Entries[0], m.Entries[1] = m.Entries[1], m.Entries[0] }, field: "sorted"},
+		{name: "duplicate", edit: func(m *Manifest) { m.Entries[1] = m.Entries[0] }, field: "sorted"},
+		{name: "head path", edit: func(m *Manifest) { m.Entries[0].Path = "SHA256SUMS" }, field: "reserved"},
+		{name: "file is a dir", edit: func(m *Manifest) { m.Entries[0].Path = "rules"; m.Entries[1].Path = "rules/x" }, field: "inside"},
+		{name: "terabytes", edit: func(m *Manifest) { m.Entries[0].Size = 1 << 50; m.Entries[1].Size = 1 << 50 }, field: "larger"},
+		{name: "bad hex", edit: func(m *Manifest) { m.Entries[0].SHA256 = "XYZ" }, field: "/entries/0/sha256"},
+		{name: "bad role", edit: func(m *Manifest) { m.Entries[0].Role = "weird" }, field: "/entries/0/role"},
+		{name: "not semver", edit: func(m *Manifest) { m.Version = "latest" }, field: "/version"},
+		{name: "unknown key", raw: func(b []byte) []byte { return []byte(strings.Replace(string(b), `"name"`, `"evil": 1, "name"`, 1)) }, field: "evil"},
+		{name: "not canonical", raw: func(b []byte) []byte { return []byte(strings.Replace(string(b), "  ", "    ", 1)) }, field: "canonical"},
+		{name: "malformed", raw: func(b []byte) []byte { return b[:len(b)/2] }, field: "malformed"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m := sample()
+			if c.edit != nil {
+				c.edit(m)
+			}
+			b, err := m.Encode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.raw != nil {
+				b = c.raw(b)
+			}
+			_, err = Parse(b)
+			if !errors.Is(err, errdef.ErrInvalid) {
+				t.Fatalf("got %v, want ErrInvalid", err)
+			}
+			if !strings.Contains(err.Error(), c.field) {
+				t.Fatalf("error %q does not name %q", err, c.field)
+			}
+		})
+	}
+}
+
+func TestParseSizeLimit(t *testing.T) {
+	b := make([]byte, MaxManifestSize+1)
+	if _, err := Parse(b); !errors.Is(err, errdef.ErrInvalid) || !strings.Contains(err.Error(), "over the limit") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestParseSpec(t *testing.T) {
+	good := `
+name: zastava-runtime
+version: 1.4.2
+createdAt: 2025-10-20T00:00:00Z
+images:
+  - ref: registry.stella-ops.org/stellaops/zastava-observer:1.4.2
+    layout: image-layout
+rules:
+  - src: rules/zastava-runtime.rules.yaml
+`
+	s, err := ParseSpec("kit.yaml", []byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Name != "zastava-runtime" || len(s.Images) != 1 || s.Images[0].Layout != "image-layout" {
+		t.Fatalf("%+v", s)
+	}
+	bad := []struct{ doc, field string }{
+		{"name: x\nversion: 1.0.0\nbogus: 1\n", "/"},
+		{"version: 1.0.0\n", "name"},
+		{"name: x\nversion: one\n", "/version"},
+		{"name: x\nversion: 1.0.0\nimages:\n  - layout: foo\n", "/images/0"},
+		{"name: x\nversion: 1.0.0\nimages:\n  - ref: a\n    platforms: [Linux]\n", "/images/0/platforms/0"},
+		{"name: x\nversion: 1.0.0\nrules:\n  - src: a\n    extra: b\n", "/rules/0"},
+		{"name: x\nversion: 1.0.0\nimages:\n  - ref: a\n  - ref: a\n", "/images/1/ref"},
+		{"name: x\nversion: 1.0.0\ncreatedAt: 2025-01-02T00:00:00Z\nexpiresAt: 2025-01-01T00:00:00Z\n", "/expiresAt"},
+		{"name: [\n", "kit.yaml"},
+	}
+	for _, c := range bad {
+		_, err := ParseSpec("kit.yaml", []byte(c.doc))
+		if !errors.Is(err, errdef.ErrInvalid) || !strings.Contains(err.Error(), c.field) {
+			t.Errorf("spec %q: got %v, want ErrInvalid naming %s", c.doc, err, c.field)
+		}
+	}
+}
