@@ -1,0 +1,146 @@
+package serve
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestTreeIndexFilesAndTraversal(t *testing.T) {
+	gen := t.TempDir()
+	os.MkdirAll(filepath.Join(gen, "rules/sub"), 0o755)
+	os.WriteFile(filepath.Join(gen, "rules/a.yaml"), []byte("groups: []\n"), 0o644)
+	os.WriteFile(filepath.Join(gen, "rules/sub/b.yaml"), []byte("groups: []\n#b\n"), 0o644)
+	os.WriteFile(filepath.Join(gen, "secret"), []byte("outside"), 0o644)
+	os.Symlink("../secret", filepath.Join(gen, "rules/link.yaml"))
+	s := New(Config{}, nil)
+	s.Handle("GET /rules/", "rules", Tree("/rules", func() (string, error) { return filepath.Join(gen, "rules"), nil }))
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+
+	var idx struct{ Files []TreeEntry }
+	res, err := http.Get(srv.URL + "/rules/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(res.Body).Decode(&idx)
+	res.Body.Close()
+	if len(idx.Files) != 2 || idx.Files[0].Path != "a.yaml" || idx.Files[1].Path != "sub/b.yaml" {
+		t.Fatalf("index %+v", idx)
+	}
+	res, _ = http.Get(srv.URL + "/rules/sub/b.yaml")
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	etag := res.Header.Get("ETag")
+	if res.StatusCode != 200 || string(body) != "groups: []\n#b\n" || !strings.HasPrefix(etag, `"sha256:`+idx.Files[1].SHA256[:8]) {
+		t.Fatalf("file: %d %q etag %s", res.StatusCode, body, etag)
+	}
+	req, _ := http.NewRequest("GET", srv.URL+"/rules/sub/b.yaml", nil)
+	req.Header.Set("If-None-Match", etag)
+	res, _ = http.DefaultClient.Do(req)
+	res.Body.Close()
+	if res.StatusCode != http.StatusNotModified {
+		t.Fatalf("conditional GET: %d", res.StatusCode)
+	}
+	for _, p := range []string{"/rules/../secret", "/rules/link.yaml", "/rules/%2e%2e/secret", "/rules/sub/../../secret", "/rules/nope"} {
+		res, err := http.Get(srv.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode == 200 || strings.Contains(string(b), "outside") {
+			t.Fatalf("%s: %d %q", p, res.StatusCode, b)
+		}
+	}
+	req, _ = http.NewRequest("PUT", srv.URL+"/rules/a.yaml", strings.NewReader("x"))
+	res, _ = http.DefaultClient.Do(req)
+	res.Body.Close()
+	if res.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("PUT: %d", res.StatusCode)
+	}
+	res, _ = http.Get(srv.URL + "/metrics")
+	m, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !strings.Contains(string(m), `offkit_http_requests_total{code="200",method="GET",route="rules"}`) || !strings.Contains(string(m), "offkit_http_response_bytes_total") {
+		t.Fatalf("metrics:\n%s", m)
+	}
+}
+
+func TestReadyzAndGracefulShutdown(t *testing.T) {
+	s := New(Config{Listen: "127.0.0.1:0", ShutdownGrace: Duration{5 * time.Second}}, nil)
+	var broken atomic.Bool
+	s.Ready("site", func() error {
+		if broken.Load() {
+			return os.ErrNotExist
+		}
+		return nil
+	})
+	release := make(chan struct{})
+	s.Handle("GET /slow", "slow", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("start "))
+		w.(http.Flusher).Flush()
+		<-release
+		w.Write([]byte("end"))
+	}))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	addr, err := s.Addr(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + addr
+	if res, err := http.Get(base + "/readyz"); err != nil || res.StatusCode != 200 {
+		t.Fatalf("readyz: %v", err)
+	}
+	broken.Store(true)
+	if res, _ := http.Get(base + "/readyz"); res.StatusCode != 503 {
+		t.Fatalf("readyz with a failing check: %d", res.StatusCode)
+	}
+	broken.Store(false)
+	got := make(chan string, 1)
+	go func() {
+		res, err := http.Get(base + "/slow")
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(res.Body)
+		got <- string(b)
+	}()
+	time.Sleep(100 * time.Millisecond)
+	cancel() // SIGTERM: the in-flight download must finish.
+	time.Sleep(100 * time.Millisecond)
+	close(release)
+	if b := <-got; b != "start end" {
+		t.Fatalf("in-flight request during shutdown got %q", b)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLoadConfig(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "serve.yaml")
+	os.WriteFile(p, []byte("listen: 127.0.0.1:9000\nreadHeaderTimeout: 5s\nregistry:\n  stripPrefix: stellaops/\n"), 0o644)
+	c, err := LoadConfig(p)
+	if err != nil || c.Listen != "127.0.0.1:9000" || c.ReadHeaderTimeout.Duration != 5*time.Second || c.Registry.StripPrefix != "stellaops/" {
+		t.Fatalf("%+v %v", c, err)
+	}
+	for _, bad := range []string{"listen: [\n", "bogus: 1\n", "readTimeout: forever\n", "registry:\n  nope: true\n"} {
+		os.WriteFile(p, []byte(bad), 0o644)
+		if _, err := LoadConfig(p); err == nil {
+			t.Fatalf("config %q accepted", bad)
+		}
+	}
+}

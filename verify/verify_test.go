@@ -1,0 +1,246 @@
+package verify_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/kittest"
+	"github.com/offkit/offkit/kit"
+	"github.com/offkit/offkit/manifest"
+	"github.com/offkit/offkit/sign"
+	"github.com/offkit/offkit/verify"
+)
+
+func opts(k *kittest.Key) verify.Options {
+	return verify.Options{Keys: []*sign.PublicKey{k.Public}, Now: kittest.Created.Add(time.Hour)}
+}
+
+func TestVerifyBuiltKit(t *testing.T) {
+	key := kittest.NewKey(t)
+	res := kittest.Build(t, key, "zastava-runtime", "1.4.2", 1<<20, t.TempDir())
+	v, err := verify.File(context.Background(), res.Path, opts(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !v.Seekable || v.FileSignature != "verified" || v.Entries != len(res.Manifest.Entries) || v.ManifestDigest != res.ManifestDigest {
+		t.Fatalf("result %+v", v)
+	}
+	if v.Signer.KeyID() != key.Public.KeyID() {
+		t.Fatal("wrong signer")
+	}
+}
+
+func TestVerifyRecompressedByStockZstd(t *testing.T) {
+	if _, err := exec.LookPath("zstd"); err != nil {
+		t.Skip("no zstd")
+	}
+	key := kittest.NewKey(t)
+	res := kittest.Build(t, key, "zastava-runtime", "1.4.2", 1<<20, t.TempDir())
+	re := filepath.Join(t.TempDir(), "re.kit.tar.zst")
+	cmd := exec.Command("sh", "-c", "zstd -dc "+res.Path+" | zstd -q -19 -o "+re)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	v, err := verify.File(context.Background(), re, opts(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Seekable || v.FileSignature != "absent" {
+		t.Fatalf("%+v", v)
+	}
+}
+
+func TestUntrustedKeyAndUnsigned(t *testing.T) {
+	key, other := kittest.NewKey(t), kittest.NewKey(t)
+	res := kittest.Build(t, key, "a", "1.0.0", 1000, t.TempDir())
+	_, err := verify.File(context.Background(), res.Path, opts(other))
+	wantCode(t, err, errdef.ExitSignature, "manifest.json.sig")
+
+	unsigned := kittest.Build(t, nil, "a", "1.0.0", 1000, t.TempDir())
+	_, err = verify.File(context.Background(), unsigned.Path, opts(key))
+	wantCode(t, err, errdef.ExitSignature, "not signed")
+
+	_, err = verify.File(context.Background(), res.Path, verify.Options{})
+	wantCode(t, err, errdef.ExitSignature, "no trusted key")
+}
+
+func TestExpired(t *testing.T) {
+	key := kittest.NewKey(t)
+	m := kittest.ManifestFor([]kittest.Entry{kittest.File("files/a", []byte("a"))})
+	exp := kittest.Created.Add(time.Minute)
+	m.ExpiresAt = &exp
+	p := (&kittest.Craft{Content: []kittest.Entry{kittest.File("files/a", []byte("a"))}, Manifest: m, Key: key}).Write(t, filepath.Join(t.TempDir(), "k"))
+	_, err := verify.File(context.Background(), p, opts(key))
+	wantCode(t, err, errdef.ExitExpired, "expired")
+}
+
+// TestFlippedBytes flips bytes all over a kit: verify must never accept it.
+func TestFlippedBytes(t *testing.T) {
+	key := kittest.NewKey(t)
+	res := kittest.Build(t, key, "a", "1.0.0", 300<<10, t.TempDir())
+	orig, err := os.ReadFile(res.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, _ := os.ReadFile(res.Path + ".sig")
+	dir := t.TempDir()
+	p := filepath.Join(dir, "k.kit.tar.zst")
+	os.WriteFile(p+".sig", sig, 0o644)
+	step := len(orig)/400 + 1
+	if testing.Short() {
+		step = len(orig)/40 + 1
+	}
+	for i := 0; i < len(orig); i += step {
+		for _, withSig := range []bool{true, false} {
+			b := append([]byte(nil), orig...)
+			b[i] ^= 0x40
+			os.WriteFile(p, b, 0o644)
+			if !withSig {
+				os.Remove(p + ".sig")
+			}
+			_, err := verify.File(context.Background(), p, opts(key))
+			code := errdef.ExitCode(err)
+			if code != 2 && code != 5 && code != 11 {
+				t.Fatalf("byte %d of %d flipped (file sig %v): exit %d (%v)", i, len(orig), withSig, code, err)
+			}
+			os.WriteFile(p+".sig", sig, 0o644)
+		}
+	}
+}
+
+func wantCode(t *testing.T, err error, code int, substr string) {
+	t.Helper()
+	if got := errdef.ExitCode(err); got != code {
+		t.Fatalf("exit %d, want %d (err %v)", got, code, err)
+	}
+	if !strings.Contains(err.Error(), substr) {
+		t.Fatalf("error %q does not mention %q", err, substr)
+	}
+}
+
+// TestHostileKits is the table of DESIGN.md's hostile inputs, each signed by
+// the trusted key: a signature does not excuse an unsafe kit.
+func TestHostileKits(t *testing.T) {
+	key := kittest.NewKey(t)
+	a := kittest.File("files/a", []byte("alpha"))
+	b := kittest.File("files/b", []byte("bravo"))
+	hdr := func(typ byte, name, link string) kittest.Entry {
+		return kittest.Entry{Header: tar.Header{Typeflag: typ, Name: name, Linkname: link, Mode: 0o644, ModTime: kittest.Created}}
+	}
+	listed := func(entries ...kittest.Entry) *manifest.Manifest { return kittest.ManifestFor(entries) }
+	bigManifest := bytes.Repeat([]byte(" "), manifest.MaxManifestSize+1)
+	dotdot := listed(kittest.File("../x", []byte("x")))
+
+	cases := []struct {
+		name   string
+		craft  kittest.Craft
+		code   int
+		substr string
+	}{
+		{"manifest lists ../x", kittest.Craft{Content: []kittest.Entry{kittest.File("../x", []byte("x"))}, Manifest: dotdot}, 11, `"../x"`},
+		{"entry ../x", kittest.Craft{Content: []kittest.Entry{a, kittest.File("../x", []byte("x"))}, Manifest: listed(a)}, 11, `"../x"`},
+		{"absolute entry", kittest.Craft{Content: []kittest.Entry{kittest.File("/etc/passwd", []byte("x"))}, Manifest: listed(a)}, 11, `"/etc/passwd"`},
+		{"backslash", kittest.Craft{Content: []kittest.Entry{kittest.File(`files\a`, []byte("x"))}, Manifest: listed(a)}, 11, "backslash"},
+		{"control character", kittest.Craft{Content: []kittest.Entry{kittest.File("files/\x1b[2Ja", []byte("x"))}, Manifest: listed(a)}, 11, "control"},
+		{"case collision", kittest.Craft{Content: []kittest.Entry{a, kittest.File("files/A", []byte("alpha"))}, Manifest: listed(a)}, 11, "case"},
+		{"symlink listed", kittest.Craft{Content: []kittest.Entry{hdr(tar.TypeSymlink, "files/a", "/etc/passwd")}, Manifest: listed(a)}, 11, "symbolic link"},
+		{"hard link", kittest.Craft{Content: []kittest.Entry{hdr(tar.TypeLink, "files/a", "SHA256SUMS")}, Manifest: listed(a)}, 11, "hard link"},
+		{"device", kittest.Craft{Content: []kittest.Entry{hdr(tar.TypeChar, "files/a", "")}, Manifest: listed(a)}, 11, "device"},
+		{"fifo", kittest.Craft{Content: []kittest.Entry{hdr(tar.TypeFifo, "files/a", "")}, Manifest: listed(a)}, 11, "FIFO"},
+		{"not listed", kittest.Craft{Content: []kittest.Entry{a, b}, Manifest: listed(a)}, 11, `"files/b": not listed`},
+		{"listed but missing", kittest.Craft{Content: []kittest.Entry{a}, Manifest: listed(a, b)}, 11, `"files/b": listed in the manifest but missing`},
+		{"duplicate", kittest.Craft{Content: []kittest.Entry{a, a}, Manifest: listed(a)}, 11, "duplicate"},
+		{"size differs", kittest.Craft{Content: []kittest.Entry{kittest.File("files/a", []byte("alph"))}, Manifest: listed(a)}, 2, `"files/a": size 4`},
+		{"content differs", kittest.Craft{Content: []kittest.Entry{kittest.File("files/a", []byte("alphA"))}, Manifest: listed(a)}, 2, `"files/a": sha256`},
+		{"zstd bomb after the archive", kittest.Craft{Content: []kittest.Entry{a}, Manifest: listed(a), After: make([]byte, 64<<20)}, 11, "larger than its manifest declares"},
+		{"trailing data in the stream", kittest.Craft{Content: []kittest.Entry{a}, Manifest: listed(a), After: []byte("garbage")}, 11, "after the end of the archive"},
+		{"manifest over the limit", kittest.Craft{Head: []kittest.Entry{kittest.File(kit.ManifestPath, bigManifest)}}, 11, "over the limit"},
+		{"no manifest first", kittest.Craft{Head: []kittest.Entry{a}}, 11, "offkit/manifest.json"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			c.craft.Key = key
+			p := c.craft.Write(t, filepath.Join(t.TempDir(), "k.kit.tar.zst"))
+			_, err := verify.File(context.Background(), p, opts(key))
+			wantCode(t, err, c.code, c.substr)
+		})
+	}
+}
+
+func TestTerabyteDeclaredSize(t *testing.T) {
+	key := kittest.NewKey(t)
+	huge := kittest.Entry{Header: tar.Header{Typeflag: tar.TypeReg, Name: "files/a", Size: 1 << 40, Mode: 0o644, ModTime: kittest.Created}}
+	m := kittest.ManifestFor(nil)
+	m.Entries = []manifest.Entry{{Path: "files/a", Size: 1 << 40, SHA256: strings.Repeat("0", 64), Role: manifest.RoleFile}}
+	// The tar writer refuses to close a short entry, so write the head and
+	// the header by hand: the kit is a truncated terabyte.
+	var craft kittest.Craft
+	craft.Manifest, craft.Key = m, key
+	p := filepath.Join(t.TempDir(), "k.kit.tar.zst")
+	func() {
+		defer func() { recover() }()
+		craft.Content = []kittest.Entry{huge}
+		craft.Write(t, p)
+	}()
+	if _, err := os.Stat(p); err != nil {
+		t.Skip("could not craft")
+	}
+	_, err := verify.File(context.Background(), p, opts(key))
+	if code := errdef.ExitCode(err); code != 11 && code != 2 {
+		t.Fatalf("exit %d: %v", code, err)
+	}
+}
+
+func TestTruncatedAndTrailingGarbage(t *testing.T) {
+	key := kittest.NewKey(t)
+	res := kittest.Build(t, key, "a", "1.0.0", 600<<10, t.TempDir())
+	orig, _ := os.ReadFile(res.Path)
+	dir := t.TempDir()
+	p := filepath.Join(dir, "k.kit.tar.zst")
+	for _, n := range []int{len(orig) / 2, len(orig) - 20, 100} {
+		os.WriteFile(p, orig[:n], 0o644)
+		_, err := verify.File(context.Background(), p, opts(key))
+		if code := errdef.ExitCode(err); code != 11 && code != 5 {
+			t.Fatalf("truncated at %d: exit %d (%v)", n, code, err)
+		}
+	}
+	os.WriteFile(p, append(append([]byte(nil), orig...), "trailing garbage"...), 0o644)
+	_, err := verify.File(context.Background(), p, opts(key))
+	if code := errdef.ExitCode(err); code != 11 {
+		t.Fatalf("trailing garbage: exit %d (%v)", code, err)
+	}
+}
+
+// TestForgedKitFailsEarly: a kit whose manifest signature is wrong is
+// refused before its content is read.
+func TestForgedKitFailsEarly(t *testing.T) {
+	key, other := kittest.NewKey(t), kittest.NewKey(t)
+	res := kittest.Build(t, other, "a", "1.0.0", 8<<20, t.TempDir())
+	f, _ := os.Open(res.Path)
+	defer f.Close()
+	cr := &countingReader{r: f}
+	_, err := verify.Stream(context.Background(), cr, opts(key))
+	wantCode(t, err, errdef.ExitSignature, "signature")
+	if cr.n > 1<<20 {
+		t.Fatalf("read %d bytes before refusing a forged kit", cr.n)
+	}
+}
+
+type countingReader struct {
+	r interface{ Read([]byte) (int, error) }
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
