@@ -109,6 +109,10 @@ func (s *Site) Install(ctx context.Context, kitPath string, opts InstallOptions)
 
 	var m *manifest.Manifest
 	var mbytes []byte
+	// Refusals by policy (version, paths) are not verification failures:
+	// they leave no quarantine record.
+	var policyErr error
+	var checkPolicy func(vm *manifest.Manifest, raw []byte) error
 	vopts := verify.Options{
 		Keys:        opts.Keys,
 		Now:         opts.Now,
@@ -116,37 +120,41 @@ func (s *Site) Install(ctx context.Context, kitPath string, opts InstallOptions)
 		Progress:    opts.Progress,
 		OnManifest: func(vm *manifest.Manifest, raw []byte) error {
 			m, mbytes = vm, raw
-			res.Name, res.Version, res.ManifestDigest = vm.Name, vm.Version, manifest.Digest(raw)
-			for _, k := range st.Kits {
-				if k.Name == vm.Name {
-					res.Previous = k.Version
-					if k.ManifestDigest == res.ManifestDigest {
-						return errAlreadyActive
-					}
+			policyErr = checkPolicy(vm, raw)
+			return policyErr
+		},
+	}
+	checkPolicy = func(vm *manifest.Manifest, raw []byte) error {
+		res.Name, res.Version, res.ManifestDigest = vm.Name, vm.Version, manifest.Digest(raw)
+		for _, k := range st.Kits {
+			if k.Name == vm.Name {
+				res.Previous = k.Version
+				if k.ManifestDigest == res.ManifestDigest {
+					return errAlreadyActive
 				}
 			}
-			if hw := st.HighWater[vm.Name]; !newer(vm.Version, hw) {
-				if !opts.Force {
-					return fmt.Errorf("kit %s %s: installed high-water version is %s (use --force-activate --force-reason): %w", vm.Name, vm.Version, hw, errdef.ErrNotNewer)
-				}
-				res.Forced = true
+		}
+		if hw := st.HighWater[vm.Name]; !newer(vm.Version, hw) {
+			if !opts.Force {
+				return fmt.Errorf("kit %s %s: installed high-water version is %s (use --force-activate --force-reason): %w", vm.Name, vm.Version, hw, errdef.ErrNotNewer)
 			}
-			// Two kits may not claim one path.
-			for name, kf := range prevKits {
-				if name == vm.Name {
+			res.Forced = true
+		}
+		// Two kits may not claim one path.
+		for name, kf := range prevKits {
+			if name == vm.Name {
+				continue
+			}
+			for _, e := range vm.Entries {
+				if e.Role == manifest.RoleImageBlob || e.Role == manifest.RoleImageIndex {
 					continue
 				}
-				for _, e := range vm.Entries {
-					if e.Role == manifest.RoleImageBlob || e.Role == manifest.RoleImageIndex {
-						continue
-					}
-					if kf.paths[e.Path] {
-						return fmt.Errorf("entry %q: already installed by kit %s: %w", e.Path, name, errdef.ErrInvalid)
-					}
+				if kf.paths[e.Path] {
+					return fmt.Errorf("entry %q: already installed by kit %s: %w", e.Path, name, errdef.ErrInvalid)
 				}
 			}
-			return nil
-		},
+		}
+		return nil
 	}
 	if stage != nil {
 		vopts.Sink = stage
@@ -158,7 +166,7 @@ func (s *Site) Install(ctx context.Context, kitPath string, opts InstallOptions)
 		return res, nil
 	}
 	if err != nil {
-		if q := errdef.ExitCode(err); q == errdef.ExitMismatch || q == errdef.ExitSignature || q == errdef.ExitInvalid {
+		if q := errdef.ExitCode(err); policyErr == nil && (q == errdef.ExitMismatch || q == errdef.ExitSignature || q == errdef.ExitInvalid) {
 			if !opts.DryRun {
 				if qerr := s.quarantine(kitPath, err); qerr != nil {
 					return nil, fmt.Errorf("%w (and quarantine failed: %v)", err, qerr)

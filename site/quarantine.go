@@ -32,7 +32,7 @@ func (s *Site) quarantine(kitPath string, cause error) error {
 	now := time.Now().UTC()
 	id := make([]byte, 4)
 	rand.Read(id)
-	dir := s.path(quarDir, now.Format("20060102T150405Z")+"-"+hex.EncodeToString(id))
+	dir := s.path(quarDir, now.Format("20060102T150405.000000Z")+"-"+hex.EncodeToString(id))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}

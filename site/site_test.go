@@ -133,6 +133,7 @@ func TestInstallUpgradeRollback(t *testing.T) {
 	key := kittest.NewKey(t)
 	out := t.TempDir()
 	root := filepath.Join(t.TempDir(), "site")
+	v0 := kittest.Build(t, key, "zastava-runtime", "1.4.0", 100<<10, out)
 	v1 := kittest.Build(t, key, "zastava-runtime", "1.4.1", 100<<10, out)
 	v2 := kittest.Build(t, key, "zastava-runtime", "1.4.2", 200<<10, out)
 	other := kittest.Build(t, key, "concelier", "2.0.0", 1000, out)
@@ -186,7 +187,10 @@ func TestInstallUpgradeRollback(t *testing.T) {
 		t.Fatal("concelier's files missing after rollback")
 	}
 	// Forced activation of the older version is recorded with its reason.
-	res, err = install(t, root, v1.Path, key, func(o *site.InstallOptions) { o.Force, o.Reason = true, "CVE-2025-0001 regression in 1.4.2" })
+	if _, err = install(t, root, v0.Path, key, nil); errdef.ExitCode(err) != errdef.ExitNotNewer {
+		t.Fatalf("older than the high-water mark after rollback: %v", err)
+	}
+	res, err = install(t, root, v0.Path, key, func(o *site.InstallOptions) { o.Force, o.Reason = true, "CVE-2025-0001 regression in 1.4.1" })
 	if err != nil || !res.Forced {
 		t.Fatalf("forced: %+v %v", res, err)
 	}
@@ -228,8 +232,13 @@ func TestRefusals(t *testing.T) {
 	if res, err := install(t, root, next.Path, key, func(o *site.InstallOptions) { o.DryRun = true }); err != nil || !res.DryRun {
 		t.Fatalf("dry run: %v", err)
 	}
-	if snapshot(t, root) != before {
-		t.Fatal("refused or dry-run installs changed the site")
+	if now := snapshot(t, root); now != before {
+		q, _ := filepath.Glob(filepath.Join(root, "quarantine/*/reason.json"))
+		for _, f := range q {
+			b, _ := os.ReadFile(f)
+			t.Log(string(b))
+		}
+		t.Fatalf("refused or dry-run installs changed the site:\n%s\n---\n%s", before, now)
 	}
 	// A corrupt kit and an untrusted one are quarantined, nothing else changes.
 	b, _ := os.ReadFile(next.Path)
@@ -245,7 +254,11 @@ func TestRefusals(t *testing.T) {
 	s, _ := site.Open(root, false)
 	q, _ := s.Quarantined()
 	s.Close()
-	if len(q) != 2 || q[1].ExitCode != errdef.ExitSignature || q[0].SHA256 == "" {
+	codes := map[int]bool{}
+	for _, r := range q {
+		codes[r.ExitCode] = r.SHA256 != "" && r.Reason != ""
+	}
+	if len(q) != 2 || !codes[errdef.ExitSignature] || !codes[errdef.ExitInvalid] {
 		t.Fatalf("quarantine: %+v", q)
 	}
 	if _, err := os.Stat(bad); err != nil {

@@ -121,8 +121,13 @@ func File(ctx context.Context, path string, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The whole file is hashed in the same pass, only when there is a
+	// signature to check it against.
 	h := sha256.New()
-	raw := io.TeeReader(io.NewSectionReader(f, 0, st.Size()), h)
+	var raw io.Reader = io.NewSectionReader(f, 0, st.Size())
+	if fileSig != nil {
+		raw = io.TeeReader(raw, h)
+	}
 	res, err := stream(ctx, raw, frames, opts)
 	if err != nil {
 		return nil, fmt.Errorf("kit %s: %w", path, err)

@@ -111,7 +111,7 @@ func (a *app) progress(what string) (func(done, total int64), func()) {
 	}
 	last := int64(-1)
 	return func(done, total int64) {
-		if total <= 0 {
+		if total < 64<<20 {
 			return
 		}
 		pct := done * 100 / total

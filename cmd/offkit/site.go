@@ -123,7 +123,7 @@ func (a *app) statusCmd() *cobra.Command {
 			out := siteStatus{Root: root, Generation: st.Generation, PreviousGeneration: s.PreviousGeneration(), Quarantined: s.QuarantineCount(), Kits: []kitStatus{}}
 			for _, k := range st.Kits {
 				age := now.Sub(k.CreatedAt)
-				ks := kitStatus{KitState: k, Age: age.Truncate(time.Minute).String()}
+				ks := kitStatus{KitState: k, Age: humanAge(age)}
 				ks.Stale = k.StalenessWindowHours > 0 && age > time.Duration(k.StalenessWindowHours)*time.Hour
 				ks.Expired = k.ExpiresAt != nil && !now.Before(*k.ExpiresAt)
 				out.Kits = append(out.Kits, ks)
@@ -182,4 +182,16 @@ func (a *app) rollbackCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&root, "root", "", "site root")
 	return cmd
+}
+
+// humanAge writes an age as days and hours ("12d 4h"), or hours and minutes
+// under a day.
+func humanAge(d time.Duration) string {
+	if d < 0 {
+		return "in the future"
+	}
+	if d < 24*time.Hour {
+		return fmt.Sprintf("%dh %dm", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return fmt.Sprintf("%dd %dh", int(d.Hours())/24, int(d.Hours())%24)
 }

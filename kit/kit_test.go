@@ -1,0 +1,127 @@
+package kit_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/kittest"
+	"github.com/offkit/offkit/kit"
+	"github.com/offkit/offkit/manifest"
+)
+
+func TestBuildIsDeterministic(t *testing.T) {
+	key := kittest.NewKey(t)
+	a := kittest.Build(t, key, "zastava-runtime", "1.4.2", 1<<20, t.TempDir())
+	b := kittest.Build(t, key, "zastava-runtime", "1.4.2", 1<<20, t.TempDir())
+	for _, suffix := range []string{"", ".sig"} {
+		x, _ := os.ReadFile(a.Path + suffix)
+		y, _ := os.ReadFile(b.Path + suffix)
+		if len(x) == 0 || !bytes.Equal(x, y) {
+			t.Fatalf("two builds differ in %q (%d vs %d bytes)", "K"+suffix, len(x), len(y))
+		}
+	}
+}
+
+func TestConcurrencyDoesNotChangeBytes(t *testing.T) {
+	src := t.TempDir()
+	kittest.Files(t, src, map[string]string{"files/x.bin": strings.Repeat("offkit ", 300000), "files/y.txt": "y"})
+	spec := &manifest.Spec{Name: "c", Version: "1.0.0", CreatedAt: &kittest.Created,
+		Compression: &manifest.SpecCompress{FrameSize: 128 << 10},
+		Files:       []manifest.FileSource{{Src: "files"}}}
+	var outs [][]byte
+	for _, conc := range []int{1, 2, 8} {
+		res, err := kit.Build(context.Background(), spec, kit.BuildOptions{Dir: src, OutDir: t.TempDir(), Concurrency: conc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := os.ReadFile(res.Path)
+		outs = append(outs, b)
+	}
+	if !bytes.Equal(outs[0], outs[1]) || !bytes.Equal(outs[0], outs[2]) {
+		t.Fatal("kit bytes depend on the number of compression goroutines")
+	}
+}
+
+func TestSignLaterEqualsSignedBuild(t *testing.T) {
+	key := kittest.NewKey(t)
+	signed := kittest.Build(t, key, "a", "1.0.0", 700<<10, t.TempDir())
+	unsigned := kittest.Build(t, nil, "a", "1.0.0", 700<<10, t.TempDir())
+	if _, err := kit.Sign(unsigned.Path, key.Private); err != nil {
+		t.Fatal(err)
+	}
+	for _, suffix := range []string{"", ".sig"} {
+		x, _ := os.ReadFile(signed.Path + suffix)
+		y, _ := os.ReadFile(unsigned.Path + suffix)
+		if !bytes.Equal(x, y) {
+			t.Fatalf("offkit sign gave a different %q than building with the key", "K"+suffix)
+		}
+	}
+}
+
+func TestHeadAndLayout(t *testing.T) {
+	key := kittest.NewKey(t)
+	res := kittest.Build(t, key, "a", "1.0.0", 1000, t.TempDir())
+	h, err := kit.ReadHead(res.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if manifest.Digest(h.ManifestBytes) != res.ManifestDigest || h.Signature == nil {
+		t.Fatal("head does not hold the manifest and its signature")
+	}
+	if err := key.Public.VerifyBlob(h.ManifestBytes, h.Signature); err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Base(res.Path) != "a-1.0.0.kit.tar.zst" {
+		t.Fatal(res.Path)
+	}
+}
+
+func TestBuildRefusesBadSources(t *testing.T) {
+	cases := []struct {
+		name  string
+		files map[string]string
+		spec  manifest.Spec
+		err   error
+		text  string
+	}{
+		{"rules not yaml", map[string]string{"r.yaml": "groups: [\n"}, manifest.Spec{Rules: []manifest.FileSource{{Src: "r.yaml"}}}, errdef.ErrInvalid, "invalid YAML"},
+		{"group without name", map[string]string{"r.yaml": "groups:\n  - rules:\n      - alert: A\n        expr: up\n"}, manifest.Spec{Rules: []manifest.FileSource{{Src: "r.yaml"}}}, errdef.ErrInvalid, "no name"},
+		{"group without rules", map[string]string{"r.yaml": "groups:\n  - name: g\n"}, manifest.Spec{Rules: []manifest.FileSource{{Src: "r.yaml"}}}, errdef.ErrInvalid, "no rules"},
+		{"rule without expr", map[string]string{"r.yaml": "groups:\n  - name: g\n    rules:\n      - alert: A\n"}, manifest.Spec{Rules: []manifest.FileSource{{Src: "r.yaml"}}}, errdef.ErrInvalid, "no expr"},
+		{"dashboard not json", map[string]string{"d.json": "{"}, manifest.Spec{Dashboards: []manifest.FileSource{{Src: "d.json"}}}, errdef.ErrInvalid, "invalid JSON"},
+		{"dashboard without title", map[string]string{"d.json": `{"uid": "x"}`}, manifest.Spec{Dashboards: []manifest.FileSource{{Src: "d.json"}}}, errdef.ErrInvalid, "no title"},
+		{"dashboard uid twice", map[string]string{"d/1.json": `{"uid": "x", "title": "a"}`, "d/2.json": `{"uid": "x", "title": "b"}`}, manifest.Spec{Dashboards: []manifest.FileSource{{Src: "d"}}}, errdef.ErrInvalid, `uid "x"`},
+		{"missing file", nil, manifest.Spec{Files: []manifest.FileSource{{Src: "nope"}}}, errdef.ErrNotFound, `"nope"`},
+		{"two sources, one path", map[string]string{"a/v.yaml": "a", "b/v.yaml": "b"}, manifest.Spec{Files: []manifest.FileSource{{Src: "a/v.yaml"}, {Src: "b/v.yaml"}}}, errdef.ErrInvalid, "files/v.yaml"},
+		{"dest escapes", map[string]string{"v.yaml": "a"}, manifest.Spec{Files: []manifest.FileSource{{Src: "v.yaml", Dest: "../../etc/x"}}}, errdef.ErrInvalid, "not safe"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			src := t.TempDir()
+			kittest.Files(t, src, c.files)
+			spec := c.spec
+			spec.Name, spec.Version, spec.CreatedAt = "x", "1.0.0", &kittest.Created
+			_, err := kit.Build(context.Background(), &spec, kit.BuildOptions{Dir: src, OutDir: t.TempDir()})
+			if !errors.Is(err, c.err) || !strings.Contains(err.Error(), c.text) {
+				t.Fatalf("got %v, want %v mentioning %q", err, c.err, c.text)
+			}
+		})
+	}
+}
+
+func TestSymlinkSourceRefused(t *testing.T) {
+	src := t.TempDir()
+	kittest.Files(t, src, map[string]string{"files/a": "a"})
+	os.Symlink("/etc/passwd", filepath.Join(src, "files/link"))
+	spec := &manifest.Spec{Name: "x", Version: "1.0.0", CreatedAt: &kittest.Created, Files: []manifest.FileSource{{Src: "files"}}}
+	_, err := kit.Build(context.Background(), spec, kit.BuildOptions{Dir: src, OutDir: t.TempDir()})
+	if !errors.Is(err, errdef.ErrInvalid) || !strings.Contains(err.Error(), "link") {
+		t.Fatalf("got %v", err)
+	}
+}
