@@ -200,13 +200,19 @@ func Build(ctx context.Context, spec *manifest.Spec, opts BuildOptions) (*BuildR
 	os.Remove(sigPath)
 	if opts.Key != nil {
 		fsig, err := opts.Key.SignDigest(h.Sum(nil))
-		if err != nil {
+		switch {
+		case errors.Is(err, sign.ErrNeedsMessage):
+			// Ed25519 cannot sign a digest: the manifest's signature, which
+			// commits to every byte, is the kit's only one.
+			log.Warn("no whole-file signature: an Ed25519 key signs the manifest only", "kit", final)
+		case err != nil:
 			return nil, fmt.Errorf("signing %s: %w", final, err)
+		default:
+			if err := os.WriteFile(sigPath, fsig, 0o644); err != nil {
+				return nil, err
+			}
+			res.SignaturePath = sigPath
 		}
-		if err := os.WriteFile(sigPath, fsig, 0o644); err != nil {
-			return nil, err
-		}
-		res.SignaturePath = sigPath
 	}
 	log.Info("kit written", "path", final, "bytes", counter.n, "entries", len(m.Entries), "manifest", res.ManifestDigest)
 	return res, nil

@@ -153,16 +153,23 @@ func Sign(path string, key *sign.PrivateKey) (*SignResult, error) {
 		return nil, err
 	}
 	fsig, err := key.SignDigest(h.Sum(nil))
-	if err != nil {
+	if err != nil && !errors.Is(err, sign.ErrNeedsMessage) {
 		return nil, err
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(path+".sig", fsig, 0o644); err != nil {
-		return nil, err
+	res := &SignResult{KeyID: key.Public().KeyID(), ManifestDigest: manifest.Digest(mbytes)}
+	// The old whole-file signature no longer matches; an Ed25519 key makes
+	// no new one (it signs the manifest only).
+	os.Remove(path + ".sig")
+	if fsig != nil {
+		if err := os.WriteFile(path+".sig", fsig, 0o644); err != nil {
+			return nil, err
+		}
+		res.SignaturePath = path + ".sig"
 	}
-	return &SignResult{KeyID: key.Public().KeyID(), ManifestDigest: manifest.Digest(mbytes), SignaturePath: path + ".sig"}, nil
+	return res, nil
 }
 
 func rest0(frames []seekable.Frame) int64 {

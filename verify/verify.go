@@ -138,6 +138,9 @@ func File(ctx context.Context, path string, opts Options) (*Result, error) {
 	}
 	res.FileSignature = "absent"
 	if fileSig != nil {
+		if res.Signer.NeedsMessage() {
+			return nil, fmt.Errorf("whole-file signature %s.sig: the kit's signer is an Ed25519 key, which signs the manifest only; remove the .sig or check it with cosign: %w", path, errdef.ErrSignature)
+		}
 		if err := res.Signer.VerifyDigest(h.Sum(nil), fileSig); err != nil {
 			return nil, fmt.Errorf("whole-file signature %s.sig: %w", path, err)
 		}

@@ -1,0 +1,276 @@
+// Package images collects the container images of a kit into one OCI image
+// layout folder: the `images/` part of the kit format (DESIGN.md).
+//
+// A source (manifest.ImageSource) is one of:
+//
+//   - a registry reference (neither Layout nor Archive): pulled by Ref, a tag
+//     or a digest; an image or an index;
+//   - an OCI image layout folder (Layout): the manifest whose
+//     org.opencontainers.image.ref.name annotation is LayoutRef, or the only
+//     manifest of the layout;
+//   - a docker-archive tarball (Archive, `docker save` format): the image
+//     tagged ArchiveTag, or the only image of the archive.
+//
+// The layout written by Collect holds `oci-layout`, `index.json` and
+// `blobs/sha256/<hex>`, and obeys these rules:
+//
+//   - Every manifest, config and layer reachable from each source is stored
+//     once, whatever the number of images sharing it. Multi-arch indexes are
+//     kept whole unless ImageSource.Platforms is set; then a new index with
+//     only the children of those platforms (and the attestation manifests of
+//     those children) is written, and its digest differs from the source's.
+//     Foreign and non-distributable layers are not carried.
+//   - Every byte is checked while it is copied: a blob must have the size and
+//     sha256 its descriptor declares (errdef.ErrDigestMismatch otherwise).
+//     Manifests and image configs are read into memory and are limited to
+//     MaxManifestSize; layers are streamed to a temporary file and renamed.
+//   - index.json lists one descriptor per source, sorted by Ref and annotated
+//     with org.opencontainers.image.ref.name = Ref as written, followed by
+//     the signature, attestation and referrer manifests carried, sorted by
+//     their ref.name: `<repository>:sha256-<hex>.sig` and `.att` for cosign
+//     tags, `<repository>@sha256:<hex>` for OCI referrers. The same sources
+//     give the same bytes, whatever their order and the timing of the fetches.
+//   - For a registry source, the cosign tags `sha256-<hex>.sig` and
+//     `sha256-<hex>.att` of the image and of each child image of an index are
+//     carried when the repository has them, and so are the OCI referrers of
+//     the image (referrers API, or its fallback tag). Their absence is not an
+//     error.
+//
+// Errors wrap the sentinels of internal/errdef: a Ref, platform or archive
+// tag that does not parse, two sources with the same Ref, or an ambiguous
+// layout or archive: ErrInvalid; a missing image, tag, platform, file or
+// blob: ErrNotFound; bytes that do not match their digest: ErrDigestMismatch.
+package images
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/manifest"
+)
+
+// MaxManifestSize is the largest manifest, index or image config read, in
+// bytes. A larger one is refused with errdef.ErrInvalid.
+const MaxManifestSize = 4 << 20
+
+// DefaultJobs is the number of parallel fetches when Options.Jobs is 0.
+const DefaultJobs = 4
+
+// Options tune Collect. The zero value pulls over https with the docker
+// config credentials, four fetches at a time, and logs nothing.
+type Options struct {
+	// BaseDir is the folder relative Layout and Archive paths are resolved
+	// against (the kit.yaml folder).
+	BaseDir string
+	// PlainHTTP pulls every registry source over http (ImageSource.PlainHTTP
+	// does it for one source).
+	PlainHTTP bool
+	// Keychain gives registry credentials; nil means authn.DefaultKeychain.
+	Keychain authn.Keychain
+	// Jobs is the number of parallel fetches; 0 means DefaultJobs.
+	Jobs int
+	// Log receives progress; nil discards it.
+	Log *slog.Logger
+}
+
+// Collect writes the images of srcs into the OCI image layout folder dir,
+// creating it, and returns one manifest.Image per source, in the order of
+// srcs. dir should be new or empty: blobs already there are overwritten,
+// index.json is replaced.
+func Collect(ctx context.Context, srcs []manifest.ImageSource, dir string, opts Options) ([]manifest.Image, error) {
+	if opts.Jobs <= 0 {
+		opts.Jobs = DefaultJobs
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.Keychain == nil {
+		opts.Keychain = authn.DefaultKeychain
+	}
+	seen := make(map[string]int, len(srcs))
+	for i, s := range srcs {
+		if j, ok := seen[s.Ref]; ok {
+			return nil, fmt.Errorf("images[%d] %q: same ref as images[%d]: %w", i, s.Ref, j, errdef.ErrInvalid)
+		}
+		seen[s.Ref] = i
+	}
+	puller, err := remote.NewPuller(remote.WithAuthFromKeychain(opts.Keychain), remote.WithUserAgent("offkit"))
+	if err != nil {
+		return nil, fmt.Errorf("registry client: %w", err)
+	}
+
+	// Resolve every source: fetch and check its manifests, list its blobs.
+	plans := make([]*plan, len(srcs))
+	defer func() {
+		for _, p := range plans {
+			if p != nil {
+				p.close()
+			}
+		}
+	}()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(opts.Jobs)
+	for i, s := range srcs {
+		g.Go(func() error {
+			p, err := resolve(gctx, s, puller, opts)
+			if err != nil {
+				return err
+			}
+			plans[i] = p
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+
+	// Write: manifests and configs from memory, then the other blobs in
+	// parallel, each once, fetched from the first source (in srcs order)
+	// that lists it.
+	w, err := newWriter(dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range plans {
+		for _, m := range p.inline {
+			if err := w.writeBytes(m.digest, m.data); err != nil {
+				return nil, err
+			}
+		}
+	}
+	g, gctx = errgroup.WithContext(ctx)
+	g.SetLimit(opts.Jobs)
+	for _, p := range plans {
+		for _, b := range p.blobs {
+			if !w.claim(b.desc.Digest) {
+				continue
+			}
+			g.Go(func() error {
+				if err := w.writeStream(gctx, b); err != nil {
+					return err
+				}
+				opts.Log.Debug("blob written", "digest", b.desc.Digest.String(), "size", b.desc.Size, "ref", b.ref)
+				return nil
+			})
+		}
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+
+	var roots, extras []entry
+	out := make([]manifest.Image, len(srcs))
+	for i, p := range plans {
+		roots = append(roots, p.root)
+		extras = append(extras, p.extras...)
+		out[i] = p.image
+	}
+	if err := w.writeIndex(roots, extras); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// resolve fetches the manifests of one source and plans its blobs.
+func resolve(ctx context.Context, s manifest.ImageSource, puller *remote.Puller, opts Options) (_ *plan, err error) {
+	var nopts []name.Option
+	if opts.PlainHTTP || s.PlainHTTP {
+		nopts = append(nopts, name.Insecure)
+	}
+	ref, err := name.ParseReference(s.Ref, nopts...)
+	if err != nil {
+		return nil, fmt.Errorf("image ref %q: %v: %w", s.Ref, err, errdef.ErrInvalid)
+	}
+	wanted, err := parsePlatforms(s.Ref, s.Platforms)
+	if err != nil {
+		return nil, err
+	}
+	// TODO(verify): when s.Verify is set, check a cosign signature of the
+	// root digest by s.Verify.Key here, before anything is written.
+
+	var o origin
+	var root rootManifest
+	switch {
+	case s.Layout != "" && s.Archive != "":
+		return nil, fmt.Errorf("image %q: both layout and archive set: %w", s.Ref, errdef.ErrInvalid)
+	case s.Layout != "":
+		lo, r, err := openLayout(resolvePath(opts.BaseDir, s.Layout), s)
+		if err != nil {
+			return nil, err
+		}
+		o, root = lo, r
+	case s.Archive != "":
+		ao, r, err := openArchive(resolvePath(opts.BaseDir, s.Archive), s)
+		if err != nil {
+			return nil, err
+		}
+		o, root = ao, r
+	default:
+		ro, r, err := openRegistry(ctx, puller, ref, s.Ref)
+		if err != nil {
+			return nil, err
+		}
+		o, root = ro, r
+	}
+
+	p := &plan{ref: s.Ref, origin: o}
+	defer func() {
+		if err != nil {
+			p.close()
+		}
+	}()
+	if dr, ok := ref.(name.Digest); ok && dr.DigestStr() != root.desc.Digest.String() {
+		return nil, fmt.Errorf("image %q: source has digest %s: %w", s.Ref, root.desc.Digest, errdef.ErrDigestMismatch)
+	}
+	stored, err := p.addRoot(ctx, root, wanted)
+	if err != nil {
+		return nil, err
+	}
+	p.root = entry{refName: s.Ref, desc: stored.desc}
+	p.image = manifest.Image{
+		Reference: s.Ref,
+		Digest:    stored.desc.Digest.String(),
+		MediaType: string(stored.desc.MediaType),
+		Platforms: stored.platforms,
+	}
+	if ro, ok := o.(*registryOrigin); ok {
+		if err := p.addAttached(ctx, ro, root.desc, stored.children); err != nil {
+			return nil, err
+		}
+		for _, e := range p.extras {
+			if strings.HasSuffix(e.refName, ".sig") {
+				p.image.Signatures = append(p.image.Signatures, e.desc.Digest.String())
+			}
+		}
+		slices.Sort(p.image.Signatures)
+		p.image.Signatures = slices.Compact(p.image.Signatures)
+	}
+	opts.Log.Info("image resolved", "ref", s.Ref, "digest", p.image.Digest,
+		"platforms", strings.Join(p.image.Platforms, ","), "blobs", len(p.blobs), "signatures", len(p.image.Signatures))
+	return p, nil
+}
+
+// close releases the origin of the plan (an open layout folder).
+func (p *plan) close() {
+	if c, ok := p.origin.(io.Closer); ok {
+		c.Close()
+	}
+}
+
+func resolvePath(base, p string) string {
+	if filepath.IsAbs(p) || base == "" {
+		return p
+	}
+	return filepath.Join(base, p)
+}

@@ -1,0 +1,332 @@
+package images
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/manifest"
+)
+
+// registryOrigin pulls from one repository of a registry.
+type registryOrigin struct {
+	puller *remote.Puller
+	repo   name.Repository
+	ref    string
+}
+
+func openRegistry(ctx context.Context, puller *remote.Puller, ref name.Reference, raw string) (*registryOrigin, rootManifest, error) {
+	d, err := puller.Get(ctx, ref)
+	if err != nil {
+		return nil, rootManifest{}, registryError(raw, "", err)
+	}
+	if len(d.Manifest) > MaxManifestSize {
+		return nil, rootManifest{}, fmt.Errorf("image %q: manifest of %d bytes, over the %d limit: %w", raw, len(d.Manifest), MaxManifestSize, errdef.ErrInvalid)
+	}
+	o := &registryOrigin{puller: puller, repo: ref.Context(), ref: raw}
+	return o, rootManifest{desc: v1.Descriptor{MediaType: d.MediaType, Size: d.Size, Digest: d.Digest}, data: d.Manifest}, nil
+}
+
+func (o *registryOrigin) manifest(ctx context.Context, d v1.Descriptor) ([]byte, error) {
+	r, err := o.puller.Get(ctx, o.repo.Digest(d.Digest.String()))
+	if err != nil {
+		return nil, registryError(o.ref, d.Digest.String(), err)
+	}
+	return r.Manifest, nil
+}
+
+func (o *registryOrigin) blob(ctx context.Context, d v1.Descriptor) (io.ReadCloser, error) {
+	l, err := o.puller.Layer(ctx, o.repo.Digest(d.Digest.String()))
+	if err != nil {
+		return nil, registryError(o.ref, d.Digest.String(), err)
+	}
+	rc, err := l.Compressed()
+	if err != nil {
+		return nil, registryError(o.ref, d.Digest.String(), err)
+	}
+	return rc, nil
+}
+
+// addAttached adds the cosign signature and attestation tags of the source
+// digest src and of the child images of an index, and the OCI referrers of
+// src, when the repository has them.
+func (p *plan) addAttached(ctx context.Context, o *registryOrigin, src v1.Descriptor, children []v1.Hash) error {
+	repo := o.repo.Name()
+	for _, h := range append([]v1.Hash{src.Digest}, children...) {
+		for _, suffix := range []string{".sig", ".att"} {
+			tag := o.repo.Tag(h.Algorithm + "-" + h.Hex + suffix)
+			d, err := o.puller.Get(ctx, tag)
+			if isNotFound(err) {
+				continue
+			}
+			if err != nil {
+				return registryError(o.ref, tag.TagStr(), err)
+			}
+			desc := v1.Descriptor{MediaType: d.MediaType, Size: d.Size, Digest: d.Digest}
+			if err := p.walk(ctx, desc, d.Manifest, 1); err != nil {
+				return err
+			}
+			p.extras = append(p.extras, entry{refName: repo + ":" + tag.TagStr(), desc: desc})
+		}
+	}
+	idx, err := remote.Referrers(o.repo.Digest(src.Digest.String()), remote.Reuse(o.puller), remote.WithContext(ctx))
+	if isNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return registryError(o.ref, "referrers of "+src.Digest.String(), err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return fmt.Errorf("image %q: referrers of %s: %v: %w", o.ref, src.Digest, err, errdef.ErrInvalid)
+	}
+	for _, r := range im.Manifests {
+		if err := checkDigest(r.Digest); err != nil {
+			return fmt.Errorf("image %q: referrers of %s: %w", o.ref, src.Digest, err)
+		}
+		desc := v1.Descriptor{MediaType: r.MediaType, Size: r.Size, Digest: r.Digest}
+		if err := p.walk(ctx, desc, nil, 1); err != nil {
+			return err
+		}
+		p.extras = append(p.extras, entry{refName: repo + "@" + r.Digest.String(), desc: desc})
+	}
+	return nil
+}
+
+func isNotFound(err error) bool {
+	var terr *transport.Error
+	if !errors.As(err, &terr) {
+		return false
+	}
+	if terr.StatusCode == http.StatusNotFound {
+		return true
+	}
+	for _, e := range terr.Errors {
+		switch e.Code {
+		case transport.ManifestUnknownErrorCode, transport.NameUnknownErrorCode, transport.BlobUnknownErrorCode:
+			return true
+		}
+	}
+	return false
+}
+
+func registryError(ref, what string, err error) error {
+	at := fmt.Sprintf("image %q", ref)
+	if what != "" {
+		at += " " + what
+	}
+	if isNotFound(err) {
+		return fmt.Errorf("%s: %v: %w", at, err, errdef.ErrNotFound)
+	}
+	return fmt.Errorf("%s: %w", at, err)
+}
+
+// layoutOrigin reads an OCI image layout folder.
+type layoutOrigin struct {
+	root *os.Root
+	path string
+	ref  string
+}
+
+func openLayout(path string, s manifest.ImageSource) (*layoutOrigin, rootManifest, error) {
+	root, err := os.OpenRoot(path)
+	if err != nil {
+		return nil, rootManifest{}, fileError(s.Ref, "layout", path, err)
+	}
+	o := &layoutOrigin{root: root, path: path, ref: s.Ref}
+	r, err := o.pick(s)
+	if err != nil {
+		root.Close()
+		return nil, rootManifest{}, err
+	}
+	return o, r, nil
+}
+
+func (o *layoutOrigin) Close() error { return o.root.Close() }
+
+func (o *layoutOrigin) pick(s manifest.ImageSource) (rootManifest, error) {
+	f, err := o.root.Open("index.json")
+	if err != nil {
+		return rootManifest{}, fileError(s.Ref, "layout", o.path+"/index.json", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxManifestSize+1))
+	if err != nil {
+		return rootManifest{}, fmt.Errorf("image %q: layout %s: %w", s.Ref, o.path, err)
+	}
+	if len(b) > MaxManifestSize {
+		return rootManifest{}, fmt.Errorf("image %q: layout %s: index.json over %d bytes: %w", s.Ref, o.path, MaxManifestSize, errdef.ErrInvalid)
+	}
+	var idx v1.IndexManifest
+	if err := json.Unmarshal(b, &idx); err != nil {
+		return rootManifest{}, fmt.Errorf("image %q: layout %s: index.json: %v: %w", s.Ref, o.path, err, errdef.ErrInvalid)
+	}
+	var picked []v1.Descriptor
+	switch {
+	case s.LayoutRef != "":
+		for _, d := range idx.Manifests {
+			if d.Annotations[ocispec.AnnotationRefName] == s.LayoutRef {
+				picked = append(picked, d)
+			}
+		}
+		if len(picked) == 0 {
+			return rootManifest{}, fmt.Errorf("image %q: layout %s: no manifest named %q: %w", s.Ref, o.path, s.LayoutRef, errdef.ErrNotFound)
+		}
+	case len(idx.Manifests) == 1:
+		picked = idx.Manifests
+	default:
+		for _, d := range idx.Manifests {
+			if d.Annotations[ocispec.AnnotationRefName] == s.Ref {
+				picked = append(picked, d)
+			}
+		}
+		if len(picked) == 0 {
+			return rootManifest{}, fmt.Errorf("image %q: layout %s: %d manifests, set layoutRef: %w", s.Ref, o.path, len(idx.Manifests), errdef.ErrInvalid)
+		}
+	}
+	if len(picked) > 1 {
+		return rootManifest{}, fmt.Errorf("image %q: layout %s: %d manifests with the same name: %w", s.Ref, o.path, len(picked), errdef.ErrInvalid)
+	}
+	d := v1.Descriptor{MediaType: picked[0].MediaType, Size: picked[0].Size, Digest: picked[0].Digest}
+	if err := checkDigest(d.Digest); err != nil {
+		return rootManifest{}, fmt.Errorf("image %q: layout %s: %w", s.Ref, o.path, err)
+	}
+	rc, err := o.blob(context.Background(), d)
+	if err != nil {
+		return rootManifest{}, err
+	}
+	defer rc.Close()
+	data, err := readSmall(s.Ref, d, rc)
+	if err != nil {
+		return rootManifest{}, err
+	}
+	return rootManifest{desc: d, data: data}, nil
+}
+
+func (o *layoutOrigin) manifest(ctx context.Context, d v1.Descriptor) ([]byte, error) {
+	rc, err := o.blob(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(io.LimitReader(rc, MaxManifestSize+1))
+}
+
+func (o *layoutOrigin) blob(_ context.Context, d v1.Descriptor) (io.ReadCloser, error) {
+	if err := checkDigest(d.Digest); err != nil {
+		return nil, fmt.Errorf("image %q: %w", o.ref, err)
+	}
+	p := "blobs/" + d.Digest.Algorithm + "/" + d.Digest.Hex
+	f, err := o.root.Open(p)
+	if err != nil {
+		return nil, fileError(o.ref, "layout", o.path+"/"+p, err)
+	}
+	return f, nil
+}
+
+// archiveOrigin reads a docker-archive tarball.
+type archiveOrigin struct {
+	img     v1.Image
+	mdigest v1.Hash
+	raw     []byte
+	config  v1.Hash
+	cfg     []byte
+	path    string
+	ref     string
+}
+
+func openArchive(path string, s manifest.ImageSource) (*archiveOrigin, rootManifest, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, rootManifest{}, fileError(s.Ref, "archive", path, err)
+	}
+	opener := func() (io.ReadCloser, error) { return os.Open(path) }
+	mf, err := tarball.LoadManifest(opener)
+	if err != nil {
+		return nil, rootManifest{}, fmt.Errorf("image %q: archive %s: %v: %w", s.Ref, path, err, errdef.ErrInvalid)
+	}
+	var tag *name.Tag
+	if s.ArchiveTag != "" {
+		t, err := name.NewTag(s.ArchiveTag)
+		if err != nil {
+			return nil, rootManifest{}, fmt.Errorf("image %q: archive tag %q: %v: %w", s.Ref, s.ArchiveTag, err, errdef.ErrInvalid)
+		}
+		found := false
+		for _, d := range mf {
+			for _, rt := range d.RepoTags {
+				if have, err := name.NewTag(rt); err == nil && have.Name() == t.Name() {
+					found = true
+				}
+			}
+		}
+		if !found {
+			return nil, rootManifest{}, fmt.Errorf("image %q: archive %s: no image tagged %q: %w", s.Ref, path, s.ArchiveTag, errdef.ErrNotFound)
+		}
+		tag = &t
+	} else if len(mf) != 1 {
+		return nil, rootManifest{}, fmt.Errorf("image %q: archive %s: %d images, set archiveTag: %w", s.Ref, path, len(mf), errdef.ErrInvalid)
+	}
+	img, err := tarball.Image(opener, tag)
+	if err != nil {
+		return nil, rootManifest{}, fmt.Errorf("image %q: archive %s: %v: %w", s.Ref, path, err, errdef.ErrInvalid)
+	}
+	o := &archiveOrigin{img: img, path: path, ref: s.Ref}
+	var d v1.Descriptor
+	if o.raw, err = img.RawManifest(); err == nil {
+		if d.MediaType, err = img.MediaType(); err == nil {
+			if o.cfg, err = img.RawConfigFile(); err == nil {
+				o.config, err = img.ConfigName()
+			}
+		}
+	}
+	if err != nil {
+		return nil, rootManifest{}, fmt.Errorf("image %q: archive %s: %v: %w", s.Ref, path, err, errdef.ErrInvalid)
+	}
+	if d.Digest, d.Size, err = v1.SHA256(bytes.NewReader(o.raw)); err != nil {
+		return nil, rootManifest{}, err
+	}
+	o.mdigest = d.Digest
+	return o, rootManifest{desc: d, data: o.raw}, nil
+}
+
+func (o *archiveOrigin) manifest(_ context.Context, d v1.Descriptor) ([]byte, error) {
+	if d.Digest != o.mdigest {
+		return nil, fmt.Errorf("image %q: archive %s: manifest %s: %w", o.ref, o.path, d.Digest, errdef.ErrNotFound)
+	}
+	return o.raw, nil
+}
+
+func (o *archiveOrigin) blob(_ context.Context, d v1.Descriptor) (io.ReadCloser, error) {
+	if d.Digest == o.config {
+		return io.NopCloser(bytes.NewReader(o.cfg)), nil
+	}
+	l, err := o.img.LayerByDigest(d.Digest)
+	if err != nil {
+		return nil, fmt.Errorf("image %q: archive %s: layer %s: %v: %w", o.ref, o.path, d.Digest, err, errdef.ErrNotFound)
+	}
+	rc, err := l.Compressed()
+	if err != nil {
+		return nil, fmt.Errorf("image %q: archive %s: layer %s: %w", o.ref, o.path, d.Digest, err)
+	}
+	return rc, nil
+}
+
+func fileError(ref, what, path string, err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("image %q: %s %s: %w", ref, what, path, errdef.ErrNotFound)
+	}
+	return fmt.Errorf("image %q: %s %s: %w", ref, what, path, err)
+}
