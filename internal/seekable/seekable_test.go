@@ -156,4 +156,3 @@ func BenchmarkFrameReader(b *testing.B) {
 		fr.Close()
 	}
 }
-

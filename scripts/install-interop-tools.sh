@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs the stock tools `make interop` checks offkit against, at pinned
+# versions, into ./bin: cosign and crane with `go install`, oras through the
+# wrapper module in tools/oras (the proxy refuses its `go install`), and
+# skopeo from Debian's packages. Tools already present at the pinned version
+# are kept.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export GOTOOLCHAIN=local
+BIN="$PWD/bin"
+mkdir -p "$BIN"
+
+COSIGN_VERSION=v2.6.5
+CRANE_VERSION=v0.20.6
+REGISTRY_VERSION=v3.0.0
+
+have() { [ -x "$BIN/$1" ] && [ -f "$BIN/.$1-$2" ]; }
+mark() { touch "$BIN/.$1-$2"; }
+
+if ! have cosign "$COSIGN_VERSION"; then
+  echo "installing cosign $COSIGN_VERSION"
+  GOBIN="$BIN" go install "github.com/sigstore/cosign/v2/cmd/cosign@$COSIGN_VERSION"
+  mark cosign "$COSIGN_VERSION"
+fi
+if ! have crane "$CRANE_VERSION"; then
+  echo "installing crane $CRANE_VERSION"
+  GOBIN="$BIN" go install "github.com/google/go-containerregistry/cmd/crane@$CRANE_VERSION"
+  mark crane "$CRANE_VERSION"
+fi
+ORAS_VERSION=$(awk '$1=="oras.land/oras" {print $2}' tools/oras/go.mod)
+if ! have oras "$ORAS_VERSION"; then
+  echo "installing oras $ORAS_VERSION"
+  (cd tools/oras && go build -o "$BIN/oras" oras.land/oras/cmd/oras)
+  mark oras "$ORAS_VERSION"
+fi
+if ! have registry "$REGISTRY_VERSION"; then
+  echo "installing distribution registry $REGISTRY_VERSION"
+  GOBIN="$BIN" go install "github.com/distribution/distribution/v3/cmd/registry@$REGISTRY_VERSION"
+  mark registry "$REGISTRY_VERSION"
+fi
+
+apt_pkgs=()
+command -v skopeo >/dev/null || apt_pkgs+=(skopeo)
+command -v zstd >/dev/null || apt_pkgs+=(zstd)
+if [ ${#apt_pkgs[@]} -gt 0 ]; then
+  echo "installing ${apt_pkgs[*]} from Debian"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_pkgs[@]}" >/dev/null
+fi
