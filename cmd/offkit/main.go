@@ -71,6 +71,7 @@ func newRoot(a *app) *cobra.Command {
 		a.buildCmd(), a.signCmd(), a.inspectCmd(), a.verifyCmd(), a.installCmd(),
 		a.statusCmd(), a.rollbackCmd(), a.keyCmd(),
 	)
+	root.AddCommand(a.serveCmd())
 	return root
 }
 

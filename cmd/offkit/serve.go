@@ -1,0 +1,92 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/offkit/offkit/internal/reponame"
+	"github.com/offkit/offkit/registry"
+	"github.com/offkit/offkit/serve"
+	"github.com/offkit/offkit/site"
+)
+
+func (a *app) serveCmd() *cobra.Command {
+	var root, listen, configPath, tlsCert, tlsKey, stripPrefix string
+	var keepHost bool
+	cmd := &cobra.Command{
+		Use:   "serve --root ROOT [--listen 127.0.0.1:8080] [--config serve.yaml]",
+		Short: "Serve the installed site: OCI registry (/v2), rules, dashboards, health and metrics",
+		Long: `Serve the installed site read-only over HTTP:
+
+  /v2/…           the images of the installed kits (OCI distribution spec, pull side)
+  /rules/…        the installed Prometheus rule files, with a JSON index
+  /dashboards/…   the installed Grafana dashboards, with a JSON index
+  /healthz /readyz /metrics
+
+A new generation (after install or rollback) is served from the next request on,
+without restart; downloads in flight finish. SIGTERM or SIGINT shuts down gracefully.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if root == "" {
+				return usageError("--root is required")
+			}
+			cfg := serve.Config{}
+			if configPath != "" {
+				c, err := serve.LoadConfig(configPath)
+				if err != nil {
+					return err
+				}
+				cfg = *c
+			}
+			if cmd.Flags().Changed("listen") || cfg.Listen == "" {
+				cfg.Listen = listen
+			}
+			if tlsCert != "" || tlsKey != "" {
+				if tlsCert == "" || tlsKey == "" {
+					return usageError("--tls-cert and --tls-key go together")
+				}
+				cfg.TLS = &serve.TLSConfig{Cert: tlsCert, Key: tlsKey}
+			}
+			if cmd.Flags().Changed("strip-prefix") {
+				cfg.Registry.StripPrefix = stripPrefix
+			}
+			if cmd.Flags().Changed("keep-host") {
+				cfg.Registry.KeepHost = keepHost
+			}
+			view := site.NewView(root)
+			if _, err := view.Generation(); err != nil {
+				a.log.Warn("nothing installed yet: serving empty trees until the first install", "root", root)
+			}
+			srv := serve.New(cfg, a.log)
+			srv.Ready("site", func() error {
+				_, err := view.Generation()
+				return err
+			})
+			if !cfg.Registry.Disabled {
+				reg := registry.New(view, registry.Options{
+					Mapping: reponame.Mapping{KeepHost: cfg.Registry.KeepHost, StripPrefix: cfg.Registry.StripPrefix},
+					Log:     a.log,
+				})
+				srv.Handle("/v2/", "registry", reg)
+				srv.Ready("registry", reg.Ready)
+			}
+			for _, part := range []string{"rules", "dashboards"} {
+				srv.Handle("/"+part+"/", part, serve.Tree("/"+part, func() (string, error) { return view.Tree(part) }))
+			}
+			err := srv.Run(cmd.Context())
+			if err != nil {
+				return fmt.Errorf("serve: %w", err)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&root, "root", "", "site root")
+	cmd.Flags().StringVar(&listen, "listen", serve.DefaultListen, "address to listen on")
+	cmd.Flags().StringVar(&configPath, "config", "", "serve.yaml (schema: schemas/serve.schema.json)")
+	cmd.Flags().StringVar(&tlsCert, "tls-cert", "", "TLS certificate (PEM)")
+	cmd.Flags().StringVar(&tlsKey, "tls-key", "", "TLS private key (PEM)")
+	cmd.Flags().StringVar(&stripPrefix, "strip-prefix", "", `repository prefix to drop from served names ("stellaops/")`)
+	cmd.Flags().BoolVar(&keepHost, "keep-host", false, "serve names with their registry host")
+	return cmd
+}
