@@ -7,7 +7,7 @@ BIN := $(CURDIR)/bin
 OFFKIT := $(BIN)/offkit
 DEMO := $(CURDIR)/_demo
 EXAMPLE := examples/zastava-runtime
-RACE_PKGS := ./internal/... ./kit/... ./verify/... ./site/... ./registry/...
+RACE_PKGS := ./internal/... ./kit/... ./verify/... ./site/... ./registry/... ./serve/... ./images/...
 
 .PHONY: all build demo test race vet interop bench clean
 
@@ -25,6 +25,7 @@ demo: build
 	$(OFFKIT) verify $(DEMO)/zastava-runtime-1.4.2.kit.tar.zst --key $(DEMO)/demo.pub
 	$(OFFKIT) install $(DEMO)/zastava-runtime-1.4.2.kit.tar.zst --root $(DEMO)/site --key $(DEMO)/demo.pub
 	$(OFFKIT) status --root $(DEMO)/site
+	bash scripts/demo-serve.sh $(OFFKIT) $(DEMO)/site
 
 vet:
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)

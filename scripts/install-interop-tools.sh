@@ -27,7 +27,7 @@ if ! have crane "$CRANE_VERSION"; then
   GOBIN="$BIN" go install "github.com/google/go-containerregistry/cmd/crane@$CRANE_VERSION"
   mark crane "$CRANE_VERSION"
 fi
-ORAS_VERSION=$(awk '$1=="oras.land/oras" {print $2}' tools/oras/go.mod)
+ORAS_VERSION=$(awk '{for (i = 1; i < NF; i++) if ($i == "oras.land/oras") print $(i+1)}' tools/oras/go.mod)
 if ! have oras "$ORAS_VERSION"; then
   echo "installing oras $ORAS_VERSION"
   (cd tools/oras && go build -o "$BIN/oras" oras.land/oras/cmd/oras)
