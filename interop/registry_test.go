@@ -28,7 +28,7 @@ func exampleKit(t *testing.T, dir string, env []string) string {
 	for _, p := range []string{"kit.yaml", "rules", "dashboards", "values"} {
 		run(t, ".", nil, "cp", "-r", filepath.Join(src, p), filepath.Join(dir, p))
 	}
-	run(t, ".", nil, "go", "run", "../examples/zastava-runtime/mkimage", "-o", filepath.Join(dir, "_image"))
+	mkimage(t, dir)
 	run(t, dir, env, "offkit", "key", "generate", "--output-key-prefix", "cosign")
 	run(t, dir, env, "offkit", "build", "-f", "kit.yaml", "-o", dir, "--key", "cosign.key")
 	return filepath.Join(dir, "zastava-runtime-1.4.2.kit.tar.zst")
@@ -38,16 +38,14 @@ func exampleKit(t *testing.T, dir string, env []string) string {
 func kitImages(t *testing.T, k string) map[string]string {
 	t.Helper()
 	var out struct {
-		Manifest struct {
-			Images []struct{ Reference, Digest string }
-		}
+		Images []struct{ Reference, Digest string }
 	}
 	b := run(t, ".", nil, "offkit", "inspect", "--json", k)
 	if err := json.Unmarshal([]byte(b), &out); err != nil {
 		t.Fatalf("offkit inspect --json: %v\n%s", err, b)
 	}
 	imgs := map[string]string{}
-	for _, i := range out.Manifest.Images {
+	for _, i := range out.Images {
 		imgs[i.Reference] = i.Digest
 	}
 	if len(imgs) == 0 {
@@ -181,7 +179,7 @@ func TestCosignVerifyAgainstServe(t *testing.T) {
 	dir := t.TempDir()
 	env := cosignEnv(t, dir)
 	run(t, dir, env, "cosign", "generate-key-pair", "--output-key-prefix", "image")
-	run(t, ".", nil, "go", "run", "../examples/zastava-runtime/mkimage", "-o", filepath.Join(dir, "_image"))
+	mkimage(t, dir)
 	srcAddr := freeAddr(t)
 	startCommand(t, "http://"+srcAddr+"/v2/", "crane", "registry", "serve", "--address", srcAddr)
 	ref := srcAddr + "/" + exampleRepo + ":1.4.2"
@@ -202,4 +200,10 @@ func TestCosignVerifyAgainstServe(t *testing.T) {
 	// Another key does not verify.
 	run(t, dir, env, "cosign", "generate-key-pair", "--output-key-prefix", "other")
 	fails(t, dir, env, "cosign", "verify", "--key", "other.pub", "--insecure-ignore-tlog=true", "--allow-http-registry", "--allow-insecure-registry", served)
+}
+
+// mkimage writes the example kit's image layout into dir/_image.
+func mkimage(t *testing.T, dir string) {
+	t.Helper()
+	run(t, ".", nil, "go", "run", "../examples/zastava-runtime/mkimage", "-o", filepath.Join(dir, "_image"), "-src", "../examples/zastava-runtime/image")
 }
