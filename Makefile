@@ -42,6 +42,7 @@ interop: build
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./internal/seekable/ ./verify/ ./registry/
 	bash scripts/bench.sh
+	bash scripts/bench-serve.sh
 
 clean:
 	rm -rf $(BIN) $(DEMO) $(EXAMPLE)/_image

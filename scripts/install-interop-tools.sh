@@ -2,7 +2,7 @@
 # Installs the stock tools `make interop` checks offkit against, at pinned
 # versions, into ./bin: cosign and crane with `go install`, oras through the
 # wrapper module in tools/oras (the proxy refuses its `go install`), and
-# skopeo from Debian's packages. Tools already present at the pinned version
+# skopeo (and wrk, curl for `make bench`) from Debian's packages. Tools already present at the pinned version
 # are kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +42,8 @@ fi
 apt_pkgs=()
 command -v skopeo >/dev/null || apt_pkgs+=(skopeo)
 command -v zstd >/dev/null || apt_pkgs+=(zstd)
+command -v wrk >/dev/null || apt_pkgs+=(wrk)     # make bench: HTTP load
+command -v curl >/dev/null || apt_pkgs+=(curl)
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
   echo "installing ${apt_pkgs[*]} from Debian"
   apt-get update -qq
