@@ -108,3 +108,18 @@ func readLimited(path string, max int64) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// State returns the state of the generation being served (the copy the
+// generation was made with, so it never disagrees with what is served).
+func (v *View) State() (*State, error) {
+	gen, err := v.Generation()
+	if err != nil {
+		return nil, err
+	}
+	p := filepath.Join(gen, metaDir, stateFile)
+	b, err := readLimited(p, MaxImagesIndex)
+	if err != nil {
+		return nil, err
+	}
+	return decodeState(p, b)
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -71,6 +72,18 @@ without restart; downloads in flight finish. SIGTERM or SIGINT shuts down gracef
 				srv.Handle("/v2/", "registry", reg)
 				srv.Ready("registry", reg.Ready)
 			}
+			srv.Kits(func() (int, []serve.Kit, error) {
+				st, err := view.State()
+				if err != nil {
+					return 0, nil, err
+				}
+				var kits []serve.Kit
+				for _, k := range st.Kits {
+					kits = append(kits, serve.Kit{Name: k.Name, Version: k.Version, CreatedAt: k.CreatedAt,
+						StalenessWindow: time.Duration(k.StalenessWindowHours) * time.Hour})
+				}
+				return st.Generation, kits, nil
+			})
 			for _, part := range []string{"rules", "dashboards"} {
 				srv.Handle("/"+part+"/", part, serve.Tree("/"+part, func() (string, error) { return view.Tree(part) }))
 			}
