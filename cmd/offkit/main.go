@@ -70,6 +70,7 @@ func newRoot(a *app) *cobra.Command {
 	root.AddCommand(
 		a.buildCmd(), a.signCmd(), a.inspectCmd(), a.verifyCmd(), a.installCmd(),
 		a.statusCmd(), a.rollbackCmd(), a.keyCmd(),
+		a.pushCmd(),
 	)
 	root.AddCommand(a.serveCmd())
 	return root
