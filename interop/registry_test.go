@@ -200,6 +200,40 @@ func TestCosignVerifyAgainstServe(t *testing.T) {
 	// Another key does not verify.
 	run(t, dir, env, "cosign", "generate-key-pair", "--output-key-prefix", "other")
 	fails(t, dir, env, "cosign", "verify", "--key", "other.pub", "--insecure-ignore-tlog=true", "--allow-http-registry", "--allow-insecure-registry", served)
+
+	// offkit push into a distribution registry: crane and cosign verify
+	// against it; a second push uploads nothing.
+	dist := distributionRegistry(t, dir)
+	run(t, dir, nil, "offkit", "push", "--root", root, "--to", dist+"/site", "--plain-http")
+	pushed := dist + "/site/" + exampleRepo
+	if got := strings.TrimSpace(run(t, dir, nil, "crane", "digest", "--insecure", pushed+":1.4.2")); got != dg {
+		t.Fatalf("crane digest of the pushed image: %s, want %s", got, dg)
+	}
+	run(t, dir, nil, "crane", "pull", "--insecure", "--format", "oci", "--platform", "all", pushed+":1.4.2", filepath.Join(dir, "pulled"))
+	run(t, dir, env, "cosign", "verify", "--key", "image.pub", "--insecure-ignore-tlog=true", "--allow-http-registry", "--allow-insecure-registry", pushed+"@"+dg)
+	var report struct {
+		Images []struct{ Copied int }
+	}
+	out := run(t, dir, nil, "offkit", "push", "--root", root, "--to", dist+"/site", "--plain-http", "--json")
+	if err := json.Unmarshal([]byte(out), &report); err != nil || len(report.Images) == 0 {
+		t.Fatalf("offkit push --json: %v\n%s", err, out)
+	}
+	for _, i := range report.Images {
+		if i.Copied != 0 {
+			t.Fatalf("second push copied %d blobs:\n%s", i.Copied, out)
+		}
+	}
+}
+
+// distributionRegistry starts the pinned distribution registry on loopback
+// with filesystem storage under dir and returns its address.
+func distributionRegistry(t *testing.T, dir string) string {
+	t.Helper()
+	addr := freeAddr(t)
+	cfg := filepath.Join(dir, "distribution.yml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("version: 0.1\nlog: {level: error, accesslog: {disabled: true}}\nstorage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: %s}\n", filepath.Join(dir, "distribution"), addr)), 0o644)
+	startCommand(t, "http://"+addr+"/v2/", "registry", "serve", cfg)
+	return addr
 }
 
 // mkimage writes the example kit's image layout into dir/_image.
