@@ -7,7 +7,7 @@
 //     or a digest; an image or an index;
 //   - an OCI image layout folder (Layout): the manifest whose
 //     org.opencontainers.image.ref.name annotation is LayoutRef, or the only
-//     manifest of the layout;
+//     manifest of the layout that is not a cosign tag (below);
 //   - a docker-archive tarball (Archive, `docker save` format): the image
 //     tagged ArchiveTag, or the only image of the archive.
 //
@@ -30,16 +30,35 @@
 //     their ref.name: `<repository>:sha256-<hex>.sig` and `.att` for cosign
 //     tags, `<repository>@sha256:<hex>` for OCI referrers. The same sources
 //     give the same bytes, whatever their order and the timing of the fetches.
-//   - For a registry source, the cosign tags `sha256-<hex>.sig` and
-//     `sha256-<hex>.att` of the image and of each child image of an index are
-//     carried when the repository has them, and so are the OCI referrers of
-//     the image (referrers API, or its fallback tag). Their absence is not an
-//     error.
+//   - The cosign tags `sha256-<hex>.sig` and `sha256-<hex>.att` of the image
+//     and of each child image of an index are carried when the source has
+//     them: for a registry source, tags of its repository; for a layout
+//     source, manifests whose ref.name is the tag or ends with ":" + tag.
+//     The OCI referrers of a registry image are carried too (referrers API,
+//     or its fallback tag). Their absence is not an error.
+//
+// A source with Verify (kit.yaml `verify: {key: cosign.pub}`) must be signed
+// the way `cosign sign --key` signs: the signature manifest tagged
+// `sha256-<hex>.sig`, hex being the source's digest, has a layer of media
+// type sign.SimpleSigningMediaType whose bytes (at most
+// sign.MaxPayloadSize) are a payload of type "cosign container image
+// signature" naming that digest, and whose sign.SignatureAnnotation is the
+// key's signature over those bytes (see sign.VerifyImage). This is checked
+// while the source is resolved, before anything is written; no such layer
+// is errdef.ErrSignature naming the image and the key. The first valid layer
+// is recorded in manifest.Image.SignedBy, and the key's PKIX DER is written
+// as the blob `blobs/sha256/<hex of the key id>` (the key id is the SHA-256
+// of the DER), a blob that index.json does not reference: the kit then
+// carries the signature manifest, the payload and the key, all a site needs
+// to check the signature again. A docker archive carries no signature, and
+// Platforms that drop children make an index nobody signed: both are
+// ErrInvalid with Verify.
 //
 // Errors wrap the sentinels of internal/errdef: a Ref, platform or archive
 // tag that does not parse, two sources with the same Ref, or an ambiguous
 // layout or archive: ErrInvalid; a missing image, tag, platform, file or
-// blob: ErrNotFound; bytes that do not match their digest: ErrDigestMismatch.
+// blob: ErrNotFound; bytes that do not match their digest: ErrDigestMismatch;
+// no valid signature by a Verify key: ErrSignature.
 package images
 
 import (
@@ -58,6 +77,7 @@ import (
 
 	"github.com/offkit/offkit/internal/errdef"
 	"github.com/offkit/offkit/manifest"
+	"github.com/offkit/offkit/sign"
 )
 
 // MaxManifestSize is the largest manifest, index or image config read, in
@@ -196,8 +216,15 @@ func resolve(ctx context.Context, s manifest.ImageSource, puller *remote.Puller,
 	if err != nil {
 		return nil, err
 	}
-	// TODO(verify): when s.Verify is set, check a cosign signature of the
-	// root digest by s.Verify.Key here, before anything is written.
+	var key *sign.PublicKey
+	if s.Verify != nil {
+		if s.Archive != "" {
+			return nil, fmt.Errorf("image %q: verify: a docker archive carries no cosign signature; use a registry or an OCI layout source: %w", s.Ref, errdef.ErrInvalid)
+		}
+		if key, err = loadKey(s.Ref, resolvePath(opts.BaseDir, s.Verify.Key)); err != nil {
+			return nil, err
+		}
+	}
 
 	var o origin
 	var root rootManifest
@@ -237,6 +264,10 @@ func resolve(ctx context.Context, s manifest.ImageSource, puller *remote.Puller,
 	if err != nil {
 		return nil, err
 	}
+	if key != nil && stored.desc.Digest != root.desc.Digest {
+		return nil, fmt.Errorf("image %q: verify: platforms makes a new index %s, which no one signed (the source is %s); drop platforms to keep the signed index: %w",
+			s.Ref, stored.desc.Digest, root.desc.Digest, errdef.ErrInvalid)
+	}
 	p.root = entry{refName: s.Ref, desc: stored.desc}
 	p.image = manifest.Image{
 		Reference: s.Ref,
@@ -244,17 +275,30 @@ func resolve(ctx context.Context, s manifest.ImageSource, puller *remote.Puller,
 		MediaType: string(stored.desc.MediaType),
 		Platforms: stored.platforms,
 	}
-	if ro, ok := o.(*registryOrigin); ok {
-		if err := p.addAttached(ctx, ro, root.desc, stored.children); err != nil {
+	if t, ok := o.(tagger); ok {
+		if err := p.addTags(ctx, t, ref.Context().Name(), root.desc, stored.children); err != nil {
 			return nil, err
 		}
-		for _, e := range p.extras {
-			if strings.HasSuffix(e.refName, ".sig") {
-				p.image.Signatures = append(p.image.Signatures, e.desc.Digest.String())
-			}
+	}
+	if ro, ok := o.(*registryOrigin); ok {
+		if err := p.addReferrers(ctx, ro, root.desc); err != nil {
+			return nil, err
 		}
-		slices.Sort(p.image.Signatures)
-		p.image.Signatures = slices.Compact(p.image.Signatures)
+	}
+	for _, e := range p.extras {
+		if strings.HasSuffix(e.refName, ".sig") {
+			p.image.Signatures = append(p.image.Signatures, e.desc.Digest.String())
+		}
+	}
+	slices.Sort(p.image.Signatures)
+	p.image.Signatures = slices.Compact(p.image.Signatures)
+	if key != nil {
+		sb, err := p.checkSignature(ctx, key, s.Verify.Key, root.desc.Digest)
+		if err != nil {
+			return nil, err
+		}
+		p.image.SignedBy = []manifest.ImageSignature{sb}
+		opts.Log.Info("image signature verified", "ref", s.Ref, "digest", p.image.Digest, "key", key.KeyID())
 	}
 	opts.Log.Info("image resolved", "ref", s.Ref, "digest", p.image.Digest,
 		"platforms", strings.Join(p.image.Platforms, ","), "blobs", len(p.blobs), "signatures", len(p.image.Signatures))

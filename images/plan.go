@@ -69,6 +69,9 @@ type plan struct {
 	root   entry
 	extras []entry
 	image  manifest.Image
+	// rootSig is the cosign signature manifest of the source digest, when
+	// the source has one.
+	rootSig *rootManifest
 }
 
 // stored describes the root manifest as written to the layout.

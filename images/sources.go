@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -61,28 +62,59 @@ func (o *registryOrigin) blob(ctx context.Context, d v1.Descriptor) (io.ReadClos
 	return rc, nil
 }
 
-// addAttached adds the cosign signature and attestation tags of the source
-// digest src and of the child images of an index, and the OCI referrers of
-// src, when the repository has them.
-func (p *plan) addAttached(ctx context.Context, o *registryOrigin, src v1.Descriptor, children []v1.Hash) error {
-	repo := o.repo.Name()
+// tagger is an origin that can look up a tag of the image's repository:
+// cosign's sha256-<hex>.sig and .att.
+type tagger interface {
+	// tag returns the manifest the tag names; found is false when the
+	// source has no such tag.
+	tag(ctx context.Context, tag string) (m rootManifest, found bool, err error)
+}
+
+func (o *registryOrigin) tag(ctx context.Context, tag string) (rootManifest, bool, error) {
+	d, err := o.puller.Get(ctx, o.repo.Tag(tag))
+	if isNotFound(err) {
+		return rootManifest{}, false, nil
+	}
+	if err != nil {
+		return rootManifest{}, false, registryError(o.ref, tag, err)
+	}
+	if err := checkDigest(d.Digest); err != nil {
+		return rootManifest{}, false, fmt.Errorf("image %q: tag %s: %w", o.ref, tag, err)
+	}
+	return rootManifest{desc: v1.Descriptor{MediaType: d.MediaType, Size: d.Size, Digest: d.Digest}, data: d.Manifest}, true, nil
+}
+
+// addTags adds the cosign signature and attestation tags of the source
+// digest src and of the child images of an index, when the source has them,
+// with index.json names repo:tag. The signature manifest of src itself is
+// kept in p.rootSig for verification.
+func (p *plan) addTags(ctx context.Context, o tagger, repo string, src v1.Descriptor, children []v1.Hash) error {
 	for _, h := range append([]v1.Hash{src.Digest}, children...) {
 		for _, suffix := range []string{".sig", ".att"} {
-			tag := o.repo.Tag(h.Algorithm + "-" + h.Hex + suffix)
-			d, err := o.puller.Get(ctx, tag)
-			if isNotFound(err) {
-				continue
-			}
+			tag := h.Algorithm + "-" + h.Hex + suffix
+			m, found, err := o.tag(ctx, tag)
 			if err != nil {
-				return registryError(o.ref, tag.TagStr(), err)
-			}
-			desc := v1.Descriptor{MediaType: d.MediaType, Size: d.Size, Digest: d.Digest}
-			if err := p.walk(ctx, desc, d.Manifest, 1); err != nil {
 				return err
 			}
-			p.extras = append(p.extras, entry{refName: repo + ":" + tag.TagStr(), desc: desc})
+			if !found {
+				continue
+			}
+			if err := p.walk(ctx, m.desc, m.data, 1); err != nil {
+				return err
+			}
+			p.extras = append(p.extras, entry{refName: repo + ":" + tag, desc: m.desc})
+			if h == src.Digest && suffix == ".sig" {
+				p.rootSig = &m
+			}
 		}
 	}
+	return nil
+}
+
+// addReferrers adds the OCI referrers of the source digest src (referrers
+// API, or its fallback tag).
+func (p *plan) addReferrers(ctx context.Context, o *registryOrigin, src v1.Descriptor) error {
+	repo := o.repo.Name()
 	idx, err := remote.Referrers(o.repo.Digest(src.Digest.String()), remote.Reuse(o.puller), remote.WithContext(ctx))
 	if isNotFound(err) {
 		return nil
@@ -140,6 +172,7 @@ type layoutOrigin struct {
 	root *os.Root
 	path string
 	ref  string
+	idx  *v1.IndexManifest
 }
 
 func openLayout(path string, s manifest.ImageSource) (*layoutOrigin, rootManifest, error) {
@@ -175,6 +208,14 @@ func (o *layoutOrigin) pick(s manifest.ImageSource) (rootManifest, error) {
 	if err := json.Unmarshal(b, &idx); err != nil {
 		return rootManifest{}, fmt.Errorf("image %q: layout %s: index.json: %v: %w", s.Ref, o.path, err, errdef.ErrInvalid)
 	}
+	o.idx = &idx
+	// Cosign's signature and attestation manifests are not candidates.
+	var images []v1.Descriptor
+	for _, d := range idx.Manifests {
+		if !isCosignTag(d.Annotations[ocispec.AnnotationRefName]) {
+			images = append(images, d)
+		}
+	}
 	var picked []v1.Descriptor
 	switch {
 	case s.LayoutRef != "":
@@ -186,8 +227,8 @@ func (o *layoutOrigin) pick(s manifest.ImageSource) (rootManifest, error) {
 		if len(picked) == 0 {
 			return rootManifest{}, fmt.Errorf("image %q: layout %s: no manifest named %q: %w", s.Ref, o.path, s.LayoutRef, errdef.ErrNotFound)
 		}
-	case len(idx.Manifests) == 1:
-		picked = idx.Manifests
+	case len(images) == 1:
+		picked = images
 	default:
 		for _, d := range idx.Manifests {
 			if d.Annotations[ocispec.AnnotationRefName] == s.Ref {
@@ -215,6 +256,52 @@ func (o *layoutOrigin) pick(s manifest.ImageSource) (rootManifest, error) {
 		return rootManifest{}, err
 	}
 	return rootManifest{desc: d, data: data}, nil
+}
+
+// tag finds the manifest named tag in the layout: its
+// org.opencontainers.image.ref.name is the tag alone or ends with ":" + tag
+// (as in a kit's own layout, "<repository>:sha256-<hex>.sig").
+func (o *layoutOrigin) tag(ctx context.Context, tag string) (rootManifest, bool, error) {
+	var d *v1.Descriptor
+	for i, m := range o.idx.Manifests {
+		n := m.Annotations[ocispec.AnnotationRefName]
+		if n != tag && !strings.HasSuffix(n, ":"+tag) {
+			continue
+		}
+		if d != nil && d.Digest != m.Digest {
+			return rootManifest{}, false, fmt.Errorf("image %q: layout %s: two manifests named %s: %w", o.ref, o.path, tag, errdef.ErrInvalid)
+		}
+		d = &o.idx.Manifests[i]
+	}
+	if d == nil {
+		return rootManifest{}, false, nil
+	}
+	desc := v1.Descriptor{MediaType: d.MediaType, Size: d.Size, Digest: d.Digest}
+	rc, err := o.blob(ctx, desc)
+	if err != nil {
+		return rootManifest{}, false, err
+	}
+	defer rc.Close()
+	data, err := readSmall(o.ref, desc, rc)
+	if err != nil {
+		return rootManifest{}, false, err
+	}
+	return rootManifest{desc: desc, data: data}, true, nil
+}
+
+// isCosignTag reports whether a ref.name is a cosign tag,
+// [<repository>:]sha256-<hex>.sig or .att.
+func isCosignTag(refName string) bool {
+	t := refName[strings.LastIndex(refName, ":")+1:]
+	h, ok := strings.CutPrefix(t, "sha256-")
+	if !ok {
+		return false
+	}
+	h, ok = strings.CutSuffix(h, ".sig")
+	if !ok {
+		h, ok = strings.CutSuffix(h, ".att")
+	}
+	return ok && checkDigest(v1.Hash{Algorithm: "sha256", Hex: h}) == nil
 }
 
 func (o *layoutOrigin) manifest(ctx context.Context, d v1.Descriptor) ([]byte, error) {

@@ -19,7 +19,8 @@
 //     control character, and not under offkit/ or named SHA256SUMS;
 //   - entry paths are sorted, unique, and unique when folded to lower case;
 //   - no entry path is also a directory of another entry;
-//   - sizes are non-negative and sum to at most MaxTotalSize without overflow.
+//   - sizes are non-negative and sum to at most MaxTotalSize without overflow;
+//   - each images[].signedBy[].signature is one of the image's signatures.
 package manifest
 
 import (
@@ -122,6 +123,26 @@ type Image struct {
 	// Signatures lists the digests of the cosign signature manifests carried
 	// for this image (tag sha256-<hex>.sig in its repository).
 	Signatures []string `json:"signatures,omitempty"`
+	// SignedBy lists the cosign signatures that vouched for the image when
+	// the kit was built (kit.yaml images[].verify), so that a site can check
+	// them again from the kit alone.
+	SignedBy []ImageSignature `json:"signedBy,omitempty"`
+}
+
+// ImageSignature is one cosign signature of an image, checked at build time.
+// Each digest names a blob of the kit's image layout,
+// images/blobs/sha256/<hex>.
+type ImageSignature struct {
+	// KeyID is the id of the key that signed ("sha256:" + hex of its PKIX
+	// DER). The DER itself is the blob of that digest: the kit carries the
+	// key, and the key id names it.
+	KeyID string `json:"keyId"`
+	// Signature is the digest of the signature manifest (one of the image's
+	// Signatures); its simple-signing layer Payload carries the signature.
+	Signature string `json:"signature"`
+	// Payload is the digest of the simple-signing payload that names the
+	// image's digest.
+	Payload string `json:"payload"`
 }
 
 // Debug is one separate debug file.

@@ -129,3 +129,83 @@ rules:
 		}
 	}
 }
+
+func signedSample() *Manifest {
+	m := sample()
+	d := func(c string) string { return "sha256:" + strings.Repeat(c, 64) }
+	m.Images = []Image{{
+		Reference: "registry.example/stellaops/zastava-observer:1.4.2", Digest: d("1"),
+		MediaType: "application/vnd.oci.image.manifest.v1+json", Platforms: []string{"linux/amd64"},
+		Signatures: []string{d("2")},
+		SignedBy:   []ImageSignature{{KeyID: d("3"), Signature: d("2"), Payload: d("4")}},
+	}}
+	return m
+}
+
+func TestImageSignedByCanonical(t *testing.T) {
+	b, err := signedSample().Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `      "signatures": [
+        "sha256:2222222222222222222222222222222222222222222222222222222222222222"
+      ],
+      "signedBy": [
+        {
+          "keyId": "sha256:3333333333333333333333333333333333333333333333333333333333333333",
+          "signature": "sha256:2222222222222222222222222222222222222222222222222222222222222222",
+          "payload": "sha256:4444444444444444444444444444444444444444444444444444444444444444"
+        }
+      ]
+    }
+  ]
+}
+`
+	if !strings.HasSuffix(string(b), want) {
+		t.Fatalf("encoding ends\n%s\nwant\n%s", b[len(b)-len(want):], want)
+	}
+	m, err := Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Images[0].SignedBy; len(got) != 1 || got[0] != signedSample().Images[0].SignedBy[0] {
+		t.Fatalf("signedBy = %+v", got)
+	}
+
+	for _, c := range []struct {
+		name  string
+		edit  func(sb *ImageSignature)
+		raw   func(b []byte) []byte
+		field string
+	}{
+		{name: "signature not carried", edit: func(sb *ImageSignature) { sb.Signature = "sha256:" + strings.Repeat("5", 64) }, field: "not one of the image's signatures"},
+		{name: "bad key id", edit: func(sb *ImageSignature) { sb.KeyID = "3333" }, field: "/images/0/signedBy/0/keyId"},
+		{name: "no payload", raw: func(b []byte) []byte {
+			return []byte(strings.Replace(string(b), `,
+          "payload": "sha256:4444444444444444444444444444444444444444444444444444444444444444"`, "", 1))
+		}, field: "/images/0/signedBy/0"},
+		{name: "empty", raw: func(b []byte) []byte {
+			s := string(b)
+			i, j := strings.Index(s, `"signedBy": [`), strings.LastIndex(s, "]\n    }")
+			return []byte(s[:i] + `"signedBy": [` + s[j:])
+		}, field: "/images/0/signedBy"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := signedSample()
+			if c.edit != nil {
+				c.edit(&m.Images[0].SignedBy[0])
+			}
+			b, err := m.Encode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.raw != nil {
+				b = c.raw(b)
+			}
+			_, err = Parse(b)
+			if !errors.Is(err, errdef.ErrInvalid) || !strings.Contains(err.Error(), c.field) {
+				t.Fatalf("got %v, want ErrInvalid naming %q", err, c.field)
+			}
+		})
+	}
+}

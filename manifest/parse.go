@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -82,6 +83,13 @@ func (m *Manifest) Validate() error {
 		for dir := path.Dir(e.Path); dir != "."; dir = path.Dir(dir) {
 			if other, ok := folded[strings.ToLower(dir)]; ok {
 				return invalid(fmt.Sprintf("entries %q", e.Path), "is inside %q, which is a file", other)
+			}
+		}
+	}
+	for i, im := range m.Images {
+		for j, sb := range im.SignedBy {
+			if !slices.Contains(im.Signatures, sb.Signature) {
+				return invalid(fmt.Sprintf("images[%d] %q signedBy[%d]", i, im.Reference, j), "signature %s is not one of the image's signatures", sb.Signature)
 			}
 		}
 	}

@@ -44,11 +44,13 @@ type ImageSource struct {
 	Platforms []string `json:"platforms,omitempty"`
 	// PlainHTTP pulls over http (loopback test registries).
 	PlainHTTP bool `json:"plainHTTP,omitempty"`
-	// Verify requires a cosign signature by the key.
+	// Verify requires a cosign signature of the image by the key at build
+	// time; the kit records it (Image.SignedBy) and carries it.
 	Verify *ImageVerify `json:"verify,omitempty"`
 }
 
-// ImageVerify names the cosign public key an image must be signed by.
+// ImageVerify names the cosign public key an image must be signed by: a PEM
+// file, relative to the spec's folder.
 type ImageVerify struct {
 	Key string `json:"key"`
 }

@@ -33,6 +33,9 @@ const MaxImageIndex = 16 << 20
 // InstallOptions configure Install.
 type InstallOptions struct {
 	Keys []*sign.PublicKey
+	// ImageKeys, when set, are the trusted keys of the images' cosign
+	// signatures (verify.Options.ImageKeys).
+	ImageKeys []*sign.PublicKey
 	// DryRun verifies and reports without writing anything.
 	DryRun bool
 	// Force activates a version that is not newer than the installed one;
@@ -115,6 +118,7 @@ func (s *Site) Install(ctx context.Context, kitPath string, opts InstallOptions)
 	var checkPolicy func(vm *manifest.Manifest, raw []byte) error
 	vopts := verify.Options{
 		Keys:        opts.Keys,
+		ImageKeys:   opts.ImageKeys,
 		Now:         opts.Now,
 		Concurrency: opts.Concurrency,
 		Progress:    opts.Progress,

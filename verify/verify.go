@@ -21,12 +21,24 @@
 //     grows past what the manifest declares (a zstd bomb stops there).
 //  6. When a whole-file signature (K.sig) is given, it verifies over the
 //     SHA-256 of every compressed byte, hashed during the same pass.
+//  7. Each image the manifest says was signed at build time
+//     (images[].signedBy) is checked again from the kit alone: the carried
+//     key (the blob named by its key id) signed the carried payload, a
+//     cosign container image signature of the image's digest, in a layer of
+//     the carried signature manifest (sign.VerifyImage). With
+//     Options.ImageKeys, one of those keys must have signed it too, and an
+//     image without signedBy fails as soon as the manifest is read. Only the
+//     blobs signedBy names are kept in memory while the kit streams, each
+//     listed in the manifest as shipped and at most MaxImageSignatureBlob
+//     bytes, MaxImageSignatureBytes in all (else errdef.ErrInvalid). A
+//     signature that does not verify is errdef.ErrSignature naming the image.
 //
 // Content reaches a Sink as it streams; a Sink must not make anything
 // visible before Kit returns nil. Kit never writes anything itself.
 package verify
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -64,6 +76,9 @@ type Sink interface {
 // Options configure a verification. Keys must not be empty.
 type Options struct {
 	Keys []*sign.PublicKey
+	// ImageKeys are the trusted keys of cosign image signatures: when set,
+	// every image of the kit must carry a signature by one of them (rule 7).
+	ImageKeys []*sign.PublicKey
 	// Now is the time expiry is judged at; zero means time.Now().
 	Now time.Time
 	// IgnoreExpiry verifies an expired kit without failing (install decides).
@@ -90,6 +105,8 @@ type Result struct {
 	FileSignature string
 	Entries       int
 	Bytes         int64
+	// SignedImages lists the images whose cosign signature was checked.
+	SignedImages []SignedImage
 }
 
 // File verifies the kit at path. A whole-file signature at path+".sig" is
@@ -215,6 +232,10 @@ func stream(ctx context.Context, raw io.Reader, frames []seekable.Frame, opts Op
 			return nil, err
 		}
 	}
+	isigs, err := newImageSigs(m, opts.ImageKeys)
+	if err != nil {
+		return nil, err
+	}
 	sums := m.SHA256SUMS()
 	total := m.TotalSize()
 	kr.SetLimit(int64(len(mbytes)+len(sig)+len(sums)) + total + int64(len(m.Entries)+4)*perEntryOverhead + 10240)
@@ -259,8 +280,15 @@ func stream(ctx context.Context, raw io.Reader, frames []seekable.Frame, opts Op
 		if hdr.Size != e.Size {
 			return nil, fmt.Errorf("entry %q: size %d, manifest says %d: %w", e.Path, hdr.Size, e.Size, errdef.ErrDigestMismatch)
 		}
-		if err := checkEntry(ctx, kr, e, h, opts.Sink); err != nil {
+		var keep *bytes.Buffer
+		if isigs.wants(e) {
+			keep = bytes.NewBuffer(make([]byte, 0, e.Size))
+		}
+		if err := checkEntry(ctx, kr, e, h, opts.Sink, keep); err != nil {
 			return nil, err
+		}
+		if keep != nil {
+			isigs.keep(e, keep.Bytes())
 		}
 		done += e.Size
 		res.Entries++
@@ -281,13 +309,23 @@ func stream(ctx context.Context, raw io.Reader, frames []seekable.Frame, opts Op
 	if err := kr.Finish(); err != nil {
 		return nil, err
 	}
+	if res.SignedImages, err = isigs.check(); err != nil {
+		return nil, err
+	}
 	res.Bytes = done
 	return res, nil
 }
 
-func checkEntry(ctx context.Context, kr *kit.Reader, e manifest.Entry, h hash.Hash, sink Sink) error {
+// checkEntry streams the current entry to sink, checking its sha256; keep,
+// when not nil, receives a copy of the bytes (at most e.Size, as the tar
+// reader ends the entry there).
+func checkEntry(ctx context.Context, kr *kit.Reader, e manifest.Entry, h hash.Hash, sink Sink, keep *bytes.Buffer) error {
 	h.Reset()
-	r := io.TeeReader(kr, h)
+	var w io.Writer = h
+	if keep != nil {
+		w = io.MultiWriter(h, keep)
+	}
+	r := io.TeeReader(kr, w)
 	if sink != nil {
 		lr := &exactReader{r: r, n: e.Size}
 		if err := sink.Entry(ctx, e, lr); err != nil {

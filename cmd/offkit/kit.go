@@ -304,13 +304,16 @@ func (s *kitSummary) print(w io.Writer) {
 	}
 	for _, im := range s.Images {
 		fmt.Fprintf(w, "image      %s@%s %v\n", im.Reference, im.Digest, im.Platforms)
+		for _, sb := range im.SignedBy {
+			fmt.Fprintf(w, "  signed by %s\n", sb.KeyID)
+		}
 	}
 }
 
 func (a *app) verifyCmd() *cobra.Command {
-	var keyPaths []string
+	var keyPaths, imageKeyPaths []string
 	cmd := &cobra.Command{
-		Use:   "verify K.kit.tar.zst --key cosign.pub",
+		Use:   "verify K.kit.tar.zst --key cosign.pub [--image-key cosign.pub]",
 		Short: "Check a kit's signature and every byte, in one streaming pass; writes nothing",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -321,8 +324,12 @@ func (a *app) verifyCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			imageKeys, err := loadPublicKeys(imageKeyPaths)
+			if err != nil {
+				return err
+			}
 			p, done := a.progress("verifying")
-			res, err := verify.File(cmd.Context(), args[0], verify.Options{Keys: keys, Progress: p, Now: a.now()})
+			res, err := verify.File(cmd.Context(), args[0], verify.Options{Keys: keys, ImageKeys: imageKeys, Progress: p, Now: a.now()})
 			done()
 			if err != nil {
 				return err
@@ -331,18 +338,32 @@ func (a *app) verifyCmd() *cobra.Command {
 				"kit": args[0], "name": res.Manifest.Name, "version": res.Manifest.Version,
 				"manifestDigest": res.ManifestDigest, "signer": res.Signer.KeyID(),
 				"fileSignature": res.FileSignature, "entries": res.Entries, "bytes": res.Bytes,
-				"seekable": res.Seekable, "verified": true,
+				"seekable": res.Seekable, "verified": true, "signedImages": res.SignedImages,
 			}
 			return a.emit(out, func(w io.Writer) {
 				fmt.Fprintf(w, "verified %s: %s %s\n", args[0], res.Manifest.Name, res.Manifest.Version)
 				fmt.Fprintf(w, "  manifest  %s, signed by %s\n", res.ManifestDigest, res.Signer.KeyID())
 				fmt.Fprintf(w, "  entries   %d, %d bytes, every sha256 and size matches\n", res.Entries, res.Bytes)
 				fmt.Fprintf(w, "  file sig  %s\n", res.FileSignature)
+				printSignedImages(w, res.SignedImages, len(imageKeys) > 0)
 			})
 		},
 	}
 	cmd.Flags().StringArrayVar(&keyPaths, "key", nil, "trusted cosign public key (repeatable)")
+	cmd.Flags().StringArrayVar(&imageKeyPaths, "image-key", nil, "trusted cosign public key of the images' signatures (repeatable); every image must be signed by one")
 	return cmd
+}
+
+// printSignedImages writes one line per image whose cosign signature was
+// checked again.
+func printSignedImages(w io.Writer, imgs []verify.SignedImage, trusted bool) {
+	for _, si := range imgs {
+		if trusted {
+			fmt.Fprintf(w, "  image     %s signed by trusted key %s\n", si.Reference, si.TrustedKey)
+		} else {
+			fmt.Fprintf(w, "  image     %s signed by %s (recorded in the kit; pass --image-key to require a trusted key)\n", si.Reference, si.KeyID)
+		}
+	}
 }
 
 func (a *app) keyCmd() *cobra.Command {

@@ -26,10 +26,10 @@ func siteKeys(root string, keyPaths []string) ([]string, error) {
 
 func (a *app) installCmd() *cobra.Command {
 	var root, reason string
-	var keyPaths []string
+	var keyPaths, imageKeyPaths []string
 	var dryRun, force bool
 	cmd := &cobra.Command{
-		Use:   "install K.kit.tar.zst --root ROOT --key cosign.pub",
+		Use:   "install K.kit.tar.zst --root ROOT --key cosign.pub [--image-key cosign.pub]",
 		Short: "Verify a kit while staging it, then activate it atomically as a new generation",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -44,6 +44,10 @@ func (a *app) installCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			imageKeys, err := loadPublicKeys(imageKeyPaths)
+			if err != nil {
+				return err
+			}
 			s, err := site.Open(root, !dryRun)
 			if err != nil {
 				return err
@@ -51,7 +55,7 @@ func (a *app) installCmd() *cobra.Command {
 			defer s.Close()
 			p, done := a.progress("installing")
 			res, err := s.Install(cmd.Context(), args[0], site.InstallOptions{
-				Keys: keys, DryRun: dryRun, Force: force, Reason: reason, Now: a.now(), Progress: p,
+				Keys: keys, ImageKeys: imageKeys, DryRun: dryRun, Force: force, Reason: reason, Now: a.now(), Progress: p,
 			})
 			done()
 			if err != nil {
@@ -79,6 +83,7 @@ func (a *app) installCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&root, "root", "", "site root")
 	cmd.Flags().StringArrayVar(&keyPaths, "key", nil, "trusted cosign public key (repeatable; default ROOT/keys/*.pub)")
+	cmd.Flags().StringArrayVar(&imageKeyPaths, "image-key", nil, "trusted cosign public key of the images' signatures (repeatable); every image must be signed by one")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "verify and report without writing")
 	cmd.Flags().BoolVar(&force, "force-activate", false, "activate a version that is not newer than the installed one")
 	cmd.Flags().StringVar(&reason, "force-reason", "", "why (recorded in audit.log; required with --force-activate)")
