@@ -7,7 +7,7 @@ BIN := $(CURDIR)/bin
 OFFKIT := $(BIN)/offkit
 DEMO := $(CURDIR)/_demo
 EXAMPLE := examples/zastava-runtime
-RACE_PKGS := ./internal/... ./kit/... ./verify/... ./site/... ./registry/... ./serve/... ./images/...
+RACE_PKGS := ./internal/... ./kit/... ./verify/... ./site/... ./registry/... ./serve/... ./images/... ./push/...
 
 .PHONY: all build demo test race vet interop bench clean
 

@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	ggcr "github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/name"
+	ggcr "github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -150,7 +150,9 @@ func (f *fixture) do(t *testing.T, method, path string, header ...string) respon
 // errorCode returns the first code of a distribution-spec error body.
 func errorCode(t *testing.T, r response) string {
 	t.Helper()
-	var body struct{ Errors []struct{ Code, Message string } }
+	var body struct {
+		Errors []struct{ Code, Message string }
+	}
 	if err := json.Unmarshal(r.body, &body); err != nil || len(body.Errors) == 0 {
 		t.Fatalf("status %d: body %q is not a distribution-spec error", r.code, r.body)
 	}
