@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -34,7 +35,15 @@ type app struct {
 	now    func() time.Time
 }
 
+// memoryLimit is the Go runtime's soft memory limit unless GOMEMLIMIT says
+// otherwise: offkit streams, so its live heap is a few frames, and a limit
+// keeps the garbage collector from letting the heap double past it.
+const memoryLimit = 64 << 20
+
 func main() {
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+		debug.SetMemoryLimit(memoryLimit)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	a := &app{stdout: os.Stdout, stderr: os.Stderr, now: time.Now}
