@@ -36,14 +36,24 @@ files:
   - src: /usr/lib/llvm-14/lib/libclang-cpp.so.14
   - src: /usr/lib/jvm/temurin-25-jdk-amd64/lib/src.zip
 YAML
-RAW_DIRS=(/usr/share /usr/include /usr/lib/python3.11 /usr/lib/gcc)
+# The raw corpus: about 1 GB of compressible files from /usr, regular files
+# only (kits carry no symlinks or special files, so neither does the corpus).
+RAW=$B/raw
+if [ ! -f "$RAW/.done" ]; then
+  rm -rf "$RAW" && mkdir -p "$RAW"
+  for d in /usr/share /usr/include /usr/lib/python3.11 /usr/lib/gcc; do
+    mkdir -p "$RAW$(dirname $d)" && cp -a "$d" "$RAW$d"
+  done
+  find "$RAW" ! -type f ! -type d -delete
+  touch "$RAW/.done"
+fi
 {
   echo "name: bench-raw"; echo "version: 1.0.0"; echo "createdAt: 2025-10-20T00:00:00Z"; echo "files:"
-  for d in "${RAW_DIRS[@]}"; do echo "  - src: $d"; echo "    dest: raw$d"; done
+  echo "  - src: $RAW/usr"; echo "    dest: raw/usr"
 } > "$B/raw.yaml"
 {
   echo "name: bench-raw4"; echo "version: 1.0.0"; echo "createdAt: 2025-10-20T00:00:00Z"; echo "files:"
-  for i in 1 2 3 4; do for d in "${RAW_DIRS[@]}"; do echo "  - src: $d"; echo "    dest: raw$i$d"; done; done
+  for i in 1 2 3 4; do echo "  - src: $RAW/usr"; echo "    dest: raw$i/usr"; done
 } > "$B/raw4.yaml"
 # The same files as the images kit, laid out for the tar baseline.
 mkdir -p "$B/imgtree"
@@ -75,7 +85,7 @@ for corpus in images raw; do
     measure "$corpus tar|zstd" "tar -cf - -C $B/imgtree . | zstd -q -T0 -3 > $B/base.tar.zst"
   else
     measure "$corpus build" "$OFFKIT build -f $spec -o $out --key $B/bench.key"
-    measure "$corpus tar|zstd" "tar -cf - ${RAW_DIRS[*]} 2>/dev/null | zstd -q -T0 -3 > $B/base.tar.zst"
+    measure "$corpus tar|zstd" "tar -cf - -C $RAW usr | zstd -q -T0 -3 > $B/base.tar.zst"
   fi
   KSIZE=$(stat -c %s "$K"); BSIZE=$(stat -c %s "$B/base.tar.zst")
   measure "$corpus verify" "$OFFKIT verify $K --key $B/bench.pub"
