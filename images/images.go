@@ -11,7 +11,12 @@
 //   - a docker-archive tarball (Archive, `docker save` format): the image
 //     tagged ArchiveTag, or the only image of the archive.
 //
-// The layout written by Collect holds `oci-layout`, `index.json` and
+// Resolve fetches and checks what every source points at (manifests,
+// indexes, image configs, signatures) and returns a Plan: every file of the
+// OCI image layout the sources make, with its size and digest, before any
+// layer is fetched. A packer streams the Plan's files one by one from their
+// sources (File.Open); Plan.Write writes them into a folder, and Collect is
+// Resolve then Write. The layout holds `oci-layout`, `index.json` and
 // `blobs/sha256/<hex>`, and obeys these rules:
 //
 //   - Every manifest, config and layer reachable from each source is stored
@@ -20,10 +25,12 @@
 //     only the children of those platforms (and the attestation manifests of
 //     those children) is written, and its digest differs from the source's.
 //     Foreign and non-distributable layers are not carried.
-//   - Every byte is checked while it is copied: a blob must have the size and
-//     sha256 its descriptor declares (errdef.ErrDigestMismatch otherwise).
-//     Manifests and image configs are read into memory and are limited to
-//     MaxManifestSize; layers are streamed to a temporary file and renamed.
+//   - Every byte is checked once, while it is read: a blob must have the
+//     size and sha256 its descriptor declares (errdef.ErrDigestMismatch
+//     otherwise). Manifests, indexes and image configs are read into memory
+//     by Resolve and are limited to MaxManifestSize; the other blobs are
+//     read from their sources, never held whole in memory, when File.Open
+//     is called (Write streams them to a temporary file and renames it).
 //   - index.json lists one descriptor per source, sorted by Ref and annotated
 //     with org.opencontainers.image.ref.name = Ref as written, followed by
 //     the signature, attestation and referrer manifests carried, sorted by
@@ -87,8 +94,11 @@ const MaxManifestSize = 4 << 20
 // DefaultJobs is the number of parallel fetches when Options.Jobs is 0.
 const DefaultJobs = 4
 
-// Options tune Collect. The zero value pulls over https with the docker
-// config credentials, four fetches at a time, and logs nothing.
+// userAgent is the User-Agent of every registry request.
+const userAgent = "offkit"
+
+// Options tune Resolve and Collect. The zero value pulls over https with
+// the docker config credentials, four fetches at a time, and logs nothing.
 type Options struct {
 	// BaseDir is the folder relative Layout and Archive paths are resolved
 	// against (the kit.yaml folder).
@@ -107,13 +117,29 @@ type Options struct {
 // Collect writes the images of srcs into the OCI image layout folder dir,
 // creating it, and returns one manifest.Image per source, in the order of
 // srcs. dir should be new or empty: blobs already there are overwritten,
-// index.json is replaced.
+// index.json is replaced. It is Resolve, then Plan.Write.
 func Collect(ctx context.Context, srcs []manifest.ImageSource, dir string, opts Options) ([]manifest.Image, error) {
+	p, err := Resolve(ctx, srcs, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer p.Close()
+	if err := p.Write(ctx, dir); err != nil {
+		return nil, err
+	}
+	return p.Images, nil
+}
+
+// Resolve fetches and checks the manifests, indexes and image configs of
+// srcs (and their signatures when Verify asks), and returns the plan of
+// the layout they make: every file, with its size and digest, before any
+// layer is fetched. The caller must Close the plan.
+func Resolve(ctx context.Context, srcs []manifest.ImageSource, opts Options) (*Plan, error) {
 	if opts.Jobs <= 0 {
 		opts.Jobs = DefaultJobs
 	}
 	if opts.Log == nil {
-		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	if opts.Keychain == nil {
 		opts.Keychain = authn.DefaultKeychain
@@ -125,85 +151,39 @@ func Collect(ctx context.Context, srcs []manifest.ImageSource, dir string, opts 
 		}
 		seen[s.Ref] = i
 	}
-	puller, err := remote.NewPuller(remote.WithAuthFromKeychain(opts.Keychain), remote.WithUserAgent("offkit"))
+	puller, err := remote.NewPuller(remote.WithAuthFromKeychain(opts.Keychain), remote.WithUserAgent(userAgent))
 	if err != nil {
 		return nil, fmt.Errorf("registry client: %w", err)
 	}
 
 	// Resolve every source: fetch and check its manifests, list its blobs.
-	plans := make([]*plan, len(srcs))
-	defer func() {
-		for _, p := range plans {
-			if p != nil {
-				p.close()
-			}
-		}
-	}()
+	plans := make([]*sourcePlan, len(srcs))
+	p := &Plan{sources: plans, jobs: opts.Jobs, log: opts.Log}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(opts.Jobs)
 	for i, s := range srcs {
 		g.Go(func() error {
-			p, err := resolve(gctx, s, puller, opts)
+			sp, err := resolve(gctx, s, puller, opts)
 			if err != nil {
 				return err
 			}
-			plans[i] = p
+			plans[i] = sp
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
+		p.Close()
 		return nil, err
 	}
-
-	// Write: manifests and configs from memory, then the other blobs in
-	// parallel, each once, fetched from the first source (in srcs order)
-	// that lists it.
-	w, err := newWriter(dir)
-	if err != nil {
+	if err := p.list(); err != nil {
+		p.Close()
 		return nil, err
 	}
-	for _, p := range plans {
-		for _, m := range p.inline {
-			if err := w.writeBytes(m.digest, m.data); err != nil {
-				return nil, err
-			}
-		}
-	}
-	g, gctx = errgroup.WithContext(ctx)
-	g.SetLimit(opts.Jobs)
-	for _, p := range plans {
-		for _, b := range p.blobs {
-			if !w.claim(b.desc.Digest) {
-				continue
-			}
-			g.Go(func() error {
-				if err := w.writeStream(gctx, b); err != nil {
-					return err
-				}
-				opts.Log.Debug("blob written", "digest", b.desc.Digest.String(), "size", b.desc.Size, "ref", b.ref)
-				return nil
-			})
-		}
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-
-	var roots, extras []entry
-	out := make([]manifest.Image, len(srcs))
-	for i, p := range plans {
-		roots = append(roots, p.root)
-		extras = append(extras, p.extras...)
-		out[i] = p.image
-	}
-	if err := w.writeIndex(roots, extras); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return p, nil
 }
 
 // resolve fetches the manifests of one source and plans its blobs.
-func resolve(ctx context.Context, s manifest.ImageSource, puller *remote.Puller, opts Options) (_ *plan, err error) {
+func resolve(ctx context.Context, s manifest.ImageSource, puller *remote.Puller, opts Options) (_ *sourcePlan, err error) {
 	var nopts []name.Option
 	if opts.PlainHTTP || s.PlainHTTP {
 		nopts = append(nopts, name.Insecure)
@@ -244,14 +224,14 @@ func resolve(ctx context.Context, s manifest.ImageSource, puller *remote.Puller,
 		}
 		o, root = ao, r
 	default:
-		ro, r, err := openRegistry(ctx, puller, ref, s.Ref)
+		ro, r, err := openRegistry(ctx, puller, opts.Keychain, ref, s.Ref)
 		if err != nil {
 			return nil, err
 		}
 		o, root = ro, r
 	}
 
-	p := &plan{ref: s.Ref, origin: o}
+	p := &sourcePlan{ref: s.Ref, origin: o}
 	defer func() {
 		if err != nil {
 			p.close()
@@ -305,8 +285,8 @@ func resolve(ctx context.Context, s manifest.ImageSource, puller *remote.Puller,
 	return p, nil
 }
 
-// close releases the origin of the plan (an open layout folder).
-func (p *plan) close() {
+// close releases the origin of the source (an open layout folder).
+func (p *sourcePlan) close() {
 	if c, ok := p.origin.(io.Closer); ok {
 		c.Close()
 	}

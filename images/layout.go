@@ -1,120 +1,289 @@
 package images
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash"
 	"io"
+	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
-	"sync"
+	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/offkit/offkit/internal/atomicfile"
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/manifest"
 )
 
-// writer writes the output OCI image layout. Each blob is claimed once, so
-// a blob shared by several images is written once.
-type writer struct {
-	dir   string
-	blobs string
+// Plan is the OCI image layout the sources make, resolved: its files with
+// their sizes and digests, and a way to read each. The small files (the
+// oci-layout marker, index.json, manifests, indexes, image configs,
+// signature payloads and keys) are held checked in memory; the other blobs
+// are read from their sources only when opened. Write writes the layout to a
+// folder; a packer can instead stream Files one by one, in order, with no
+// copy on disk.
+type Plan struct {
+	// Images has one entry per source, in the order of the sources.
+	Images []manifest.Image
+	// Files lists every file of the layout once, sorted by Path.
+	Files []File
 
-	mu      sync.Mutex
-	claimed map[v1.Hash]bool
+	sources []*sourcePlan
+	jobs    int
+	log     *slog.Logger
 }
 
-func newWriter(dir string) (*writer, error) {
+// File is one file of a Plan.
+type File struct {
+	// Path is the slash-separated path in the layout: "oci-layout",
+	// "index.json" or "blobs/sha256/<hex>".
+	Path string
+	// Size is the number of bytes; SHA256 their lowercase hex digest.
+	Size   int64
+	SHA256 string
+	// Data is the content of a small file, already checked; nil for a blob
+	// read from its source by Open.
+	Data []byte
+
+	blob *blobRef
+}
+
+// Open returns the content of f. The bytes of a blob read from its source
+// are checked as they are read, against Size and SHA256: instead of io.EOF
+// the reader returns an error wrapping errdef.ErrDigestMismatch, naming the
+// image and the blob, when they are fewer, more or different. Files of one
+// Plan may be open at the same time, on several goroutines.
+func (f *File) Open(ctx context.Context) (io.ReadCloser, error) {
+	if f.blob == nil {
+		return io.NopCloser(bytes.NewReader(f.Data)), nil
+	}
+	rc, err := f.blob.origin.blob(ctx, f.blob.desc)
+	if err != nil {
+		return nil, err
+	}
+	return &verifyReader{rc: rc, b: f.blob, h: sha256.New()}, nil
+}
+
+// Close releases the sources of the plan (open layout folders). Files
+// cannot be opened after Close.
+func (p *Plan) Close() error {
+	for _, s := range p.sources {
+		if s != nil {
+			s.close()
+		}
+	}
+	return nil
+}
+
+// list fills p.Images and p.Files from the resolved sources. A blob listed
+// by several sources is read from the first one, in the order of the
+// sources, that holds it in memory, or else the first that lists it.
+func (p *Plan) list() error {
+	seen := map[string]bool{}
+	add := func(f File) {
+		if seen[f.Path] {
+			return
+		}
+		seen[f.Path] = true
+		p.Files = append(p.Files, f)
+	}
+	for _, s := range p.sources {
+		for _, m := range s.inline {
+			add(File{Path: blobPath(m.digest), Size: int64(len(m.data)), SHA256: m.digest.Hex, Data: m.data})
+		}
+	}
+	var roots, extras []entry
+	for _, s := range p.sources {
+		for i := range s.blobs {
+			b := &s.blobs[i]
+			add(File{Path: blobPath(b.desc.Digest), Size: b.desc.Size, SHA256: b.desc.Digest.Hex, blob: b})
+		}
+		roots = append(roots, s.root)
+		extras = append(extras, s.extras...)
+		p.Images = append(p.Images, s.image)
+	}
+	idx, err := indexJSON(roots, extras)
+	if err != nil {
+		return err
+	}
+	marker, err := json.Marshal(ocispec.ImageLayout{Version: ocispec.ImageLayoutVersion})
+	if err != nil {
+		return err
+	}
+	for _, f := range []File{{Path: "index.json", Data: idx}, {Path: ocispec.ImageLayoutFile, Data: marker}} {
+		sum := sha256.Sum256(f.Data)
+		f.Size, f.SHA256 = int64(len(f.Data)), hex.EncodeToString(sum[:])
+		add(f)
+	}
+	sort.Slice(p.Files, func(i, j int) bool { return p.Files[i].Path < p.Files[j].Path })
+	return nil
+}
+
+func blobPath(h v1.Hash) string {
+	return "blobs/" + h.Algorithm + "/" + h.Hex
+}
+
+// Write writes the layout into the folder dir, creating it: the small
+// files first, then the blobs read from their sources, several at a time
+// (Options.Jobs), each checked as it is copied, then index.json and
+// oci-layout. dir should be new or empty: blobs already there are
+// overwritten, index.json is replaced.
+func (p *Plan) Write(ctx context.Context, dir string) error {
 	blobs := filepath.Join(dir, "blobs", "sha256")
 	if err := os.MkdirAll(blobs, 0o755); err != nil {
-		return nil, fmt.Errorf("image layout: %w", err)
+		return fmt.Errorf("image layout: %w", err)
 	}
-	return &writer{dir: dir, blobs: blobs, claimed: map[v1.Hash]bool{}}, nil
-}
-
-// claim reports whether h is not claimed yet, and claims it.
-func (w *writer) claim(h v1.Hash) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.claimed[h] {
-		return false
-	}
-	w.claimed[h] = true
-	return true
-}
-
-// writeBytes writes a blob already checked against h.
-func (w *writer) writeBytes(h v1.Hash, b []byte) error {
-	if !w.claim(h) {
-		return nil
-	}
-	return w.write(h, func(f *os.File) error {
-		_, err := f.Write(b)
-		return err
-	})
-}
-
-// writeStream copies the blob b from its origin, checking its size and
-// digest on the way.
-func (w *writer) writeStream(ctx context.Context, b blobRef) error {
-	rc, err := b.origin.blob(ctx, b.desc)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	return w.write(b.desc.Digest, func(f *os.File) error {
-		h := sha256.New()
-		n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(rc, b.desc.Size))
-		// An origin that checks digests itself fails once it has seen all
-		// the bytes; our own check below names the blob and the source.
-		if err != nil && n < b.desc.Size {
-			return fmt.Errorf("image %q: blob %s: %w", b.ref, b.desc.Digest, err)
+	for _, f := range p.Files {
+		if f.blob != nil || !strings.HasPrefix(f.Path, "blobs/") {
+			continue
 		}
-		var one [1]byte
-		extra, _ := io.ReadFull(rc, one[:])
-		if got := hex.EncodeToString(h.Sum(nil)); n != b.desc.Size || extra > 0 || got != b.desc.Digest.Hex {
-			return fmt.Errorf("image %q: blob %s: got sha256:%s, %d bytes (more: %t), want %d: %w",
-				b.ref, b.desc.Digest, got, n, extra > 0, b.desc.Size, errdef.ErrDigestMismatch)
+		if err := writeBlob(dir, f, func(w io.Writer) error {
+			_, err := w.Write(f.Data)
+			return err
+		}); err != nil {
+			return err
 		}
-		return nil
-	})
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(p.jobs)
+	for _, f := range p.Files {
+		if f.blob == nil {
+			continue
+		}
+		g.Go(func() error {
+			rc, err := f.Open(gctx)
+			if err != nil {
+				return err
+			}
+			defer rc.Close()
+			if err := writeBlob(dir, f, func(w io.Writer) error {
+				_, err := io.Copy(w, rc)
+				return err
+			}); err != nil {
+				return err
+			}
+			p.log.Debug("blob written", "digest", f.blob.desc.Digest.String(), "size", f.Size, "ref", f.blob.ref)
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	// index.json, then oci-layout: a folder with the marker is complete.
+	for _, name := range []string{"index.json", ocispec.ImageLayoutFile} {
+		for _, f := range p.Files {
+			if f.Path != name {
+				continue
+			}
+			if err := atomicfile.WriteFile(filepath.Join(dir, name), f.Data, 0o644); err != nil {
+				return fmt.Errorf("image layout: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
-// write writes blob h through a temporary file in the blobs folder, made
+// writeBlob writes the blob f through a temporary file in its folder, made
 // read-only and renamed into place once fill has succeeded.
-func (w *writer) write(h v1.Hash, fill func(*os.File) error) error {
-	f, err := os.CreateTemp(w.blobs, ".tmp-"+h.Hex+"-")
+func writeBlob(dir string, f File, fill func(io.Writer) error) error {
+	folder := filepath.Join(dir, filepath.FromSlash(path.Dir(f.Path)))
+	tmp, err := os.CreateTemp(folder, ".tmp-"+f.SHA256+"-")
 	if err != nil {
 		return fmt.Errorf("image layout: %w", err)
 	}
-	defer os.Remove(f.Name())
-	if err := fill(f); err != nil {
-		f.Close()
+	defer os.Remove(tmp.Name())
+	if err := fill(tmp); err != nil {
+		tmp.Close()
 		return err
 	}
-	if err := f.Chmod(0o444); err != nil {
-		f.Close()
+	if err := tmp.Chmod(0o444); err != nil {
+		tmp.Close()
 		return fmt.Errorf("image layout: %w", err)
 	}
-	if err := f.Close(); err != nil {
+	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("image layout: %w", err)
 	}
-	if err := os.Rename(f.Name(), filepath.Join(w.blobs, h.Hex)); err != nil {
+	if err := os.Rename(tmp.Name(), filepath.Join(dir, filepath.FromSlash(f.Path))); err != nil {
 		return fmt.Errorf("image layout: %w", err)
 	}
 	return nil
 }
 
-// writeIndex writes index.json: the roots sorted by ref.name, then the
+// verifyReader reads one blob from its source, checking it on the way: it
+// yields at most the declared size, and ends with io.EOF only when the
+// bytes are exactly the declared size with the declared digest, with an
+// error wrapping errdef.ErrDigestMismatch otherwise.
+type verifyReader struct {
+	rc  io.ReadCloser
+	b   *blobRef
+	h   hash.Hash
+	n   int64
+	end error // set once the blob has been read to its end
+}
+
+func (v *verifyReader) Read(p []byte) (int, error) {
+	if v.end != nil {
+		return 0, v.end
+	}
+	size := v.b.desc.Size
+	if rest := size - v.n; int64(len(p)) > rest {
+		p = p[:rest]
+	}
+	var n int
+	var err error
+	if len(p) > 0 {
+		n, err = v.rc.Read(p)
+		v.h.Write(p[:n])
+		v.n += int64(n)
+	}
+	switch {
+	case v.n == size:
+		v.end = v.check()
+		return n, v.end
+	case err == io.EOF:
+		v.end = v.mismatch(false)
+		return n, v.end
+	case err != nil:
+		v.end = fmt.Errorf("image %q: blob %s: %w", v.b.ref, v.b.desc.Digest, err)
+		return n, v.end
+	}
+	return n, nil
+}
+
+// check ends a blob read to its declared size: one byte more, or another
+// digest, is a mismatch. An error after the last byte is not one (a source
+// may check digests itself and fail only then): the digest decides.
+func (v *verifyReader) check() error {
+	var one [1]byte
+	extra, _ := io.ReadFull(v.rc, one[:])
+	if extra > 0 || hex.EncodeToString(v.h.Sum(nil)) != v.b.desc.Digest.Hex {
+		return v.mismatch(extra > 0)
+	}
+	return io.EOF
+}
+
+func (v *verifyReader) mismatch(more bool) error {
+	return fmt.Errorf("image %q: blob %s: got sha256:%x, %d bytes (more: %t), want %d: %w",
+		v.b.ref, v.b.desc.Digest, v.h.Sum(nil), v.n, more, v.b.desc.Size, errdef.ErrDigestMismatch)
+}
+
+func (v *verifyReader) Close() error { return v.rc.Close() }
+
+// indexJSON encodes index.json: the roots sorted by ref.name, then the
 // extras (signatures, attestations, referrers) sorted by ref.name and
-// digest, without duplicates; and oci-layout.
-func (w *writer) writeIndex(roots, extras []entry) error {
+// digest, without duplicates.
+func indexJSON(roots, extras []entry) ([]byte, error) {
 	sortEntries(roots)
 	sortEntries(extras)
 	idx := ocispec.Index{MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{}}
@@ -134,19 +303,9 @@ func (w *writer) writeIndex(roots, extras []entry) error {
 	}
 	b, err := json.MarshalIndent(idx, "", "  ")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := atomicfile.WriteFile(filepath.Join(w.dir, "index.json"), append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("image layout: %w", err)
-	}
-	l, err := json.Marshal(ocispec.ImageLayout{Version: ocispec.ImageLayoutVersion})
-	if err != nil {
-		return err
-	}
-	if err := atomicfile.WriteFile(filepath.Join(w.dir, ocispec.ImageLayoutFile), l, 0o644); err != nil {
-		return fmt.Errorf("image layout: %w", err)
-	}
-	return nil
+	return append(b, '\n'), nil
 }
 
 func sortEntries(es []entry) {

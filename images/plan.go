@@ -59,8 +59,8 @@ type entry struct {
 	desc    v1.Descriptor
 }
 
-// plan is what one source contributes to the layout.
-type plan struct {
+// sourcePlan is what one source contributes to the layout.
+type sourcePlan struct {
 	ref    string
 	origin origin
 	inline []inlineBlob
@@ -158,7 +158,7 @@ func readSmall(ref string, d v1.Descriptor, r io.Reader) ([]byte, error) {
 	return b, nil
 }
 
-func (p *plan) addInline(h v1.Hash, b []byte) {
+func (p *sourcePlan) addInline(h v1.Hash, b []byte) {
 	if p.seen == nil {
 		p.seen = map[v1.Hash]bool{}
 	}
@@ -169,7 +169,7 @@ func (p *plan) addInline(h v1.Hash, b []byte) {
 	p.inline = append(p.inline, inlineBlob{digest: h, data: b})
 }
 
-func (p *plan) addBlob(d v1.Descriptor) {
+func (p *sourcePlan) addBlob(d v1.Descriptor) {
 	if p.seen == nil {
 		p.seen = map[v1.Hash]bool{}
 	}
@@ -192,7 +192,7 @@ func distributable(d v1.Descriptor) bool {
 }
 
 // fetchManifest fetches and checks the manifest d.
-func (p *plan) fetchManifest(ctx context.Context, d v1.Descriptor) ([]byte, error) {
+func (p *sourcePlan) fetchManifest(ctx context.Context, d v1.Descriptor) ([]byte, error) {
 	if d.Size > MaxManifestSize {
 		return nil, fmt.Errorf("image %q: manifest %s: %d bytes, over the %d limit: %w", p.ref, d.Digest, d.Size, MaxManifestSize, errdef.ErrInvalid)
 	}
@@ -208,7 +208,7 @@ func (p *plan) fetchManifest(ctx context.Context, d v1.Descriptor) ([]byte, erro
 
 // walk adds the manifest d (bytes b, or fetched when b is nil) and
 // everything it references.
-func (p *plan) walk(ctx context.Context, d v1.Descriptor, b []byte, depth int) error {
+func (p *sourcePlan) walk(ctx context.Context, d v1.Descriptor, b []byte, depth int) error {
 	if depth > maxDepth {
 		return fmt.Errorf("image %q: manifest %s: indexes nested over %d deep: %w", p.ref, d.Digest, maxDepth, errdef.ErrInvalid)
 	}
@@ -245,7 +245,7 @@ func (p *plan) walk(ctx context.Context, d v1.Descriptor, b []byte, depth int) e
 
 // addRoot adds the root manifest of the source, filtered to the wanted
 // platforms when there are some.
-func (p *plan) addRoot(ctx context.Context, root rootManifest, wanted []v1.Platform) (*stored, error) {
+func (p *sourcePlan) addRoot(ctx context.Context, root rootManifest, wanted []v1.Platform) (*stored, error) {
 	m, err := parseDoc(p.ref, root.desc, root.data)
 	if err != nil {
 		return nil, err
@@ -294,7 +294,7 @@ func (p *plan) addRoot(ctx context.Context, root rootManifest, wanted []v1.Platf
 	return s, nil
 }
 
-func (p *plan) addIndex(ctx context.Context, root rootManifest, m *doc, wanted []v1.Platform) (*stored, error) {
+func (p *sourcePlan) addIndex(ctx context.Context, root rootManifest, m *doc, wanted []v1.Platform) (*stored, error) {
 	desc, data := root.desc, root.data
 	kept := m.Manifests
 	if len(wanted) > 0 {

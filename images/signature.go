@@ -48,7 +48,7 @@ func loadKey(ref, path string) (*sign.PublicKey, error) {
 // payload and the key (as PKIX DER, named by the key id) join the blobs of
 // the plan, so that the kit carries all a site needs to check it again. No
 // valid signature is errdef.ErrSignature, naming the image and the key.
-func (p *plan) checkSignature(ctx context.Context, key *sign.PublicKey, keyPath string, digest v1.Hash) (manifest.ImageSignature, error) {
+func (p *sourcePlan) checkSignature(ctx context.Context, key *sign.PublicKey, keyPath string, digest v1.Hash) (manifest.ImageSignature, error) {
 	fail := func(why string) (manifest.ImageSignature, error) {
 		return manifest.ImageSignature{}, fmt.Errorf("image %q (%s): no cosign signature by key %s (%s): %s: %w",
 			p.ref, digest, keyPath, key.KeyID(), why, errdef.ErrSignature)
@@ -86,7 +86,7 @@ func (p *plan) checkSignature(ctx context.Context, key *sign.PublicKey, keyPath 
 
 // payload reads the simple-signing payload of a signature layer, at most
 // sign.MaxPayloadSize bytes, checked against its digest.
-func (p *plan) payload(ctx context.Context, l sign.SignatureLayer) ([]byte, error) {
+func (p *sourcePlan) payload(ctx context.Context, l sign.SignatureLayer) ([]byte, error) {
 	h, err := v1.NewHash(l.Digest)
 	if err == nil {
 		err = checkDigest(h)

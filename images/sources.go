@@ -9,9 +9,12 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
+	"sync"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -23,14 +26,22 @@ import (
 	"github.com/offkit/offkit/manifest"
 )
 
-// registryOrigin pulls from one repository of a registry.
+// registryOrigin pulls from one repository of a registry. Manifests come
+// through the go-containerregistry puller; blobs through a client of their
+// own, authorized for the repository on first use, so that their bytes are
+// hashed once, by the reader File.Open returns (the puller's layers check
+// digests themselves).
 type registryOrigin struct {
-	puller *remote.Puller
-	repo   name.Repository
-	ref    string
+	puller   *remote.Puller
+	keychain authn.Keychain
+	repo     name.Repository
+	ref      string
+
+	mu     sync.Mutex
+	client *http.Client
 }
 
-func openRegistry(ctx context.Context, puller *remote.Puller, ref name.Reference, raw string) (*registryOrigin, rootManifest, error) {
+func openRegistry(ctx context.Context, puller *remote.Puller, keychain authn.Keychain, ref name.Reference, raw string) (*registryOrigin, rootManifest, error) {
 	d, err := puller.Get(ctx, ref)
 	if err != nil {
 		return nil, rootManifest{}, registryError(raw, "", err)
@@ -38,7 +49,7 @@ func openRegistry(ctx context.Context, puller *remote.Puller, ref name.Reference
 	if len(d.Manifest) > MaxManifestSize {
 		return nil, rootManifest{}, fmt.Errorf("image %q: manifest of %d bytes, over the %d limit: %w", raw, len(d.Manifest), MaxManifestSize, errdef.ErrInvalid)
 	}
-	o := &registryOrigin{puller: puller, repo: ref.Context(), ref: raw}
+	o := &registryOrigin{puller: puller, keychain: keychain, repo: ref.Context(), ref: raw}
 	return o, rootManifest{desc: v1.Descriptor{MediaType: d.MediaType, Size: d.Size, Digest: d.Digest}, data: d.Manifest}, nil
 }
 
@@ -50,16 +61,47 @@ func (o *registryOrigin) manifest(ctx context.Context, d v1.Descriptor) ([]byte,
 	return r.Manifest, nil
 }
 
+// blob GETs the blob d, as go-containerregistry's puller would (same
+// transport, retries and credentials), without checking it.
 func (o *registryOrigin) blob(ctx context.Context, d v1.Descriptor) (io.ReadCloser, error) {
-	l, err := o.puller.Layer(ctx, o.repo.Digest(d.Digest.String()))
+	c, err := o.blobClient(ctx)
 	if err != nil {
 		return nil, registryError(o.ref, d.Digest.String(), err)
 	}
-	rc, err := l.Compressed()
+	u := url.URL{Scheme: o.repo.Scheme(), Host: o.repo.RegistryStr(), Path: "/v2/" + o.repo.RepositoryStr() + "/blobs/" + d.Digest.String()}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.Do(req)
 	if err != nil {
 		return nil, registryError(o.ref, d.Digest.String(), err)
 	}
-	return rc, nil
+	if err := transport.CheckError(resp, http.StatusOK); err != nil {
+		resp.Body.Close()
+		return nil, registryError(o.ref, d.Digest.String(), err)
+	}
+	return resp.Body, nil
+}
+
+func (o *registryOrigin) blobClient(ctx context.Context) (*http.Client, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.client != nil {
+		return o.client, nil
+	}
+	auth, err := authn.Resolve(ctx, o.keychain, o.repo)
+	if err != nil {
+		return nil, err
+	}
+	var rt http.RoundTripper = transport.NewRetry(remote.DefaultTransport)
+	rt = transport.NewUserAgent(rt, userAgent)
+	rt, err = transport.NewWithContext(ctx, o.repo.Registry, auth, rt, []string{o.repo.Scope(transport.PullScope)})
+	if err != nil {
+		return nil, err
+	}
+	o.client = &http.Client{Transport: rt}
+	return o.client, nil
 }
 
 // tagger is an origin that can look up a tag of the image's repository:
@@ -88,7 +130,7 @@ func (o *registryOrigin) tag(ctx context.Context, tag string) (rootManifest, boo
 // digest src and of the child images of an index, when the source has them,
 // with index.json names repo:tag. The signature manifest of src itself is
 // kept in p.rootSig for verification.
-func (p *plan) addTags(ctx context.Context, o tagger, repo string, src v1.Descriptor, children []v1.Hash) error {
+func (p *sourcePlan) addTags(ctx context.Context, o tagger, repo string, src v1.Descriptor, children []v1.Hash) error {
 	for _, h := range append([]v1.Hash{src.Digest}, children...) {
 		for _, suffix := range []string{".sig", ".att"} {
 			tag := h.Algorithm + "-" + h.Hex + suffix
@@ -113,7 +155,7 @@ func (p *plan) addTags(ctx context.Context, o tagger, repo string, src v1.Descri
 
 // addReferrers adds the OCI referrers of the source digest src (referrers
 // API, or its fallback tag).
-func (p *plan) addReferrers(ctx context.Context, o *registryOrigin, src v1.Descriptor) error {
+func (p *sourcePlan) addReferrers(ctx context.Context, o *registryOrigin, src v1.Descriptor) error {
 	repo := o.repo.Name()
 	idx, err := remote.Referrers(o.repo.Digest(src.Digest.String()), remote.Reuse(o.puller), remote.WithContext(ctx))
 	if isNotFound(err) {

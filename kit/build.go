@@ -27,6 +27,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/offkit/offkit/images"
 	"github.com/offkit/offkit/internal/errdef"
 	"github.com/offkit/offkit/manifest"
@@ -50,7 +52,10 @@ type BuildOptions struct {
 	// Concurrency of frame compression; 0 means GOMAXPROCS. It never
 	// changes the bytes.
 	Concurrency int
-	// TempDir holds the image staging area; "" means OutDir.
+	// TempDir is ignored: images are streamed from their sources into the
+	// kit, with no staging copy.
+	//
+	// Deprecated: nothing is staged any more.
 	TempDir string
 	Builder manifest.Builder
 	Log     *slog.Logger
@@ -67,10 +72,13 @@ type BuildResult struct {
 	Size           int64
 }
 
-// source is one content entry and where its bytes come from.
+// source is one content entry and where its bytes come from: a file, whose
+// digest was taken when it was listed and is checked again as it is packed,
+// or an image file, whose reader checks the bytes itself.
 type source struct {
 	entry manifest.Entry
 	file  string
+	image *images.File
 }
 
 // Build collects what spec names and writes the kit.
@@ -102,18 +110,9 @@ func Build(ctx context.Context, spec *manifest.Spec, opts BuildOptions) (*BuildR
 	if outDir == "" {
 		outDir = "."
 	}
-	tmpRoot := opts.TempDir
-	if tmpRoot == "" {
-		tmpRoot = outDir
-	}
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return nil, err
 	}
-	staging, err := os.MkdirTemp(tmpRoot, ".offkit-build-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(staging)
 
 	m := &manifest.Manifest{
 		SchemaVersion:        manifest.SchemaVersion,
@@ -132,30 +131,37 @@ func Build(ctx context.Context, spec *manifest.Spec, opts BuildOptions) (*BuildR
 		m.Signer = &manifest.Signer{KeyID: opts.Key.Public().KeyID()}
 	}
 
-	var srcs []source
-	if len(spec.Images) > 0 {
-		layout := filepath.Join(staging, "images")
-		log.Info("collecting images", "count", len(spec.Images))
-		imgs, err := images.Collect(ctx, spec.Images, layout, images.Options{
+	// Resolve the images (their manifests only) while the files are hashed.
+	var plan *images.Plan
+	var imgErr error
+	resolved := make(chan struct{})
+	go func() {
+		defer close(resolved)
+		if len(spec.Images) == 0 {
+			return
+		}
+		log.Info("resolving images", "count", len(spec.Images))
+		plan, imgErr = images.Resolve(ctx, spec.Images, images.Options{
 			BaseDir:   opts.Dir,
 			PlainHTTP: opts.PlainHTTP,
 			Log:       log,
 		})
-		if err != nil {
-			return nil, err
-		}
-		m.Images = imgs
-		s, err := layoutSources(layout)
-		if err != nil {
-			return nil, err
-		}
-		srcs = append(srcs, s...)
+	}()
+	srcs, fileErr := collectFiles(spec, opts.Dir)
+	<-resolved
+	if plan != nil {
+		defer plan.Close()
 	}
-	fileSrcs, err := collectFiles(spec, opts.Dir)
-	if err != nil {
-		return nil, err
+	if imgErr != nil {
+		return nil, imgErr
 	}
-	srcs = append(srcs, fileSrcs...)
+	if fileErr != nil {
+		return nil, fileErr
+	}
+	if plan != nil {
+		m.Images = plan.Images
+		srcs = append(srcs, imageSources(plan)...)
+	}
 	sort.Slice(srcs, func(i, j int) bool { return srcs[i].entry.Path < srcs[j].entry.Path })
 	for _, s := range srcs {
 		m.Entries = append(m.Entries, s.entry)
@@ -181,9 +187,10 @@ func Build(ctx context.Context, spec *manifest.Spec, opts BuildOptions) (*BuildR
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
-	h := sha256.New()
-	counter := &countWriter{w: io.MultiWriter(tmp, h)}
-	if err := pack(ctx, counter, m, mbytes, sig, srcs, opts); err != nil {
+	out := newSumWriter(&fileWriter{f: tmp})
+	err = pack(ctx, out, m, mbytes, sig, srcs, opts)
+	sum := out.close()
+	if err != nil {
 		return nil, err
 	}
 	if err := tmp.Sync(); err != nil {
@@ -195,11 +202,11 @@ func Build(ctx context.Context, spec *manifest.Spec, opts BuildOptions) (*BuildR
 	if err := os.Rename(tmp.Name(), final); err != nil {
 		return nil, err
 	}
-	res := &BuildResult{Path: final, Manifest: m, ManifestDigest: manifest.Digest(mbytes), Size: counter.n}
+	res := &BuildResult{Path: final, Manifest: m, ManifestDigest: manifest.Digest(mbytes), Size: out.n}
 	sigPath := final + ".sig"
 	os.Remove(sigPath)
 	if opts.Key != nil {
-		fsig, err := opts.Key.SignDigest(h.Sum(nil))
+		fsig, err := opts.Key.SignDigest(sum)
 		switch {
 		case errors.Is(err, sign.ErrNeedsMessage):
 			// Ed25519 cannot sign a digest: the manifest's signature, which
@@ -214,7 +221,7 @@ func Build(ctx context.Context, spec *manifest.Spec, opts BuildOptions) (*BuildR
 			res.SignaturePath = sigPath
 		}
 	}
-	log.Info("kit written", "path", final, "bytes", counter.n, "entries", len(m.Entries), "manifest", res.ManifestDigest)
+	log.Info("kit written", "path", final, "bytes", out.n, "entries", len(m.Entries), "manifest", res.ManifestDigest)
 	return res, nil
 }
 
@@ -246,23 +253,14 @@ func pack(ctx context.Context, w io.Writer, m *manifest.Manifest, mbytes, sig []
 		return err
 	}
 	total, done := m.TotalSize(), int64(0)
-	h := sha256.New()
+	f := startFeed(ctx, srcs)
+	defer f.stop()
 	for _, s := range srcs {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		f, err := os.Open(s.file)
-		if err != nil {
+		if err := p.addFed(s.entry.Path, s.entry.Size, f); err != nil {
 			return err
-		}
-		h.Reset()
-		err = p.add(s.entry.Path, s.entry.Size, io.TeeReader(f, h))
-		f.Close()
-		if err != nil {
-			return err
-		}
-		if got := hex.EncodeToString(h.Sum(nil)); got != s.entry.SHA256 {
-			return fmt.Errorf("source %s changed while the kit was built: %w", s.file, errdef.ErrDigestMismatch)
 		}
 		done += s.entry.Size
 		if opts.Progress != nil {
@@ -272,53 +270,104 @@ func pack(ctx context.Context, w io.Writer, m *manifest.Manifest, mbytes, sig []
 	return p.close()
 }
 
-type countWriter struct {
-	w io.Writer
-	n int64
+// writebackChunk is how many bytes of the kit are written before the kernel
+// is asked to start writing them to disk.
+const writebackChunk = 16 << 20
+
+// fileWriter writes the kit file, starting the writeback of every
+// writebackChunk bytes as soon as they are written.
+type fileWriter struct {
+	f       *os.File
+	off, wb int64
 }
 
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
+func (w *fileWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.off += int64(n)
+	if w.off-w.wb >= writebackChunk {
+		startWriteback(w.f, w.wb, w.off-w.wb)
+		w.wb = w.off
+	}
 	return n, err
 }
 
-// layoutSources lists the files of the staged OCI layout as image entries.
-func layoutSources(layout string) ([]source, error) {
-	var out []source
-	err := filepath.WalkDir(layout, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
+// sumWriter writes to w, counting, and hashes what it writes on a
+// goroutine of its own, so that hashing the kit for its whole-file
+// signature overlaps writing it: Write hands p to the hasher, writes it,
+// and returns once both are done with it.
+type sumWriter struct {
+	w    io.Writer
+	n    int64
+	in   chan []byte
+	ack  chan struct{}
+	done chan []byte
+}
+
+func newSumWriter(w io.Writer) *sumWriter {
+	s := &sumWriter{w: w, in: make(chan []byte), ack: make(chan struct{}), done: make(chan []byte, 1)}
+	go func() {
+		h := sha256.New()
+		for p := range s.in {
+			h.Write(p)
+			s.ack <- struct{}{}
 		}
-		rel, err := filepath.Rel(layout, p)
+		s.done <- h.Sum(nil)
+	}()
+	return s
+}
+
+func (s *sumWriter) Write(p []byte) (int, error) {
+	s.in <- p
+	n, err := s.w.Write(p)
+	<-s.ack
+	s.n += int64(n)
+	return n, err
+}
+
+// close stops the hasher and returns the SHA-256 of what was written.
+func (s *sumWriter) close() []byte {
+	close(s.in)
+	return <-s.done
+}
+
+// imageSources lists the files of the images' OCI layout as entries under
+// images/.
+func imageSources(plan *images.Plan) []source {
+	out := make([]source, 0, len(plan.Files))
+	for i := range plan.Files {
+		f := &plan.Files[i]
+		e := manifest.Entry{Path: "images/" + f.Path, Size: f.Size, SHA256: f.SHA256, Role: manifest.RoleImageIndex}
+		if strings.HasPrefix(f.Path, "blobs/") {
+			e.Role = manifest.RoleImageBlob
+		}
+		if f.Path == "index.json" {
+			e.MediaType = "application/vnd.oci.image.index.v1+json"
+		}
+		out = append(out, source{entry: e, image: f})
+	}
+	return out
+}
+
+// hashFiles sets the size and digest of every source, hashing several files
+// at a time; the error is the one of the first source that fails.
+func hashFiles(srcs []source) error {
+	errs := make([]error, len(srcs))
+	var g errgroup.Group
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for i := range srcs {
+		g.Go(func() error {
+			s := &srcs[i]
+			s.entry, errs[i] = hashEntry(s.file, s.entry.Path, s.entry.Role)
+			return nil
+		})
+	}
+	g.Wait()
+	for _, err := range errs {
 		if err != nil {
 			return err
 		}
-		rel = "images/" + filepath.ToSlash(rel)
-		role, mt := manifest.RoleImageIndex, ""
-		if strings.HasPrefix(rel, "images/blobs/") {
-			role = manifest.RoleImageBlob
-		}
-		if rel == "images/index.json" {
-			mt = "application/vnd.oci.image.index.v1+json"
-		}
-		var e manifest.Entry
-		if hexd, ok := strings.CutPrefix(rel, "images/blobs/sha256/"); ok && len(hexd) == 64 {
-			// Collect verified the digest as it wrote the blob, and pack
-			// checks it again as it reads: no third pass here.
-			info, err := d.Info()
-			if err != nil {
-				return err
-			}
-			e = manifest.Entry{Path: rel, Size: info.Size(), SHA256: hexd, Role: role}
-		} else if e, err = hashEntry(p, rel, role); err != nil {
-			return err
-		}
-		e.MediaType = mt
-		out = append(out, source{entry: e, file: p})
-		return nil
-	})
-	return out, err
+	}
+	return nil
 }
 
 func hashEntry(file, kitPath string, role manifest.Role) (manifest.Entry, error) {
@@ -388,13 +437,12 @@ func collectFiles(spec *manifest.Spec, dir string) ([]source, error) {
 					}
 					uids[uid] = f.abs
 				}
-				e, err := hashEntry(f.abs, kp, g.role)
-				if err != nil {
-					return nil, err
-				}
-				out = append(out, source{entry: e, file: f.abs})
+				out = append(out, source{entry: manifest.Entry{Path: kp, Role: g.role}, file: f.abs})
 			}
 		}
+	}
+	if err := hashFiles(out); err != nil {
+		return nil, err
 	}
 	seen := map[string]string{}
 	for _, s := range out {

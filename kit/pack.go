@@ -2,7 +2,6 @@ package kit
 
 import (
 	"archive/tar"
-	"bytes"
 	"fmt"
 	"io"
 	"time"
@@ -47,7 +46,7 @@ func newPacker(w io.Writer, mtime time.Time, level, frameSize, concurrency int) 
 		return nil, err
 	}
 	p := &packer{zw: zw, frameSize: frameSize, mtime: mtime.UTC()}
-	p.buf = seekable.Buffer(frameSize)
+	p.buf = zw.Buffer(frameSize)
 	p.tw = tar.NewWriter(p)
 	return p, nil
 }
@@ -76,23 +75,54 @@ func (p *packer) cut() error {
 	if err := p.zw.WriteFrame(p.buf); err != nil {
 		return err
 	}
-	p.buf = seekable.Buffer(p.frameSize)
+	p.buf = p.zw.Buffer(p.frameSize)
 	return nil
-}
-
-// add writes one regular file entry of size bytes read from r. It fails if r
-// yields more or fewer bytes.
-func (p *packer) add(name string, size int64, r io.Reader) error {
-	return p.addEntry(name, size, r, true)
 }
 
 // addHead writes an entry of the kit's head, which stays in the first frame
 // unless it outgrows the frame size.
 func (p *packer) addHead(name string, b []byte) error {
-	return p.addEntry(name, int64(len(b)), bytes.NewReader(b), false)
+	if err := p.begin(name, int64(len(b)), false); err != nil {
+		return err
+	}
+	if _, err := p.tw.Write(b); err != nil {
+		return fmt.Errorf("packing %s: %w", name, err)
+	}
+	return nil
 }
 
-func (p *packer) addEntry(name string, size int64, r io.Reader, mayCut bool) error {
+// addFed writes one regular file entry of size bytes, the next entry of f.
+// It fails if f ends the entry with an error, or with more or fewer bytes.
+func (p *packer) addFed(name string, size int64, f *feed) error {
+	if err := p.begin(name, size, true); err != nil {
+		return err
+	}
+	var n int64
+	for {
+		c := f.next()
+		if c.b == nil {
+			if c.err != nil {
+				return c.err
+			}
+			break
+		}
+		if n+int64(len(c.b)) <= size {
+			if _, err := p.tw.Write(c.b); err != nil {
+				return fmt.Errorf("packing %s: %w", name, err)
+			}
+		}
+		n += int64(len(c.b))
+		f.recycle(c.b)
+	}
+	if n != size {
+		return fmt.Errorf("packing %s: read %d bytes, expected %d (did the file change?)", name, n, size)
+	}
+	return nil
+}
+
+// begin writes the tar header of an entry of size bytes. A content entry
+// (mayCut) of at least a quarter of the frame size starts a frame.
+func (p *packer) begin(name string, size int64, mayCut bool) error {
 	if mayCut && size >= int64(p.frameSize/4) {
 		if err := p.tw.Flush(); err != nil {
 			return err
@@ -110,13 +140,6 @@ func (p *packer) addEntry(name string, size int64, r io.Reader, mayCut bool) err
 	}
 	if err := p.tw.WriteHeader(hdr); err != nil {
 		return fmt.Errorf("writing tar header of %s: %w", name, err)
-	}
-	n, err := io.Copy(p.tw, io.LimitReader(r, size+1))
-	if err != nil {
-		return fmt.Errorf("packing %s: %w", name, err)
-	}
-	if n != size {
-		return fmt.Errorf("packing %s: read %d bytes, expected %d (did the file change?)", name, n, size)
 	}
 	return nil
 }

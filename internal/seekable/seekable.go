@@ -67,6 +67,14 @@ type WriterOptions struct {
 
 // Writer compresses frames in parallel and writes them in order, then the
 // seek table on Close.
+//
+// Concurrency goroutines compress frames; one more writes them, in order.
+// A Writer has Concurrency frame buffers, that Buffer hands out and takes
+// back once their frame is compressed, and Concurrency buffers for
+// compressed frames, taken by WriteFrame and given back once the frame is
+// written: Buffer and WriteFrame wait for a free one. The memory of a Writer is so bounded, and it
+// allocates nothing in steady state, which matters under a soft memory
+// limit (a sync.Pool is emptied by every garbage collection).
 type Writer struct {
 	w      io.Writer
 	work   chan *job
@@ -78,13 +86,15 @@ type Writer struct {
 	frames []Frame
 	off    int64
 	closed bool
+	// Buffers to reuse: ins for Buffer, outs for compressed frames.
+	ins, outs chan []byte
 }
 
 type job struct {
-	in   []byte
-	out  []byte
-	err  error
-	done chan struct{}
+	in    []byte // given back once compressed
+	dsize int64
+	out   []byte
+	done  chan struct{}
 }
 
 // NewWriter returns a Writer writing to w.
@@ -95,29 +105,69 @@ func NewWriter(w io.Writer, opts WriterOptions) (*Writer, error) {
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = runtime.GOMAXPROCS(0)
 	}
+	c := opts.Concurrency
 	sw := &Writer{
 		w:     w,
-		work:  make(chan *job, opts.Concurrency),
-		queue: make(chan *job, 2*opts.Concurrency),
+		work:  make(chan *job, c),
+		queue: make(chan *job, c),
 		done:  make(chan struct{}),
+		ins:   make(chan []byte, c),
+		outs:  make(chan []byte, c),
 	}
-	for i := 0; i < opts.Concurrency; i++ {
+	for range c {
+		sw.ins <- nil // allocated on first use
+		sw.outs <- nil
+	}
+	encs := make([]*zstd.Encoder, c)
+	for i := range encs {
 		enc, err := NewEncoder(opts.Level)
 		if err != nil {
+			for _, e := range encs[:i] {
+				e.Close()
+			}
 			return nil, err
 		}
+		encs[i] = enc
+	}
+	for _, enc := range encs {
 		sw.wg.Add(1)
 		go func() {
 			defer sw.wg.Done()
 			defer enc.Close()
 			for j := range sw.work {
-				j.out = enc.EncodeAll(j.in, j.out[:0])
+				j.dsize = int64(len(j.in))
+				if sw.getErr() == nil {
+					j.out = enc.EncodeAll(j.in, j.out)
+				}
+				keep(sw.ins, j.in)
+				j.in = nil
 				close(j.done)
 			}
 		}()
 	}
 	go sw.drain()
 	return sw, nil
+}
+
+func (sw *Writer) drain() {
+	defer close(sw.done)
+	for j := range sw.queue {
+		<-j.done
+		if sw.getErr() != nil {
+			keep(sw.outs, j.out)
+			continue
+		}
+		n, err := sw.w.Write(j.out)
+		keep(sw.outs, j.out)
+		if err != nil {
+			sw.setErr(fmt.Errorf("writing frame: %w", err))
+			continue
+		}
+		sw.mu.Lock()
+		sw.frames = append(sw.frames, Frame{Offset: sw.off, CompressedSize: int64(n), DecompressedSize: j.dsize})
+		sw.off += int64(n)
+		sw.mu.Unlock()
+	}
 }
 
 // NewEncoder returns an encoder with the fixed options of the format.
@@ -133,7 +183,35 @@ func NewEncoder(level zstd.EncoderLevel) (*zstd.Encoder, error) {
 
 var bufPool = sync.Pool{New: func() any { return new([]byte) }}
 
-// Buffer returns a reusable buffer of capacity at least n for WriteFrame.
+// Buffer returns a buffer of capacity at least n for WriteFrame, one of the
+// Writer's own, waiting until one is free.
+func (sw *Writer) Buffer(n int) []byte {
+	return reuse(sw.ins, n)
+}
+
+// reuse takes a buffer of capacity at least n from free, waiting for one:
+// free holds a fixed number of buffers (nil until first used), which bounds
+// the memory of a Writer.
+func reuse(free chan []byte, n int) []byte {
+	b := <-free
+	if cap(b) < n {
+		b = make([]byte, 0, n)
+	}
+	return b[:0]
+}
+
+// keep gives b back to free; one too many (a buffer WriteFrame was given
+// that did not come from Buffer) is dropped.
+func keep(free chan []byte, b []byte) {
+	select {
+	case free <- b[:0]:
+	default:
+	}
+}
+
+// Buffer returns a buffer of capacity at least n from a pool shared by the
+// readers of this package. A Writer's own Buffer method reuses the buffers
+// of its frames instead.
 func Buffer(n int) []byte {
 	p := bufPool.Get().(*[]byte)
 	if cap(*p) < n {
@@ -150,28 +228,6 @@ func release(b []byte) {
 	bufPool.Put(&b)
 }
 
-func (sw *Writer) drain() {
-	defer close(sw.done)
-	for j := range sw.queue {
-		<-j.done
-		dsize := int64(len(j.in))
-		release(j.in)
-		if sw.getErr() != nil {
-			release(j.out)
-			continue
-		}
-		n, err := sw.w.Write(j.out)
-		if err != nil {
-			sw.setErr(fmt.Errorf("writing frame: %w", err))
-		}
-		sw.mu.Lock()
-		sw.frames = append(sw.frames, Frame{Offset: sw.off, CompressedSize: int64(n), DecompressedSize: dsize})
-		sw.off += int64(n)
-		sw.mu.Unlock()
-		release(j.out)
-	}
-}
-
 func (sw *Writer) getErr() error {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
@@ -186,20 +242,26 @@ func (sw *Writer) setErr(err error) {
 	}
 }
 
-// WriteFrame queues p as one frame. The Writer owns p from now on (it goes
-// back to the pool that Buffer draws from). p must not be larger than
-// MaxFrameSize.
+// WriteFrame queues p as one frame. The Writer owns p from now on (it goes back to the
+// buffers sw.Buffer draws from). p must not be larger than MaxFrameSize.
 func (sw *Writer) WriteFrame(p []byte) error {
 	if err := sw.getErr(); err != nil {
+		keep(sw.ins, p)
 		return err
 	}
 	if len(p) == 0 {
+		keep(sw.ins, p)
 		return nil
 	}
 	if len(p) > MaxFrameSize {
+		keep(sw.ins, p)
 		return fmt.Errorf("frame of %d bytes over %d: %w", len(p), MaxFrameSize, ErrFormat)
 	}
-	j := &job{in: p, out: Buffer(len(p) + len(p)/64 + 1024), done: make(chan struct{})}
+	// The buffer of compressed bytes is taken here, in the order of the
+	// frames, that the writer gives them back in: taken by the goroutines
+	// in the order they happen to run, the last free one could go to a
+	// frame queued after the one the writer waits for.
+	j := &job{in: p, out: reuse(sw.outs, len(p)+len(p)/64+1024), done: make(chan struct{})}
 	sw.queue <- j
 	sw.work <- j
 	return nil

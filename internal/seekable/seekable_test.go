@@ -156,3 +156,50 @@ func BenchmarkFrameReader(b *testing.B) {
 		fr.Close()
 	}
 }
+
+type failingWriter struct{ after int }
+
+func (f *failingWriter) Write(p []byte) (int, error) {
+	if f.after == 0 {
+		return 0, errors.New("disk full")
+	}
+	f.after--
+	return len(p), nil
+}
+
+// TestWriterBuffersNeverDeadlock drives a Writer through its own buffers,
+// foreign ones, empty frames and a failing destination: WriteFrame and
+// Buffer must never wait forever, and the first write error comes back.
+func TestWriterBuffersNeverDeadlock(t *testing.T) {
+	for _, conc := range []int{1, 2, 3} {
+		for _, after := range []int{0, 3, 1000} {
+			w, err := NewWriter(&failingWriter{after: after}, WriterOptions{Concurrency: conc})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var werr error
+			for i := 0; i < 40 && werr == nil; i++ {
+				var b []byte
+				switch i % 4 {
+				case 0:
+					b = Buffer(64 << 10) // foreign
+				case 1:
+					b = w.Buffer(0)[:0] // empty frame
+				default:
+					b = w.Buffer(64 << 10)
+				}
+				for len(b) < cap(b) && i%4 != 1 {
+					b = append(b, byte(i))
+				}
+				werr = w.WriteFrame(b)
+			}
+			cerr := w.Close()
+			if after < 40 && werr == nil && cerr == nil {
+				t.Errorf("conc %d, fail after %d: no error", conc, after)
+			}
+			if after == 1000 && (werr != nil || cerr != nil) {
+				t.Errorf("conc %d: %v, %v", conc, werr, cerr)
+			}
+		}
+	}
+}
