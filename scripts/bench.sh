@@ -45,6 +45,8 @@ if [ ! -f "$RAW/.done" ]; then
     mkdir -p "$RAW$(dirname $d)" && cp -a "$d" "$RAW$d"
   done
   find "$RAW" ! -type f ! -type d -delete
+  # Nor paths that collide when case is ignored (xt_CONNMARK.h, xt_connmark.h).
+  find "$RAW" -type f | sort | awk '{ if (seen[tolower($0)]++) print }' | xargs -r -d '\n' rm -f
   touch "$RAW/.done"
 fi
 {
