@@ -173,6 +173,11 @@ func Build(ctx context.Context, spec *manifest.Spec, opts BuildOptions) (*BuildR
 	if err != nil {
 		return nil, err
 	}
+	if len(mbytes) > manifest.MaxManifestSize {
+		// A site would refuse it: fail here, not after packing.
+		return nil, fmt.Errorf("kit manifest of %d bytes (%d entries) is over the limit of %d bytes that verify enforces: split the content into several kits: %w",
+			len(mbytes), len(m.Entries), manifest.MaxManifestSize, errdef.ErrInvalid)
+	}
 	var sig []byte
 	if opts.Key != nil {
 		if sig, err = opts.Key.SignBlob(mbytes); err != nil {
@@ -194,6 +199,11 @@ func Build(ctx context.Context, spec *manifest.Spec, opts BuildOptions) (*BuildR
 		return nil, err
 	}
 	if err := tmp.Sync(); err != nil {
+		return nil, err
+	}
+	// A kit is published, not secret: CreateTemp's 0600 would hide it
+	// from the courier's and the site's other accounts.
+	if err := tmp.Chmod(0o644); err != nil {
 		return nil, err
 	}
 	if err := tmp.Close(); err != nil {

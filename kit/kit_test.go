@@ -80,6 +80,17 @@ func TestHeadAndLayout(t *testing.T) {
 	if filepath.Base(res.Path) != "a-1.0.0.kit.tar.zst" {
 		t.Fatal(res.Path)
 	}
+	for _, p := range []string{res.Path, res.Path + ".sig"} {
+		if st, err := os.Stat(p); err != nil || st.Mode().Perm() != 0o644 {
+			t.Fatalf("%s: mode %v (%v), want 0644: a kit is published", p, st.Mode(), err)
+		}
+	}
+	if _, err := kit.Sign(res.Path, key.Private); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := os.Stat(res.Path); st.Mode().Perm() != 0o644 {
+		t.Fatalf("after sign: mode %v, want 0644", st.Mode())
+	}
 }
 
 func TestBuildRefusesBadSources(t *testing.T) {

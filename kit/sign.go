@@ -149,6 +149,11 @@ func Sign(path string, key *sign.PrivateKey) (*SignResult, error) {
 	if err := tmp.Sync(); err != nil {
 		return nil, err
 	}
+	// A kit is published, not secret: CreateTemp's 0600 would hide it
+	// from the courier's and the site's other accounts.
+	if err := tmp.Chmod(0o644); err != nil {
+		return nil, err
+	}
 	if err := tmp.Close(); err != nil {
 		return nil, err
 	}
