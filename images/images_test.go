@@ -33,6 +33,7 @@ import (
 
 	"github.com/offkit/offkit/images"
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/kittest"
 	"github.com/offkit/offkit/manifest"
 )
 
@@ -61,22 +62,6 @@ func randomImage(t *testing.T, os, arch string) v1.Image {
 		t.Fatal(err)
 	}
 	return img
-}
-
-func push(t *testing.T, ref string, img v1.Image) v1.Hash {
-	t.Helper()
-	r, err := name.ParseReference(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(r, img); err != nil {
-		t.Fatal(err)
-	}
-	d, err := img.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
 }
 
 func pushIndex(t *testing.T, ref string, idx v1.ImageIndex) v1.Hash {
@@ -215,7 +200,7 @@ func TestRegistryTagAndDigest(t *testing.T) {
 	host := newRegistry(t)
 	img := randomImage(t, "linux", "amd64")
 	tagRef := host + "/stellaops/zastava-observer:1.4.2"
-	d := push(t, tagRef, img)
+	d := kittest.Push(t, tagRef, img)
 	digestRef := host + "/stellaops/zastava-observer@" + d.String()
 
 	srcs := []manifest.ImageSource{{Ref: tagRef}, {Ref: digestRef}}
@@ -458,8 +443,8 @@ func TestSharedBlobsStoredOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	push(t, host+"/stellaops/base:1", base)
-	push(t, host+"/stellaops/derived:1", derived)
+	kittest.Push(t, host+"/stellaops/base:1", base)
+	kittest.Push(t, host+"/stellaops/derived:1", derived)
 	dir, _ := collect(t, []manifest.ImageSource{
 		{Ref: host + "/stellaops/base:1"},
 		{Ref: host + "/stellaops/derived:1"},
@@ -474,13 +459,13 @@ func TestCosignSignatureCarried(t *testing.T) {
 	host := newRegistry(t)
 	img := randomImage(t, "linux", "amd64")
 	ref := host + "/stellaops/signed:1"
-	d := push(t, ref, img)
+	d := kittest.Push(t, ref, img)
 	sig, err := random.Image(64, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sigTag := "sha256-" + d.Hex + ".sig"
-	sd := push(t, host+"/stellaops/signed:"+sigTag, sig)
+	sd := kittest.Push(t, host+"/stellaops/signed:"+sigTag, sig)
 
 	dir, got := collect(t, []manifest.ImageSource{{Ref: ref}}, images.Options{})
 	if !slices.Equal(got[0].Signatures, []string{sd.String()}) {
@@ -504,8 +489,8 @@ func TestDeterministic(t *testing.T) {
 	host := newRegistry(t)
 	base := t.TempDir()
 	img := randomImage(t, "linux", "amd64")
-	d := push(t, host+"/stellaops/one:1", img)
-	push(t, host+"/stellaops/one:sha256-"+d.Hex+".sig", randomImage(t, "", ""))
+	d := kittest.Push(t, host+"/stellaops/one:1", img)
+	kittest.Push(t, host+"/stellaops/one:sha256-"+d.Hex+".sig", randomImage(t, "", ""))
 	pushIndex(t, host+"/stellaops/multi:2", multiArch(t,
 		v1.Platform{OS: "linux", Architecture: "amd64"},
 		v1.Platform{OS: "linux", Architecture: "arm64"}))
@@ -568,7 +553,7 @@ func sameTree(t *testing.T, a, b string) {
 
 func TestErrors(t *testing.T) {
 	host := newRegistry(t)
-	push(t, host+"/stellaops/one:1", randomImage(t, "linux", "amd64"))
+	kittest.Push(t, host+"/stellaops/one:1", randomImage(t, "linux", "amd64"))
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name string
@@ -597,7 +582,7 @@ func TestReferrersCarried(t *testing.T) {
 	host := strings.TrimPrefix(s.URL, "http://")
 	img := randomImage(t, "linux", "amd64")
 	ref := host + "/stellaops/attested:1"
-	d := push(t, ref, img)
+	d := kittest.Push(t, ref, img)
 	mt, _ := img.MediaType()
 	sz, _ := img.Size()
 	sbom, err := random.Image(64, 1)
@@ -607,7 +592,7 @@ func TestReferrersCarried(t *testing.T) {
 	sbom = mutate.MediaType(sbom, types.OCIManifestSchema1)
 	sbom = mutate.ConfigMediaType(sbom, "application/vnd.example.sbom")
 	sbom = mutate.Subject(sbom, v1.Descriptor{MediaType: mt, Size: sz, Digest: d}).(v1.Image)
-	rd := push(t, host+"/stellaops/attested@"+mustDigest(t, sbom).String(), sbom)
+	rd := kittest.Push(t, host+"/stellaops/attested@"+mustDigest(t, sbom).String(), sbom)
 
 	dir, got := collect(t, []manifest.ImageSource{{Ref: ref}}, images.Options{})
 	want := []string{ref, host + "/stellaops/attested@" + rd.String()}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/offkit/offkit/images"
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/kittest"
 	"github.com/offkit/offkit/manifest"
 	"github.com/offkit/offkit/sign"
 )
@@ -56,7 +57,7 @@ func TestCosignSignedImagePasses(t *testing.T) {
 	cosign(t, filepath.Join(dir, "other"), "generate-key-pair")
 
 	repo := host + "/stellaops/cosigned"
-	d := push(t, repo+":1", randomImage(t, "linux", "amd64"))
+	d := kittest.Push(t, repo+":1", randomImage(t, "linux", "amd64"))
 	cosign(t, dir, "sign", "--key", "cosign.key", "--tlog-upload=false", "--allow-http-registry", "--allow-insecure-registry", repo+"@"+d.String())
 
 	pem, err := os.ReadFile(filepath.Join(dir, "cosign.pub"))

@@ -24,6 +24,7 @@ import (
 
 	"github.com/offkit/offkit/images"
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/kittest"
 	"github.com/offkit/offkit/manifest"
 )
 
@@ -31,9 +32,9 @@ import (
 // one as a packer streams them, are the files Write puts in the folder.
 func TestPlanFilesAreTheLayout(t *testing.T) {
 	host := newRegistry(t)
-	d := push(t, host+"/stellaops/one:1", randomImage(t, "linux", "amd64"))
-	push(t, host+"/stellaops/one:sha256-"+d.Hex+".sig", randomImage(t, "", ""))
-	push(t, host+"/stellaops/two:1", randomImage(t, "linux", "arm64"))
+	d := kittest.Push(t, host+"/stellaops/one:1", randomImage(t, "linux", "amd64"))
+	kittest.Push(t, host+"/stellaops/one:sha256-"+d.Hex+".sig", randomImage(t, "", ""))
+	kittest.Push(t, host+"/stellaops/two:1", randomImage(t, "linux", "arm64"))
 	srcs := []manifest.ImageSource{{Ref: host + "/stellaops/two:1"}, {Ref: host + "/stellaops/one:1"}}
 	ctx := context.Background()
 	p, err := images.Resolve(ctx, srcs, images.Options{})
@@ -137,7 +138,7 @@ func TestOpenChecksBlobs(t *testing.T) {
 			t.Cleanup(s.Close)
 			host := strings.TrimPrefix(s.URL, "http://")
 			img := randomImage(t, "linux", "amd64")
-			push(t, host+"/stellaops/one:1", img)
+			kittest.Push(t, host+"/stellaops/one:1", img)
 			ls, err := img.Layers()
 			if err != nil {
 				t.Fatal(err)

@@ -28,7 +28,7 @@ func cosignSign(t *testing.T, key *kittest.Key, repo string, d v1.Hash, payloads
 	if len(payloads) == 0 {
 		payloads = [][]byte{kittest.CosignPayload(repo, d.String())}
 	}
-	return push(t, repo+":sha256-"+d.Hex+".sig", kittest.CosignSignature(t, key.Private, payloads...))
+	return kittest.Push(t, repo+":sha256-"+d.Hex+".sig", kittest.CosignSignature(t, key.Private, payloads...))
 }
 
 func TestVerifySignedImage(t *testing.T) {
@@ -37,7 +37,7 @@ func TestVerifySignedImage(t *testing.T) {
 	key, other := kittest.NewKey(t), kittest.NewKey(t)
 	_, pub := key.WriteKeys(t, base)
 	repo := host + "/stellaops/signed"
-	d := push(t, repo+":1", randomImage(t, "linux", "amd64"))
+	d := kittest.Push(t, repo+":1", randomImage(t, "linux", "amd64"))
 	// The first layer is another key's; the second is ours.
 	theirs := kittest.CosignSignature(t, other.Private, kittest.CosignPayload(repo, d.String()))
 	ours := kittest.CosignPayload(repo, d.String())
@@ -89,16 +89,16 @@ func TestVerifyRefusals(t *testing.T) {
 	key.WriteKeys(t, base)
 	repo := host + "/stellaops/app"
 
-	unsigned := push(t, repo+":unsigned", randomImage(t, "linux", "amd64"))
-	byOther := push(t, repo+":other", randomImage(t, "linux", "amd64"))
+	unsigned := kittest.Push(t, repo+":unsigned", randomImage(t, "linux", "amd64"))
+	byOther := kittest.Push(t, repo+":other", randomImage(t, "linux", "amd64"))
 	cosignSign(t, other, repo, byOther)
-	wrongDigest := push(t, repo+":wrong", randomImage(t, "linux", "amd64"))
+	wrongDigest := kittest.Push(t, repo+":wrong", randomImage(t, "linux", "amd64"))
 	cosignSign(t, key, repo, wrongDigest, kittest.CosignPayload(repo, unsigned.String()))
-	wrongType := push(t, repo+":type", randomImage(t, "linux", "amd64"))
+	wrongType := kittest.Push(t, repo+":type", randomImage(t, "linux", "amd64"))
 	cosignSign(t, key, repo, wrongType, bytes.Replace(kittest.CosignPayload(repo, wrongType.String()), []byte("container image"), []byte("blob"), 1))
-	noLayer := push(t, repo+":nolayer", randomImage(t, "linux", "amd64"))
-	push(t, repo+":sha256-"+noLayer.Hex+".sig", randomImage(t, "", ""))
-	big := push(t, repo+":big", randomImage(t, "linux", "amd64"))
+	noLayer := kittest.Push(t, repo+":nolayer", randomImage(t, "linux", "amd64"))
+	kittest.Push(t, repo+":sha256-"+noLayer.Hex+".sig", randomImage(t, "", ""))
+	big := kittest.Push(t, repo+":big", randomImage(t, "linux", "amd64"))
 	cosignSign(t, key, repo, big, make([]byte, sign.MaxPayloadSize+1))
 	multi := pushIndex(t, repo+":multi", multiArch(t, v1.Platform{OS: "linux", Architecture: "amd64"}, v1.Platform{OS: "linux", Architecture: "arm64"}))
 	cosignSign(t, key, repo, multi)

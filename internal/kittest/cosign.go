@@ -72,10 +72,10 @@ func ImageKit(t testing.TB, kitKey *Key, signers ...*Key) *kit.BuildResult {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d := push(t, repo+":1", img)
+		d := Push(t, repo+":1", img)
 		src := manifest.ImageSource{Ref: repo + ":1"}
 		if signer != nil {
-			push(t, repo+":sha256-"+d.Hex+".sig", CosignSignature(t, signer.Private, CosignPayload(repo, d.String())))
+			Push(t, repo+":sha256-"+d.Hex+".sig", CosignSignature(t, signer.Private, CosignPayload(repo, d.String())))
 			pub := fmt.Sprintf("img%d.pub", i)
 			if err := os.WriteFile(filepath.Join(dir, pub), signer.PublicPEM, 0o644); err != nil {
 				t.Fatal(err)
@@ -93,7 +93,8 @@ func ImageKit(t testing.TB, kitKey *Key, signers ...*Key) *kit.BuildResult {
 	return res
 }
 
-func push(t testing.TB, ref string, img v1.Image) v1.Hash {
+// Push writes img to the registry reference ref and returns its digest.
+func Push(t testing.TB, ref string, img v1.Image) v1.Hash {
 	t.Helper()
 	r, err := name.ParseReference(ref)
 	if err != nil {
