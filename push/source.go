@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/offkit/offkit/internal/atomicfile"
 	"github.com/offkit/offkit/internal/errdef"
 	"github.com/offkit/offkit/manifest"
 	"github.com/offkit/offkit/site"
@@ -107,25 +108,13 @@ func (s *layoutSink) Entry(ctx context.Context, e manifest.Entry, r io.Reader) e
 			return fmt.Errorf("over %d bytes: %w", site.MaxImageIndex, errdef.ErrInvalid)
 		}
 		s.index = b
-		return s.write(name, bytes.NewReader(b))
+		return atomicfile.WriteNew(s.root, name, bytes.NewReader(b))
 	case name == "oci-layout":
-		return s.write(name, r)
+		return atomicfile.WriteNew(s.root, name, r)
 	}
 	hexd, ok := strings.CutPrefix(name, "blobs/sha256/")
 	if !ok || len(hexd) != 64 || hexd != e.SHA256 {
 		return fmt.Errorf("not a blob named by its digest: %w", errdef.ErrInvalid)
 	}
-	return s.write(path.Join("blobs", "sha256", hexd), r)
-}
-
-func (s *layoutSink) write(name string, r io.Reader) error {
-	f, err := s.root.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o444)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, r); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return atomicfile.WriteNew(s.root, path.Join("blobs", "sha256", hexd), r)
 }

@@ -475,24 +475,9 @@ func (st *stager) Entry(ctx context.Context, e manifest.Entry, r io.Reader) erro
 		}
 		st.newBlobs++
 		st.blobs = append(st.blobs, hexd)
-		return st.write(path.Join("blobs", hexd), r)
+		return atomicfile.WriteNew(st.root, path.Join("blobs", hexd), r)
 	}
-	return st.write(path.Join("tree", e.Path), r)
-}
-
-func (st *stager) write(name string, r io.Reader) error {
-	if err := st.root.MkdirAll(path.Dir(name), 0o755); err != nil {
-		return err
-	}
-	f, err := st.root.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o444)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, r); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return atomicfile.WriteNew(st.root, path.Join("tree", e.Path), r)
 }
 
 // publishBlobs moves verified blobs into the store.

@@ -4,7 +4,9 @@
 package atomicfile
 
 import (
+	"io"
 	"os"
+	"path"
 	"path/filepath"
 )
 
@@ -45,4 +47,23 @@ func SyncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// WriteNew writes a new read-only (0444) file name, read from r, inside
+// root, creating its parent folders. It never replaces anything (O_EXCL), and
+// root confines the name. It is for staging trees: a failure may leave a
+// partial file, which the caller's clean-up of the whole tree removes.
+func WriteNew(root *os.Root, name string, r io.Reader) error {
+	if err := root.MkdirAll(path.Dir(name), 0o755); err != nil {
+		return err
+	}
+	f, err := root.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o444)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, r); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
