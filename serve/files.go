@@ -34,6 +34,8 @@ type TreeEntry struct {
 // it with os.Root, so nothing outside it is ever opened.
 func Tree(prefix string, dir func() (string, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Content-Security-Policy", "default-src 'none'; sandbox")
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
 			http.Error(w, "read-only", http.StatusMethodNotAllowed)
@@ -86,6 +88,7 @@ func Tree(prefix string, dir func() (string, error)) http.Handler {
 		}
 		w.Header().Set("ETag", `"sha256:`+hex.EncodeToString(h.Sum(nil))+`"`)
 		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Set("Content-Type", ContentType(rel))
 		http.ServeContent(w, r, path.Base(rel), time.Time{}, f)
 	})
 }
@@ -119,4 +122,20 @@ func serveIndex(w http.ResponseWriter, r *http.Request, root *os.Root) {
 	w.Header().Set("ETag", `"sha256:`+hex.EncodeToString(sum[:])+`"`)
 	w.Header().Set("Cache-Control", "no-cache")
 	http.ServeContent(w, r, "index.json", time.Time{}, strings.NewReader(string(b)+"\n"))
+}
+
+// ContentType is the Content-Type a tree file is served with, from a fixed
+// allow-list by extension: YAML, JSON and plain text; anything else is
+// application/octet-stream. A kit's file is never served as HTML or script,
+// whatever its name or content (with nosniff, browsers do not guess).
+func ContentType(name string) string {
+	switch strings.ToLower(path.Ext(name)) {
+	case ".yaml", ".yml":
+		return "application/yaml"
+	case ".json":
+		return "application/json"
+	case ".txt", ".md":
+		return "text/plain; charset=utf-8"
+	}
+	return "application/octet-stream"
 }

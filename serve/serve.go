@@ -112,7 +112,36 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 }
 
 // Handler returns the whole handler (for tests).
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
+
+// serveHTTP counts a request no part handles (404, 405) under the route
+// "other", so that made-up paths never become label values.
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		s.instrument("other", s.mux).ServeHTTP(w, r)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// methodLabel is the method as a metrics label: the standard methods are
+// kept, any other token is "other", so a client cannot mint label values.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+		return m
+	}
+	return "other"
+}
+
+// codeLabel is the status code as a metrics label ("other" outside 100-599).
+func codeLabel(code int) string {
+	if code < 100 || code > 599 {
+		return "other"
+	}
+	return strconv.Itoa(code)
+}
 
 type recorder struct {
 	http.ResponseWriter
@@ -169,7 +198,7 @@ func (s *Server) instrument(route string, h http.Handler) http.Handler {
 		if rec.code == 0 {
 			rec.code = http.StatusOK
 		}
-		s.reqs.WithLabelValues(route, r.Method, strconv.Itoa(rec.code)).Inc()
+		s.reqs.WithLabelValues(route, methodLabel(r.Method), codeLabel(rec.code)).Inc()
 		s.bytes.WithLabelValues(route).Add(float64(rec.bytes))
 		s.log.Info("request", "route", route, "method", r.Method, "path", r.URL.Path, "status", rec.code,
 			"bytes", rec.bytes, "duration", time.Since(start).Round(time.Microsecond), "remote", r.RemoteAddr)
@@ -196,7 +225,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	ln = netutil.LimitListener(ln, s.cfg.MaxConnections)
 	srv := &http.Server{
-		Handler:           s.mux,
+		Handler:           s.Handler(),
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout.Duration,
 		ReadTimeout:       s.cfg.ReadTimeout.Duration,
 		WriteTimeout:      s.cfg.WriteTimeout.Duration,
