@@ -19,6 +19,37 @@
 // flight during a switch finishes from the file it opened (the store is
 // append-only).
 //
+// # One kit cannot break or take over another
+//
+// A snapshot loads the images of the generation kit by kit: the descriptors
+// of the generation's image index are grouped by the kit that carries them
+// (KitAnnotation), and each kit is loaded on its own. Install refuses a kit
+// whose images could not be loaded; the registry does not rely on it. If a
+// kit's images still cannot all be loaded (a manifest or blob missing from
+// the store or of the wrong size, a digest that is not sha256 and 64
+// lowercase hex digits, indexes nested deeper than MaxDepth, a manifest over
+// MaxManifestSize, a media type that is not an image manifest or index or
+// that its content contradicts, a reference that does not map), the kit is
+// isolated: none of its images is served (its names answer 404 NAME_UNKNOWN
+// or MANIFEST_UNKNOWN, as if it carried none, until a generation without
+// the fault is served), every other kit's images serve as they would
+// without it, and Ready fails naming the kit and the reason. A bad digest is
+// refused before the store is asked for it. Only a failure to read the store
+// itself (not a fault of any kit's content) makes every image 503.
+//
+// Kits are considered in the order they became active (installedAt in the
+// generation's state, when the Store implements Installed; then by kit
+// name). A kit only adds to what the kits before it serve: when a later kit
+// claims a repository:tag that an earlier kit serves with another digest
+// (two references can meet once a mapping such as StripPrefix applies,
+// which install cannot foresee), the earlier kit keeps the tag, the later
+// claim is withheld (logged, and Ready fails naming both kits and the tag)
+// and the later kit's other images serve. A repository, manifest or blob
+// that two kits both carry is served once, as the first kit carries it.
+//
+// A Registry is a prometheus.Collector of offkit_registry_kits_isolated,
+// offkit_registry_kit_isolated{kit} and offkit_registry_tags_withheld{kit}.
+//
 // # Endpoints
 //
 //	GET  /v2/                                     200 {}
@@ -121,18 +152,24 @@ func (g *Registry) current() (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	g.log.Info("registry snapshot", "generation", s.generation, "repositories", len(s.catalog), "took", time.Since(start).Round(time.Microsecond))
+	g.log.Info("registry snapshot", "generation", s.generation, "repositories", len(s.catalog),
+		"kitsIsolated", len(s.isolated), "tagsWithheld", len(s.withheld), "took", time.Since(start).Round(time.Microsecond))
 	g.snap = s
 	return s, nil
 }
 
-// Ready reports whether the generation being served can be read.
+// Ready reports whether the generation being served can be read and every
+// kit's images are served: it fails naming each isolated kit and why, and
+// each tag withheld from a kit because a kit active before it serves it.
 func (g *Registry) Ready() error {
-	_, err := g.current()
+	s, err := g.current()
 	if errors.Is(err, errdef.ErrNotFound) {
 		return nil // an empty site serves an empty registry
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	return s.problem()
 }
 
 // ServeHTTP implements http.Handler for /v2/ and everything below it.

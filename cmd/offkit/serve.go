@@ -71,6 +71,7 @@ without restart; downloads in flight finish. SIGTERM or SIGINT shuts down gracef
 				})
 				srv.Handle("/v2/", "registry", reg)
 				srv.Ready("registry", reg.Ready)
+				srv.Metrics().MustRegister(reg)
 			}
 			srv.Kits(func() (int, []serve.Kit, error) {
 				st, err := view.State()
