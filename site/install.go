@@ -2,12 +2,11 @@ package site
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -42,8 +41,14 @@ type InstallOptions struct {
 	// Reason is recorded in audit.log and required with Force.
 	Force  bool
 	Reason string
-	// Now judges expiry; zero means time.Now().
-	Now         time.Time
+	// Now judges expiry and is the install's clock (installedAt, when the
+	// replaced generation stops being current); zero means time.Now().
+	Now time.Time
+	// Grace is how long a generation that stopped being current is kept for
+	// readers before this install may remove it; zero means DefaultGrace,
+	// a negative value removes such generations at once. The generation
+	// being replaced is always kept, for rollback.
+	Grace       time.Duration
 	Concurrency int
 	Progress    func(done, total int64)
 }
@@ -55,7 +60,7 @@ type InstallResult struct {
 	ManifestDigest string `json:"manifestDigest"`
 	Generation     int    `json:"generation"`
 	Previous       string `json:"previousVersion,omitempty"`
-	// AlreadyActive: the very kit was active; nothing was done.
+	// AlreadyActive: the very kit was active (and complete); nothing was done.
 	AlreadyActive bool  `json:"alreadyActive,omitempty"`
 	DryRun        bool  `json:"dryRun,omitempty"`
 	Forced        bool  `json:"forced,omitempty"`
@@ -75,9 +80,19 @@ func newer(a, b string) bool {
 }
 
 // Install verifies the kit at kitPath while writing it into staging, then
-// makes it active in a new generation. See the package doc for the crash
-// guarantees.
-func (s *Site) Install(ctx context.Context, kitPath string, opts InstallOptions) (*InstallResult, error) {
+// makes it active in a new generation. See the package doc for the rules
+// and the crash guarantees.
+func (s *Site) Install(ctx context.Context, kitPath string, opts InstallOptions) (res *InstallResult, err error) {
+	if s.created != "" {
+		// A root this Open created is removed again unless a kit was
+		// installed in it.
+		defer func() {
+			if err != nil || opts.DryRun {
+				os.RemoveAll(s.created)
+			}
+			s.created = ""
+		}()
+	}
 	if opts.Force && strings.TrimSpace(opts.Reason) == "" {
 		return nil, fmt.Errorf("--force-activate needs --force-reason: %w", errdef.ErrInvalid)
 	}
@@ -86,34 +101,37 @@ func (s *Site) Install(ctx context.Context, kitPath string, opts InstallOptions)
 		return nil, err
 	}
 	cur := st.Generation
-	var prevKits map[string]*kitFiles
+	var active []*activeKit
 	if cur > 0 {
-		if prevKits, err = s.kitFiles(cur); err != nil {
+		if active, err = s.activeKits(cur); err != nil {
 			return nil, err
 		}
 	}
-	res := &InstallResult{DryRun: opts.DryRun}
+	res = &InstallResult{DryRun: opts.DryRun}
 
 	var stage *stager
 	if !opts.DryRun {
-		tx := make([]byte, 8)
-		rand.Read(tx)
-		dir := s.path(stagingDir, hex.EncodeToString(tx))
+		dir := s.path(stagingDir, randHex(8))
 		if err := os.MkdirAll(filepath.Join(dir, "tree"), 0o755); err != nil {
 			return nil, err
 		}
-		defer os.RemoveAll(dir)
 		stage, err = newStager(dir, s.path(storeBlobs))
 		if err != nil {
+			os.RemoveAll(dir)
 			return nil, err
 		}
-		defer stage.close()
+		defer func() {
+			stage.close()
+			if !stage.keep {
+				os.RemoveAll(dir)
+			}
+		}()
 	}
 
 	var m *manifest.Manifest
 	var mbytes []byte
-	// Refusals by policy (version, paths) are not verification failures:
-	// they leave no quarantine record.
+	// Refusals by policy (version, paths, tags) are not verification
+	// failures: they leave no quarantine record.
 	var policyErr error
 	var checkPolicy func(vm *manifest.Manifest, raw []byte) error
 	vopts := verify.Options{
@@ -130,35 +148,30 @@ func (s *Site) Install(ctx context.Context, kitPath string, opts InstallOptions)
 	}
 	checkPolicy = func(vm *manifest.Manifest, raw []byte) error {
 		res.Name, res.Version, res.ManifestDigest = vm.Name, vm.Version, manifest.Digest(raw)
+		repair := false
 		for _, k := range st.Kits {
 			if k.Name == vm.Name {
 				res.Previous = k.Version
 				if k.ManifestDigest == res.ManifestDigest {
-					return errAlreadyActive
+					// Active, unless its files are not all there: then
+					// this install repairs it in a new generation.
+					if s.checkGeneration(cur, vm.Name) == nil {
+						return errAlreadyActive
+					}
+					repair = true
 				}
 			}
 		}
-		if hw := st.HighWater[vm.Name]; !newer(vm.Version, hw) {
+		if hw := st.HighWater[vm.Name]; !repair && !newer(vm.Version, hw) {
 			if !opts.Force {
 				return fmt.Errorf("kit %s %s: installed high-water version is %s (use --force-activate --force-reason): %w", vm.Name, vm.Version, hw, errdef.ErrNotNewer)
 			}
 			res.Forced = true
 		}
-		// Two kits may not claim one path.
-		for name, kf := range prevKits {
-			if name == vm.Name {
-				continue
-			}
-			for _, e := range vm.Entries {
-				if e.Role == manifest.RoleImageBlob || e.Role == manifest.RoleImageIndex {
-					continue
-				}
-				if kf.paths[e.Path] {
-					return fmt.Errorf("entry %q: already installed by kit %s: %w", e.Path, name, errdef.ErrInvalid)
-				}
-			}
+		if err := checkPaths(vm, active); err != nil {
+			return err
 		}
-		return nil
+		return checkTags(vm, nil, active)
 	}
 	if stage != nil {
 		vopts.Sink = stage
@@ -185,7 +198,7 @@ func (s *Site) Install(ctx context.Context, kitPath string, opts InstallOptions)
 		return res, nil
 	}
 	res.BlobsNew, res.BlobsShared = stage.newBlobs, stage.sharedBlobs
-	gen, err := s.commit(ctx, st, prevKits, m, mbytes, stage, opts, res)
+	gen, err := s.commit(ctx, st, active, m, mbytes, stage, opts, res)
 	if err != nil {
 		return nil, err
 	}
@@ -193,31 +206,46 @@ func (s *Site) Install(ctx context.Context, kitPath string, opts InstallOptions)
 	return res, nil
 }
 
-// commit makes the staged kit the new generation and switches to it.
-func (s *Site) commit(ctx context.Context, st *State, prevKits map[string]*kitFiles, m *manifest.Manifest, mbytes []byte, stage *stager, opts InstallOptions, res *InstallResult) (int, error) {
-	// 1. Blobs into the shared store.
-	if err := stage.publishBlobs(); err != nil {
+// commit makes the staged kit the new generation and switches to it. It
+// first does, inside staging, everything that can refuse the kit; then it
+// publishes the new blobs (journaled), and undoes them if anything fails
+// before the switch.
+func (s *Site) commit(ctx context.Context, st *State, active []*activeKit, m *manifest.Manifest, mbytes []byte, stage *stager, opts InstallOptions, res *InstallResult) (int, error) {
+	now := opts.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	now = now.UTC()
+	grace := opts.Grace
+	if grace == 0 {
+		grace = DefaultGrace
+	}
+	// 1. The new generation's tree, in staging: this kit's files are
+	// already in stage/tree; the other kits' files are linked from the
+	// current generation.
+	if err := checkTags(m, stage.index, active); err != nil {
 		return 0, err
 	}
-	// 2. The new generation's tree: this kit's files are already in
-	// stage/tree; the other kits' files are linked from the current one.
 	tree := filepath.Join(stage.dir, "tree")
 	cur := st.Generation
-	for name, kf := range prevKits {
-		if name == m.Name {
+	for _, k := range active {
+		if k.name == m.Name {
 			continue
 		}
-		for p := range kf.paths {
-			src := s.path(genDir, strconv.Itoa(cur), filepath.FromSlash(p))
-			dst := filepath.Join(tree, filepath.FromSlash(p))
+		for _, e := range k.manifest.Entries {
+			if !inTree(e.Path) {
+				continue
+			}
+			src := s.path(genDir, strconv.Itoa(cur), filepath.FromSlash(e.Path))
+			dst := filepath.Join(tree, filepath.FromSlash(e.Path))
 			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-				return 0, err
+				return 0, fmt.Errorf("carrying %s of kit %s into the new generation: %w", e.Path, k.name, err)
 			}
 			if err := os.Link(src, dst); err != nil {
-				return 0, fmt.Errorf("carrying %s of kit %s into the new generation: %w", p, name, err)
+				return 0, fmt.Errorf("carrying %s of kit %s into the new generation: %w", e.Path, k.name, err)
 			}
 		}
-		if err := copyDir(s.path(genDir, strconv.Itoa(cur), metaDir, "kits", name), filepath.Join(tree, metaDir, "kits", name)); err != nil {
+		if err := copyDir(s.path(genDir, strconv.Itoa(cur), metaDir, "kits", k.name), filepath.Join(tree, metaDir, "kits", k.name)); err != nil {
 			return 0, err
 		}
 	}
@@ -233,7 +261,7 @@ func (s *Site) commit(ctx context.Context, st *State, prevKits map[string]*kitFi
 			return 0, err
 		}
 	}
-	// 3. The generation's image index and state.
+	// The generation's image index and state.
 	idx, err := mergeIndexes(filepath.Join(tree, metaDir, "kits"))
 	if err != nil {
 		return 0, err
@@ -252,21 +280,19 @@ func (s *Site) commit(ctx context.Context, st *State, prevKits map[string]*kitFi
 	if len(gens) > 0 && gens[len(gens)-1] >= next {
 		next = gens[len(gens)-1] + 1
 	}
-	nst := &State{Generation: next, HighWater: map[string]string{}}
+	nst := &State{Generation: next, Previous: cur, HighWater: map[string]string{}}
 	for k, v := range st.HighWater {
 		nst.HighWater[k] = v
 	}
-	now := time.Now().UTC().Truncate(time.Second)
 	for _, k := range st.Kits {
 		if k.Name != m.Name {
 			nst.Kits = append(nst.Kits, k)
 		}
 	}
-	imgs := len(m.Images)
 	nst.Kits = append(nst.Kits, KitState{
 		Name: m.Name, Version: m.Version, ManifestDigest: manifest.Digest(mbytes),
 		CreatedAt: m.CreatedAt, ExpiresAt: m.ExpiresAt, StalenessWindowHours: m.StalenessWindowHours,
-		InstalledAt: now, Forced: res.Forced, Entries: res.Entries, Bytes: res.Bytes, Images: imgs,
+		InstalledAt: now.Truncate(time.Second), Forced: res.Forced, Entries: res.Entries, Bytes: res.Bytes, Images: len(m.Images),
 	})
 	if newer(m.Version, nst.HighWater[m.Name]) {
 		nst.HighWater[m.Name] = m.Version
@@ -274,8 +300,40 @@ func (s *Site) commit(ctx context.Context, st *State, prevKits map[string]*kitFi
 	if err := os.WriteFile(filepath.Join(tree, metaDir, stateFile), encodeState(nst), 0o444); err != nil {
 		return 0, err
 	}
-	// 4. Durable, then visible.
+	if err := s.at("prepared"); err != nil {
+		return 0, err
+	}
+
+	// 2. Publish: journal, blobs into the shared store, durable, then the
+	// generation, then visible. Until the switch, a failure undoes it all.
+	j := &journal{Generation: next, Blobs: []string{}}
+	for _, h := range stage.blobs {
+		if _, err := os.Stat(filepath.Join(stage.store, h)); errors.Is(err, fs.ErrNotExist) {
+			j.Blobs = append(j.Blobs, h)
+		}
+	}
+	jb, _ := json.Marshal(j)
+	if err := atomicfile.WriteFile(filepath.Join(stage.dir, journalFile), jb, 0o644); err != nil {
+		return 0, err
+	}
+	committed := false
+	defer func() {
+		if !committed && s.undoPublish(j) != nil {
+			stage.keep = true // the next command's recovery finishes the undo
+		}
+	}()
+	for _, h := range j.Blobs {
+		if err := s.at("publish"); err != nil {
+			return 0, err
+		}
+		if err := os.Rename(filepath.Join(stage.dir, "blobs", h), filepath.Join(stage.store, h)); err != nil {
+			return 0, err
+		}
+	}
 	if err := syncfs(s.root); err != nil {
+		return 0, err
+	}
+	if err := s.at("synced"); err != nil {
 		return 0, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -288,14 +346,29 @@ func (s *Site) commit(ctx context.Context, st *State, prevKits map[string]*kitFi
 	if err := atomicfile.SyncDir(s.path(genDir)); err != nil {
 		return 0, err
 	}
+	if err := s.at("renamed"); err != nil {
+		return 0, err
+	}
 	if err := s.switchTo(next); err != nil {
 		return 0, err
 	}
-	// After the commit point: derived files, then clean-up.
+	committed = true
+	s.at("switched")
+
+	// 3. After the commit point: derived files, then clean-up.
+	retired := map[int]time.Time{}
+	for g, t := range st.Retired {
+		retired[g] = t
+	}
+	if cur > 0 {
+		retired[cur] = now
+	}
+	delete(retired, next)
+	nst.Retired = retired
 	if err := s.writeState(nst); err != nil {
 		return 0, err
 	}
-	if err := atomicfile.WriteFile(s.path("store/oci/index.json"), idx, 0o644); err != nil {
+	if err := s.syncStoreIndex(next); err != nil {
 		return 0, err
 	}
 	fields := map[string]any{"kit": m.Name, "version": m.Version, "manifestDigest": manifest.Digest(mbytes), "generation": next}
@@ -310,31 +383,29 @@ func (s *Site) commit(ctx context.Context, st *State, prevKits map[string]*kitFi
 	if err := s.audit(event, fields); err != nil {
 		return 0, err
 	}
-	// Keep the new generation and the one it replaced (for rollback).
-	gens, _ = s.generations()
-	for _, g := range gens {
-		if g != next && g != cur {
-			os.RemoveAll(s.path(genDir, strconv.Itoa(g)))
-		}
+	// Keep the new generation, the one it replaced (for rollback), and
+	// those still within their grace period.
+	nst.Retired, err = s.pruneGenerations(next, cur, retired, now, grace)
+	if werr := s.writeState(nst); werr != nil {
+		return 0, werr
+	}
+	if err != nil {
+		return 0, err
 	}
 	return next, nil
 }
 
-// kitFiles is what one active kit owns in a generation.
-type kitFiles struct {
-	paths map[string]bool
-}
-
-// kitFiles reads the manifests of the kits active in generation n.
-func (s *Site) kitFiles(n int) (map[string]*kitFiles, error) {
+// activeKits reads the manifests and image indexes of the kits active in
+// generation n.
+func (s *Site) activeKits(n int) ([]*activeKit, error) {
 	dir := s.path(genDir, strconv.Itoa(n), metaDir, "kits")
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("generation %d: %w", n, err)
 	}
-	out := map[string]*kitFiles{}
+	var out []*activeKit
 	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(dir, e.Name(), "manifest.json"))
+		b, err := readLimited(filepath.Join(dir, e.Name(), "manifest.json"), manifest.MaxManifestSize)
 		if err != nil {
 			return nil, err
 		}
@@ -342,13 +413,12 @@ func (s *Site) kitFiles(n int) (map[string]*kitFiles, error) {
 		if err != nil {
 			return nil, fmt.Errorf("generation %d, kit %s: %w", n, e.Name(), err)
 		}
-		kf := &kitFiles{paths: map[string]bool{}}
-		for _, en := range m.Entries {
-			if en.Role != manifest.RoleImageBlob && en.Role != manifest.RoleImageIndex {
-				kf.paths[en.Path] = true
-			}
+		k := &activeKit{name: m.Name, manifest: m, digest: manifest.Digest(b)}
+		k.index, err = readLimited(filepath.Join(dir, e.Name(), "index.json"), MaxImageIndex)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
 		}
-		out[m.Name] = kf
+		out = append(out, k)
 	}
 	return out, nil
 }
@@ -431,6 +501,8 @@ type stager struct {
 	index       []byte
 	newBlobs    int
 	sharedBlobs int
+	// keep leaves the staging folder (and its journal) for recovery.
+	keep bool
 }
 
 func newStager(dir, store string) (*stager, error) {
@@ -478,20 +550,6 @@ func (st *stager) Entry(ctx context.Context, e manifest.Entry, r io.Reader) erro
 		return atomicfile.WriteNew(st.root, path.Join("blobs", hexd), r)
 	}
 	return atomicfile.WriteNew(st.root, path.Join("tree", e.Path), r)
-}
-
-// publishBlobs moves verified blobs into the store.
-func (st *stager) publishBlobs() error {
-	for _, hexd := range st.blobs {
-		dst := filepath.Join(st.store, hexd)
-		if _, err := os.Stat(dst); err == nil {
-			continue
-		}
-		if err := os.Rename(filepath.Join(st.dir, "blobs", hexd), dst); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // KitDir returns the folder of the current generation ("" when nothing is

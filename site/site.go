@@ -19,9 +19,49 @@
 //
 // The commit point of an install or rollback is the rename of the `current`
 // symlink. Everything before it is invisible (staging, a new generation
-// folder nobody points to); everything after it (state.json) is derived
-// from the generation and repaired by the next command. A kill at any instant
-// therefore leaves either the old site or the new one.
+// folder nobody points to); everything after it (state.json,
+// store/oci/index.json) is derived from the generation and repaired by the
+// next command. A kill at any instant therefore leaves either the old site
+// or the new one.
+//
+// Rules an install enforces, all before anything is written outside staging:
+//
+//   - Two kits may not interfere. Every entry outside images/ is
+//     materialised in the generation tree whatever role the manifest gives
+//     it, so every such path of the new kit is compared with every path of
+//     every other active kit: the same path, paths equal under Unicode case
+//     folding or NFC/NFD normalisation, or a file of one kit that the other
+//     uses as a folder (either way) is errdef.ErrInvalid naming both kits and
+//     the path. Paths under .offkit/ are the site's and are refused.
+//   - A repository:tag is served for one kit only: the references of the
+//     new kit's images (manifest images[] and the ref.name annotations of its
+//     images/index.json), mapped as `offkit serve` maps them by default
+//     (registry host dropped), must not name a tag another active kit
+//     serves (errdef.ErrInvalid naming both kits). A cosign signature or
+//     attestation tag (sha256-<hex>.sig/.att) carried by both with the same
+//     digest is the same signature and is allowed. Re-installing or upgrading
+//     a kit of the same name replaces its own claims.
+//   - A refused install changes nothing. Verification, the policy checks
+//     above and the building of the new generation tree all happen inside
+//     staging; only then are the kit's new blobs published to the store,
+//     listed first in a journal (staging/TX/journal.json) with the number of
+//     the generation being made. If anything fails before `current` points
+//     to that generation, the same command removes the generation folder and
+//     those blobs, or, if it was killed, the next command's recovery does. An
+//     install refused at a root that did not exist removes the root again
+//     (quarantine record included: the error says why).
+//
+// Generations are removed so that a partial one is never taken for a
+// complete one: generations/N is renamed to generations/.removing-N-<id>,
+// durably, before its files are deleted, and recovery finishes any removal
+// cut short. A generation that stopped being current is kept for readers
+// still using it (InstallOptions.Grace, DefaultGrace by default) before an
+// install removes it; the generation a rollback would switch to (the one the
+// current generation replaced) is always kept. A rollback checks that its
+// target is complete (see checkGeneration: state, image index, each active
+// kit's manifest with the recorded digest, every file with its manifest
+// size, every blob in the store with its size) and refuses with
+// errdef.ErrDigestMismatch naming the missing or wrong file otherwise.
 package site
 
 import (
@@ -61,6 +101,11 @@ type State struct {
 	// HighWater is the highest version of each kit name ever activated
 	// without force; versions only move forward.
 	HighWater map[string]string `json:"highWater"`
+	// Previous is the generation this one replaced: where a rollback goes.
+	Previous int `json:"previous,omitempty"`
+	// Retired records when each generation still kept stopped being
+	// current (state.json only), for the grace period before removal.
+	Retired map[int]time.Time `json:"retired,omitempty"`
 }
 
 // KitState is one active kit.
@@ -82,15 +127,30 @@ type KitState struct {
 type Site struct {
 	root string
 	lock *os.File
+	// created is the topmost folder Open created ("" when root existed):
+	// an install refused there removes it again.
+	created string
+	// hook, set by tests only, is called at each step of a commit and of a
+	// removal (see at).
+	hook func(point string) error
 }
 
 // Open opens (creating if create is set) the site at root and takes its
 // lock, then repairs what a crash may have left: the staging area is
 // discarded and state.json is brought in line with `current`.
 func Open(root string, create bool) (*Site, error) {
+	var created string
 	if st, err := os.Stat(root); err != nil {
 		if !errors.Is(err, os.ErrNotExist) || !create {
 			return nil, fmt.Errorf("site root %s: %w", root, errdef.ErrNotFound)
+		}
+		created = filepath.Clean(root)
+		for {
+			parent := filepath.Dir(created)
+			if _, err := os.Stat(parent); err == nil || parent == created {
+				break
+			}
+			created = parent
 		}
 	} else if !st.IsDir() {
 		return nil, fmt.Errorf("site root %s: not a folder: %w", root, errdef.ErrInvalid)
@@ -113,7 +173,7 @@ func Open(root string, create bool) (*Site, error) {
 		lf.Close()
 		return nil, fmt.Errorf("locking %s: %w", root, err)
 	}
-	s := &Site{root: root, lock: lf}
+	s := &Site{root: root, lock: lf, created: created}
 	if err := s.recover(); err != nil {
 		s.Close()
 		return nil, err
@@ -146,42 +206,51 @@ func ensureLayout(root string) error {
 	return atomicfile.WriteFile(p, []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644)
 }
 
-// recover discards staging and repairs state.json after a crash.
+// recover repairs what a crash may have left: an install's staging folder
+// (undoing what it published if it did not commit), generation removals cut
+// short, state.json and store/oci/index.json out of line with `current`.
 func (s *Site) recover() error {
-	entries, _ := os.ReadDir(s.path(stagingDir))
-	for _, e := range entries {
-		if err := os.RemoveAll(s.path(stagingDir, e.Name())); err != nil {
-			return fmt.Errorf("cleaning staging: %w", err)
-		}
-	}
 	os.Remove(s.path(currentLink + ".tmp"))
 	gen, err := s.currentGeneration()
 	if err != nil {
+		return err
+	}
+	entries, _ := os.ReadDir(s.path(stagingDir))
+	for _, e := range entries {
+		if err := s.undoStaging(s.path(stagingDir, e.Name()), gen); err != nil {
+			return fmt.Errorf("cleaning staging: %w", err)
+		}
+	}
+	if err := s.finishRemovals(); err != nil {
 		return err
 	}
 	st, err := s.readState()
 	if err != nil {
 		return err
 	}
-	if st.Generation == gen {
-		return nil
-	}
-	// The switch happened but state.json was not written (or a rollback
-	// was cut short): the generation's own state is the truth, and the
-	// high-water marks only ever grow.
-	gst := &State{Generation: 0, HighWater: map[string]string{}}
-	if gen > 0 {
-		if gst, err = s.generationState(gen); err != nil {
+	if st.Generation != gen {
+		// The switch happened but state.json was not written (or a rollback
+		// was cut short): the generation's own state is the truth, and the
+		// high-water marks only ever grow.
+		gst := &State{Generation: 0, HighWater: map[string]string{}}
+		if gen > 0 {
+			if gst, err = s.generationState(gen); err != nil {
+				return err
+			}
+		}
+		for name, v := range st.HighWater {
+			if newer(v, gst.HighWater[name]) {
+				gst.HighWater[name] = v
+			}
+		}
+		gst.Generation = gen
+		gst.Retired = st.Retired
+		delete(gst.Retired, gen)
+		if err := s.writeState(gst); err != nil {
 			return err
 		}
 	}
-	for name, v := range st.HighWater {
-		if newer(v, gst.HighWater[name]) {
-			gst.HighWater[name] = v
-		}
-	}
-	gst.Generation = gen
-	return s.writeState(gst)
+	return s.syncStoreIndex(gen)
 }
 
 // currentGeneration returns N of current -> generations/N, 0 if none.
@@ -294,24 +363,27 @@ func (s *Site) switchTo(n int) error {
 	return atomicfile.SyncDir(s.root)
 }
 
-// Rollback switches current back to the previous generation.
-func (s *Site) Rollback() (*State, error) {
+// RollbackOptions configure Rollback.
+type RollbackOptions struct {
+	// Now is when the generation rolled back from stops being current (its
+	// grace period starts); zero means time.Now().
+	Now time.Time
+}
+
+// Rollback switches current back to the generation it replaced, after
+// checking that generation is complete (checkGeneration); an incomplete
+// one is errdef.ErrDigestMismatch naming what it lacks, and nothing changes.
+func (s *Site) Rollback(opts RollbackOptions) (*State, error) {
 	cur, err := s.currentGeneration()
 	if err != nil {
 		return nil, err
 	}
-	gens, err := s.generations()
-	if err != nil {
-		return nil, err
-	}
-	prev := 0
-	for _, g := range gens {
-		if g < cur {
-			prev = g
-		}
-	}
+	prev := s.rollbackTarget(cur)
 	if prev == 0 {
 		return nil, fmt.Errorf("no generation before %d to roll back to: %w", cur, errdef.ErrNotFound)
+	}
+	if err := s.checkGeneration(prev, ""); err != nil {
+		return nil, fmt.Errorf("rollback to generation %d refused: %w", prev, err)
 	}
 	st, err := s.readState()
 	if err != nil {
@@ -326,11 +398,24 @@ func (s *Site) Rollback() (*State, error) {
 			pst.HighWater[name] = v
 		}
 	}
+	now := opts.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
 	pst.Generation = prev
+	pst.Retired = map[int]time.Time{}
+	for g, t := range st.Retired {
+		pst.Retired[g] = t
+	}
+	pst.Retired[cur] = now.UTC()
+	delete(pst.Retired, prev)
 	if err := s.switchTo(prev); err != nil {
 		return nil, err
 	}
 	if err := s.writeState(pst); err != nil {
+		return nil, err
+	}
+	if err := s.syncStoreIndex(prev); err != nil {
 		return nil, err
 	}
 	if err := s.audit("rollback", map[string]any{"from": cur, "to": prev}); err != nil {
@@ -351,15 +436,13 @@ func (s *Site) QuarantineCount() int {
 	return n
 }
 
-// PreviousGeneration returns the generation rollback would switch to, 0 if none.
+// PreviousGeneration returns the generation rollback would switch to, 0 if
+// there is none or it is not complete.
 func (s *Site) PreviousGeneration() int {
 	cur, _ := s.currentGeneration()
-	gens, _ := s.generations()
-	prev := 0
-	for _, g := range gens {
-		if g < cur {
-			prev = g
-		}
+	prev := s.rollbackTarget(cur)
+	if prev == 0 || s.checkGeneration(prev, "") != nil {
+		return 0
 	}
 	return prev
 }

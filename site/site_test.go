@@ -177,7 +177,7 @@ func TestInstallUpgradeRollback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rst, err := s.Rollback()
+	rst, err := s.Rollback(site.RollbackOptions{})
 	s.Close()
 	if err != nil || rst.Generation != 2 {
 		t.Fatalf("rollback: %+v %v", rst, err)

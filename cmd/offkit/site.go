@@ -28,6 +28,7 @@ func (a *app) installCmd() *cobra.Command {
 	var root, reason string
 	var keyPaths, imageKeyPaths []string
 	var dryRun, force bool
+	var grace time.Duration
 	cmd := &cobra.Command{
 		Use:   "install K.kit.tar.zst --root ROOT --key cosign.pub [--image-key cosign.pub]",
 		Short: "Verify a kit while staging it, then activate it atomically as a new generation",
@@ -48,6 +49,9 @@ func (a *app) installCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if grace == 0 {
+				grace = -1 // at once: zero means the default in site.InstallOptions
+			}
 			s, err := site.Open(root, !dryRun)
 			if err != nil {
 				return err
@@ -55,7 +59,7 @@ func (a *app) installCmd() *cobra.Command {
 			defer s.Close()
 			p, done := a.progress("installing")
 			res, err := s.Install(cmd.Context(), args[0], site.InstallOptions{
-				Keys: keys, ImageKeys: imageKeys, DryRun: dryRun, Force: force, Reason: reason, Now: a.now(), Progress: p,
+				Keys: keys, ImageKeys: imageKeys, DryRun: dryRun, Force: force, Reason: reason, Now: a.now(), Grace: grace, Progress: p,
 			})
 			done()
 			if err != nil {
@@ -87,6 +91,7 @@ func (a *app) installCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "verify and report without writing")
 	cmd.Flags().BoolVar(&force, "force-activate", false, "activate a version that is not newer than the installed one")
 	cmd.Flags().StringVar(&reason, "force-reason", "", "why (recorded in audit.log; required with --force-activate)")
+	cmd.Flags().DurationVar(&grace, "grace", site.DefaultGrace, "keep a generation that stopped being current this long for readers before removing it; 0: at once (the one replaced is always kept for rollback)")
 	return cmd
 }
 
@@ -173,7 +178,7 @@ func (a *app) rollbackCmd() *cobra.Command {
 				return err
 			}
 			defer s.Close()
-			st, err := s.Rollback()
+			st, err := s.Rollback(site.RollbackOptions{Now: a.now()})
 			if err != nil {
 				return err
 			}
