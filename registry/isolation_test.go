@@ -20,6 +20,7 @@ import (
 
 	"github.com/offkit/offkit/internal/reponame"
 	"github.com/offkit/offkit/registry"
+	"github.com/offkit/offkit/serve"
 	"github.com/offkit/offkit/site"
 )
 
@@ -196,6 +197,17 @@ func TestHostileKitIsolated(t *testing.T) {
 			layer := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: digest.FromString("not stored"), Size: 10}
 			return s.manifest(t, ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest, Config: cfg, Layers: []ocispec.Descriptor{layer}})
 		}},
+		{"fan-out over the work bound", "reach more than", func(t *testing.T, s *diskSite) ocispec.Descriptor {
+			// One manifest of 10,000 layers, served in 120 repositories
+			// (the last one good/app:9.9, the rest added below).
+			cfg := s.put(t, []byte(`{}`), ocispec.MediaTypeImageConfig)
+			layer := s.put(t, []byte("one layer"), ocispec.MediaTypeImageLayerGzip)
+			layers := make([]ocispec.Descriptor, 10000)
+			for i := range layers {
+				layers[i] = layer
+			}
+			return s.manifest(t, ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest, Config: cfg, Layers: layers})
+		}},
 		{"manifest over the size limit", "over", func(t *testing.T, s *diskSite) ocispec.Descriptor {
 			d := s.image(t, "huge")
 			d.Size = registry.MaxManifestSize + 1
@@ -209,6 +221,11 @@ func TestHostileKitIsolated(t *testing.T) {
 				tagged(s.image(t, "evil ok"), "registry.example/evil/ok:1"),
 				tagged(c.bad(t, s), "registry.example/good/app:9.9"),
 			}}
+			if strings.HasPrefix(c.name, "fan-out") {
+				for i := range 120 {
+					evil.images = append(evil.images, tagged(evil.images[1], fmt.Sprintf("registry.example/evil/fan%d:1", i)))
+				}
+			}
 
 			// The good kit alone: what it serves is the reference.
 			s.activate(t, good.kit)
@@ -377,4 +394,38 @@ func gather(t *testing.T, c prometheus.Collector) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// TestReadyzNamesIsolatedKit: wired into offkit serve as cmd/offkit does,
+// /readyz is 503 naming the isolated kit and /metrics counts it.
+func TestReadyzNamesIsolatedKit(t *testing.T) {
+	s := newDiskSite(t)
+	good := goodKit(t, s)
+	evil := diskKit{name: "evil", installed: installedAt.Add(time.Hour), images: []ocispec.Descriptor{
+		tagged(ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromString("never stored"), Size: 12}, "registry.example/evil/app:1"),
+	}}
+	s.activate(t, good.kit)
+	reg := registry.New(site.NewView(s.root), registry.Options{})
+	srv := serve.New(serve.Config{}, nil)
+	srv.Handle("/v2/", "registry", reg)
+	srv.Ready("registry", reg.Ready)
+	srv.Metrics().MustRegister(reg)
+	get := func(path string) (int, string) {
+		rec := httptest.NewRecorder()
+		srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		return rec.Code, rec.Body.String()
+	}
+	if code, body := get("/readyz"); code != 200 {
+		t.Fatalf("/readyz with the good kit alone: %d %s", code, body)
+	}
+	s.activate(t, good.kit, evil)
+	if code, body := get("/readyz"); code != 503 || !strings.Contains(body, `registry: kit "evil" isolated`) || !strings.Contains(body, "not found") {
+		t.Errorf("/readyz: %d %q", code, body)
+	}
+	if _, body := get("/metrics"); !strings.Contains(body, `offkit_registry_kit_isolated{kit="evil"} 1`) || !strings.Contains(body, "offkit_registry_kits_isolated 1") {
+		t.Errorf("/metrics lacks the isolated kit:\n%s", body)
+	}
+	if code, _ := get("/v2/good/app/manifests/1.0"); code != 200 {
+		t.Errorf("the good kit's image: %d", code)
+	}
 }

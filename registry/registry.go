@@ -29,7 +29,8 @@
 // the store or of the wrong size, a digest that is not sha256 and 64
 // lowercase hex digits, indexes nested deeper than MaxDepth, a manifest over
 // MaxManifestSize, a media type that is not an image manifest or index or
-// that its content contradicts, a reference that does not map), the kit is
+// that its content contradicts, a reference that does not map, images that
+// reach more than MaxKitReach manifests and blobs), the kit is
 // isolated: none of its images is served (its names answer 404 NAME_UNKNOWN
 // or MANIFEST_UNKNOWN, as if it carried none, until a generation without
 // the fault is served), every other kit's images serve as they would

@@ -26,6 +26,11 @@ const (
 	MaxManifestSize = 4 << 20
 	// MaxDepth bounds the nesting of indexes.
 	MaxDepth = 8
+	// MaxKitReach bounds the work of loading one kit: the manifests its
+	// images reach, counted once per repository they are served in, plus
+	// the config and layer descriptors those manifests name. A kit over it
+	// is isolated rather than left to delay every other kit's images.
+	MaxKitReach = 1 << 20
 )
 
 // Media types of manifests this registry knows how to walk.
@@ -263,6 +268,16 @@ type loader struct {
 	docs     map[string]*document // verified manifests by digest
 	docSizes map[string]int64
 	blobs    map[string]int64 // store blobs seen: digest → size on disk
+	budget   int              // what the kit being loaded may still reach
+}
+
+// spend takes n from the kit's budget (MaxKitReach).
+func (l *loader) spend(n int) error {
+	l.budget -= n
+	if l.budget < 0 {
+		return fmt.Errorf("the kit's images reach more than %d manifests and blobs: %w", MaxKitReach, errdef.ErrInvalid)
+	}
+	return nil
 }
 
 // kit loads the images of one kit into repositories of its own. A tag
@@ -271,6 +286,7 @@ type loader struct {
 func (l *loader) kit(s *snapshot, mapping reponame.Mapping, descs []ocispec.Descriptor) (map[string]*repository, []withheld, error) {
 	repos := map[string]*repository{}
 	var lost []withheld
+	l.budget = MaxKitReach
 	for _, d := range descs {
 		refName := d.Annotations[ocispec.AnnotationRefName]
 		if refName == "" {
@@ -364,6 +380,9 @@ func (l *loader) walk(r *repository, desc ocispec.Descriptor, depth int) error {
 	}
 	doc, err := l.document(desc)
 	if err != nil {
+		return err
+	}
+	if err := l.spend(1 + len(doc.Manifests) + len(doc.Layers)); err != nil {
 		return err
 	}
 	if desc.MediaType == "" {
