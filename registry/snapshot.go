@@ -17,7 +17,6 @@ import (
 
 	"github.com/offkit/offkit/internal/errdef"
 	"github.com/offkit/offkit/internal/reponame"
-	"github.com/offkit/offkit/site"
 )
 
 // Limits on what a snapshot reads from the store.
@@ -59,11 +58,13 @@ func nondistributable(mt string) bool {
 	return mt == dockerForeignLayer || strings.HasPrefix(mt, "application/vnd.oci.image.layer.nondistributable.")
 }
 
-// Installed is the optional ability of a Store (site.View) to tell the
-// state of the generation being served: when each active kit was
-// installed. Without it, kits claiming one tag are decided by kit name.
+// Installed is the optional ability of a Store (site.View) to tell when
+// each kit active in the generation being served was installed. Without
+// it, kits claiming one tag are decided by kit name.
 type Installed interface {
-	State() (*site.State, error)
+	// KitsInstalled returns the generation being served, named as Images
+	// names it, and the install time of each of its kits.
+	KitsInstalled() (generation string, installed map[string]time.Time, err error)
 }
 
 // snapshot is what one generation serves: immutable once built, shared by
@@ -199,37 +200,28 @@ func load(store Store, mapping reponame.Mapping, log *slog.Logger) (*snapshot, e
 }
 
 // readGeneration reads the generation being served: its image index and,
-// when the store can tell, when each kit was installed. The state and the
-// index are read between two looks at the generation, so they belong to
-// the same one.
+// when the store can tell, when each kit was installed, both of the same
+// generation (generations are never changed once made, so the same name
+// means the same content).
 func readGeneration(store Store, log *slog.Logger) (gen string, index []byte, installed map[string]time.Time, err error) {
 	is, ok := store.(Installed)
-	if !ok {
-		gen, index, err = store.Images()
-		return gen, index, nil, err
-	}
 	for try := 0; ; try++ {
-		before, err := store.Generation()
-		if err != nil {
-			return "", nil, nil, err
-		}
-		st, stErr := is.State()
 		gen, index, err = store.Images()
-		if err != nil {
-			return "", nil, nil, err
+		if err != nil || !ok {
+			return gen, index, nil, err
 		}
-		if gen != before && try < 3 {
-			continue
+		igen, installed, ierr := is.KitsInstalled()
+		if ierr == nil && igen == gen {
+			return gen, index, installed, nil
 		}
-		if gen != before || stErr != nil {
-			log.Warn("install order unknown: a tag claimed by two kits goes to the first kit by name", "generation", gen, "error", stErr)
-			return gen, index, nil, nil
+		if ierr == nil && try < 3 {
+			continue // the generation switched between the two reads
 		}
-		installed = map[string]time.Time{}
-		for _, k := range st.Kits {
-			installed[k.Name] = k.InstalledAt
+		if ierr == nil {
+			ierr = fmt.Errorf("the generation served keeps changing")
 		}
-		return gen, index, installed, nil
+		log.Warn("install order unknown: a tag claimed by two kits goes to the first kit by name", "generation", gen, "error", ierr)
+		return gen, index, nil, nil
 	}
 }
 

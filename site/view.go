@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/offkit/offkit/internal/errdef"
 	"github.com/offkit/offkit/internal/reponame"
@@ -122,4 +123,29 @@ func (v *View) State() (*State, error) {
 		return nil, err
 	}
 	return decodeState(p, b)
+}
+
+// KitsInstalled returns the generation being served (named as Images names
+// it) and when each of its active kits was installed, read from that
+// generation's own state: what a registry needs to let the kit installed
+// first keep a tag two kits claim.
+func (v *View) KitsInstalled() (generation string, installed map[string]time.Time, err error) {
+	gen, err := v.Generation()
+	if err != nil {
+		return "", nil, err
+	}
+	p := filepath.Join(gen, metaDir, stateFile)
+	b, err := readLimited(p, MaxImagesIndex)
+	if err != nil {
+		return gen, nil, err
+	}
+	st, err := decodeState(p, b)
+	if err != nil {
+		return gen, nil, err
+	}
+	installed = make(map[string]time.Time, len(st.Kits))
+	for _, k := range st.Kits {
+		installed[k.Name] = k.InstalledAt
+	}
+	return gen, installed, nil
 }
