@@ -17,16 +17,32 @@ import (
 // Config is serve.yaml (schema: schemas/serve.schema.json). Zero fields take
 // the defaults below.
 type Config struct {
-	Listen            string     `json:"listen,omitempty"`
+	Listen string `json:"listen,omitempty"`
+	// HealthListen is an optional second address that serves only
+	// /healthz, /readyz and /metrics, with connection slots of its own: probes
+	// and scrapes pointed at it answer even when clients hold every slot of
+	// Listen.
+	HealthListen      string     `json:"healthListen,omitempty"`
 	TLS               *TLSConfig `json:"tls,omitempty"`
 	ReadHeaderTimeout Duration   `json:"readHeaderTimeout,omitempty"`
 	ReadTimeout       Duration   `json:"readTimeout,omitempty"`
-	WriteTimeout      Duration   `json:"writeTimeout,omitempty"`
-	IdleTimeout       Duration   `json:"idleTimeout,omitempty"`
-	ShutdownGrace     Duration   `json:"shutdownGrace,omitempty"`
-	MaxConnections    int        `json:"maxConnections,omitempty"`
-	MaxBodyBytes      int64      `json:"maxBodyBytes,omitempty"`
-	Registry          Registry   `json:"registry,omitempty"`
+	// WriteTimeout bounds the whole response.
+	WriteTimeout Duration `json:"writeTimeout,omitempty"`
+	// WriteStallTimeout bounds the wait for a client to take the next 64
+	// KiB of a response; a client that stops reading is cut off after it.
+	WriteStallTimeout Duration `json:"writeStallTimeout,omitempty"`
+	// IdleTimeout bounds how long a keep-alive connection waits for its
+	// next request.
+	IdleTimeout   Duration `json:"idleTimeout,omitempty"`
+	ShutdownGrace Duration `json:"shutdownGrace,omitempty"`
+	// MaxConnections caps the open connections of Listen; more wait to be
+	// accepted.
+	MaxConnections int `json:"maxConnections,omitempty"`
+	// MaxConnectionsPerClient caps the open connections from one client IP
+	// address; more are closed as soon as they are accepted.
+	MaxConnectionsPerClient int      `json:"maxConnectionsPerClient,omitempty"`
+	MaxBodyBytes            int64    `json:"maxBodyBytes,omitempty"`
+	Registry                Registry `json:"registry,omitempty"`
 }
 
 // TLSConfig names the certificate and key files.
@@ -49,9 +65,24 @@ type Registry struct {
 
 // Defaults.
 const (
-	DefaultListen         = "127.0.0.1:8080"
-	DefaultMaxConnections = 1024
-	DefaultMaxBodyBytes   = 64 << 10
+	DefaultListen                  = "127.0.0.1:8080"
+	DefaultMaxConnections          = 1024
+	DefaultMaxConnectionsPerClient = 64
+	DefaultMaxBodyBytes            = 64 << 10
+	DefaultReadHeaderTimeout       = 10 * time.Second
+	DefaultReadTimeout             = 30 * time.Second
+	DefaultWriteTimeout            = 30 * time.Minute
+	DefaultWriteStallTimeout       = 30 * time.Second
+	DefaultIdleTimeout             = 15 * time.Second
+	DefaultShutdownGrace           = 30 * time.Second
+)
+
+// Limits of the health listener (HealthListen): a few probes and scrapers
+// at a time, each request small.
+const (
+	HealthMaxConnections          = 32
+	HealthMaxConnectionsPerClient = 8
+	healthTimeout                 = 10 * time.Second
 )
 
 // Duration is a time.Duration written as "10s" in YAML and JSON.
@@ -83,13 +114,17 @@ func (c Config) withDefaults() Config {
 	if c.Listen == "" {
 		c.Listen = DefaultListen
 	}
-	def(&c.ReadHeaderTimeout, 10*time.Second)
-	def(&c.ReadTimeout, 30*time.Second)
-	def(&c.WriteTimeout, 30*time.Minute)
-	def(&c.IdleTimeout, 2*time.Minute)
-	def(&c.ShutdownGrace, 30*time.Second)
+	def(&c.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	def(&c.ReadTimeout, DefaultReadTimeout)
+	def(&c.WriteTimeout, DefaultWriteTimeout)
+	def(&c.WriteStallTimeout, DefaultWriteStallTimeout)
+	def(&c.IdleTimeout, DefaultIdleTimeout)
+	def(&c.ShutdownGrace, DefaultShutdownGrace)
 	if c.MaxConnections == 0 {
 		c.MaxConnections = DefaultMaxConnections
+	}
+	if c.MaxConnectionsPerClient == 0 {
+		c.MaxConnectionsPerClient = DefaultMaxConnectionsPerClient
 	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes

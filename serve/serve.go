@@ -1,13 +1,32 @@
 // Package serve is the one HTTP server of `offkit serve`: every part
 // (registry, rules and dashboards, later mirrors and debuginfod) is a handler
-// mounted on it, and it adds what they all need: read, write, header and idle
-// timeouts; a cap on connections and on request bodies; request logging;
+// mounted on it, and it adds what they all need: request logging;
 // Prometheus metrics by route and status; /healthz and /readyz; optional TLS;
 // graceful shutdown that lets in-flight downloads finish.
 //
 // It is read-only by construction: the parts register only GET and HEAD
 // handlers, and any other method is answered by the part itself (the OCI
 // registry answers 405 UNSUPPORTED) or by this package with 405.
+//
+// It holds up under hostile clients with these limits (Config, serve.yaml):
+//
+//   - Connections: at most MaxConnections open (more wait to be accepted)
+//     and at most MaxConnectionsPerClient from one client IP address (more
+//     are closed as soon as they are accepted).
+//   - Time: ReadHeaderTimeout for the request head, ReadTimeout for the
+//     whole request, IdleTimeout between keep-alive requests, WriteTimeout
+//     for the whole response, and WriteStallTimeout for each 64 KiB of it: a
+//     client that stops reading is cut off and frees its slot.
+//   - Size: request bodies over MaxBodyBytes fail; headers over 64 KiB are
+//     refused.
+//   - Metrics: label values come from fixed sets (the routes the parts
+//     register and "other"; the standard methods and "other"; status codes
+//     100-599 and "other"), so no request can grow /metrics.
+//   - Health: HealthListen, when set, is a second listener that serves only
+//     /healthz, /readyz and /metrics with slots of its own
+//     (HealthMaxConnections, HealthMaxConnectionsPerClient, 10s timeouts):
+//     probes and scrapes pointed at it answer while clients hold every slot
+//     of Listen. Without it they share Listen's slots.
 package serve
 
 import (
@@ -26,7 +45,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"golang.org/x/net/netutil"
 )
 
 // Server is the HTTP server of a site.
@@ -34,13 +52,16 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	mux     *http.ServeMux
+	health  *http.ServeMux // /healthz, /readyz and /metrics alone
 	reg     *prometheus.Registry
 	reqs    *prometheus.CounterVec
 	bytes   *prometheus.CounterVec
 	flight  prometheus.Gauge
+	refused *prometheus.CounterVec
+	open    *prometheus.GaugeVec
 	mu      sync.Mutex
 	checks  map[string]func() error
-	started chan string
+	started chan [2]string
 }
 
 // New returns a server for cfg; log may be nil.
@@ -53,9 +74,10 @@ func New(cfg Config, log *slog.Logger) *Server {
 		cfg:     cfg,
 		log:     log,
 		mux:     http.NewServeMux(),
+		health:  http.NewServeMux(),
 		reg:     prometheus.NewRegistry(),
 		checks:  map[string]func() error{},
-		started: make(chan string, 1),
+		started: make(chan [2]string, 1),
 		reqs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "offkit_http_requests_total", Help: "HTTP requests by route, method and status code.",
 		}, []string{"route", "method", "code"}),
@@ -65,14 +87,22 @@ func New(cfg Config, log *slog.Logger) *Server {
 		flight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "offkit_http_in_flight_requests", Help: "Requests being served now.",
 		}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "offkit_http_connections_refused_total", Help: "Connections closed on accept because their client address had too many open, by listener.",
+		}, []string{"listener"}),
+		open: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "offkit_http_open_connections", Help: "Open connections, by listener.",
+		}, []string{"listener"}),
 	}
-	s.reg.MustRegister(s.reqs, s.bytes, s.flight, collectors.NewGoCollector())
-	s.mux.Handle("GET /healthz", s.instrument("healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Write([]byte("ok\n"))
-	})))
-	s.mux.Handle("GET /readyz", s.instrument("readyz", http.HandlerFunc(s.readyz)))
-	s.mux.Handle("GET /metrics", s.instrument("metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})))
+	s.reg.MustRegister(s.reqs, s.bytes, s.flight, s.refused, s.open, collectors.NewGoCollector())
+	for _, mux := range []*http.ServeMux{s.mux, s.health} {
+		mux.Handle("GET /healthz", s.instrument("healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Write([]byte("ok\n"))
+		})))
+		mux.Handle("GET /readyz", s.instrument("readyz", http.HandlerFunc(s.readyz)))
+		mux.Handle("GET /metrics", s.instrument("metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})))
+	}
 	return s
 }
 
@@ -112,16 +142,19 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 }
 
 // Handler returns the whole handler (for tests).
-func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
+func (s *Server) Handler() http.Handler { return s.serveMux(s.mux) }
 
-// serveHTTP counts a request no part handles (404, 405) under the route
+// serveMux counts a request no part handles (404, 405) under the route
 // "other", so that made-up paths never become label values.
-func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	if _, pattern := s.mux.Handler(r); pattern == "" {
-		s.instrument("other", s.mux).ServeHTTP(w, r)
-		return
-	}
-	s.mux.ServeHTTP(w, r)
+func (s *Server) serveMux(mux *http.ServeMux) http.Handler {
+	other := s.instrument("other", mux)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern == "" {
+			other.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // methodLabel is the method as a metrics label: the standard methods are
@@ -143,10 +176,46 @@ func codeLabel(code int) string {
 	return strconv.Itoa(code)
 }
 
+// writeChunk is how many bytes a response writes between two checks of the
+// client's progress: each chunk must be taken within WriteStallTimeout.
+const writeChunk = 64 << 10
+
+// recorder records the status and size of a response, and holds a client
+// that stops reading to a minimum pace: before each chunk of at most
+// writeChunk bytes it moves the connection's write deadline to
+// WriteStallTimeout from now (never past the request's WriteTimeout), so a
+// write blocked on a client that takes nothing fails and frees the
+// connection.
 type recorder struct {
 	http.ResponseWriter
 	code  int
 	bytes int64
+
+	rc    *http.ResponseController
+	stall time.Duration
+	end   time.Time // start + WriteTimeout
+	setAt time.Time // when the deadline was last moved
+	fixed bool      // the writer has no deadline to move
+}
+
+// progress moves the write deadline before the next chunk.
+func (r *recorder) progress() {
+	if r.fixed || r.stall <= 0 {
+		return
+	}
+	now := time.Now()
+	if !r.setAt.IsZero() && now.Sub(r.setAt) < r.stall/8 {
+		return
+	}
+	d := now.Add(r.stall)
+	if !r.end.IsZero() && d.After(r.end) {
+		d = r.end
+	}
+	if err := r.rc.SetWriteDeadline(d); err != nil {
+		r.fixed = true
+		return
+	}
+	r.setAt = now
 }
 
 func (r *recorder) WriteHeader(code int) {
@@ -160,14 +229,25 @@ func (r *recorder) Write(b []byte) (int, error) {
 	if r.code == 0 {
 		r.code = http.StatusOK
 	}
-	n, err := r.ResponseWriter.Write(b)
-	r.bytes += int64(n)
-	return n, err
+	var done int
+	for len(b) > 0 {
+		c := b[:min(len(b), writeChunk)]
+		r.progress()
+		n, err := r.ResponseWriter.Write(c)
+		done += n
+		r.bytes += int64(n)
+		if err != nil {
+			return done, err
+		}
+		b = b[n:]
+	}
+	return done, nil
 }
 
 // Flush implements http.Flusher.
 func (r *recorder) Flush() {
 	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		r.progress()
 		f.Flush()
 	}
 }
@@ -175,15 +255,42 @@ func (r *recorder) Flush() {
 // Unwrap lets http.ResponseController reach the connection.
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
-// ReadFrom keeps sendfile for file bodies.
+// ReadFrom keeps sendfile for file bodies, a chunk at a time.
 func (r *recorder) ReadFrom(src io.Reader) (int64, error) {
 	if r.code == 0 {
 		r.code = http.StatusOK
 	}
-	n, err := io.Copy(r.ResponseWriter, src)
-	r.bytes += n
-	return n, err
+	// http.ServeContent hands an *io.LimitedReader over the file; keep that
+	// shape (one level) so that the connection still uses sendfile.
+	lr, ok := src.(*io.LimitedReader)
+	if !ok {
+		lr = &io.LimitedReader{R: src, N: 1<<63 - 1}
+	}
+	copyChunk := func(c io.Reader) (int64, error) { return io.Copy(writerOnly{r.ResponseWriter}, c) }
+	if rf, ok := r.ResponseWriter.(io.ReaderFrom); ok {
+		copyChunk = rf.ReadFrom
+	}
+	var total int64
+	for lr.N > 0 {
+		want := min(lr.N, writeChunk)
+		chunk := &io.LimitedReader{R: lr.R, N: want}
+		r.progress()
+		n, err := copyChunk(chunk)
+		lr.N -= n
+		total += n
+		r.bytes += n
+		if err != nil {
+			return total, err
+		}
+		if n < want {
+			break // the source is at its end
+		}
+	}
+	return total, nil
 }
+
+// writerOnly hides any ReadFrom method, so io.Copy does not loop back.
+type writerOnly struct{ io.Writer }
 
 func (s *Server) instrument(route string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -193,7 +300,8 @@ func (s *Server) instrument(route string, h http.Handler) http.Handler {
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 		}
-		rec := &recorder{ResponseWriter: w}
+		rec := &recorder{ResponseWriter: w, rc: http.NewResponseController(w),
+			stall: s.cfg.WriteStallTimeout.Duration, end: start.Add(s.cfg.WriteTimeout.Duration)}
 		h.ServeHTTP(rec, r)
 		if rec.code == 0 {
 			rec.code = http.StatusOK
@@ -207,12 +315,24 @@ func (s *Server) instrument(route string, h http.Handler) http.Handler {
 
 // Addr returns the address the server listens on once Run has started.
 func (s *Server) Addr(ctx context.Context) (string, error) {
+	a, err := s.addrs(ctx)
+	return a[0], err
+}
+
+// HealthAddr returns the address of the health listener once Run has
+// started ("" when HealthListen is not set).
+func (s *Server) HealthAddr(ctx context.Context) (string, error) {
+	a, err := s.addrs(ctx)
+	return a[1], err
+}
+
+func (s *Server) addrs(ctx context.Context) ([2]string, error) {
 	select {
 	case a := <-s.started:
 		s.started <- a
 		return a, nil
 	case <-ctx.Done():
-		return "", ctx.Err()
+		return [2]string{}, ctx.Err()
 	}
 }
 
@@ -223,7 +343,8 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", s.cfg.Listen, err)
 	}
-	ln = netutil.LimitListener(ln, s.cfg.MaxConnections)
+	ln = newLimitListener(ln, s.cfg.MaxConnections, s.cfg.MaxConnectionsPerClient,
+		s.refused.WithLabelValues("main"), s.open.WithLabelValues("main"))
 	srv := &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout.Duration,
@@ -233,6 +354,8 @@ func (s *Server) Run(ctx context.Context) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	servers := []*http.Server{srv}
+	listeners := []net.Listener{ln}
 	scheme := "http"
 	if s.cfg.TLS != nil {
 		cert, err := tls.LoadX509KeyPair(s.cfg.TLS.Cert, s.cfg.TLS.Key)
@@ -241,26 +364,74 @@ func (s *Server) Run(ctx context.Context) error {
 			return fmt.Errorf("loading TLS certificate: %w", err)
 		}
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		ln = tls.NewListener(ln, srv.TLSConfig)
+		listeners[0] = tls.NewListener(ln, srv.TLSConfig)
 		scheme = "https"
 	}
-	s.log.Info("serving", "address", scheme+"://"+ln.Addr().String())
-	s.started <- ln.Addr().String()
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	addrs := [2]string{listeners[0].Addr().String()}
+	if s.cfg.HealthListen != "" {
+		hln, err := net.Listen("tcp", s.cfg.HealthListen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listening on %s (health): %w", s.cfg.HealthListen, err)
+		}
+		hln = newLimitListener(hln, HealthMaxConnections, HealthMaxConnectionsPerClient,
+			s.refused.WithLabelValues("health"), s.open.WithLabelValues("health"))
+		hsrv := &http.Server{
+			Handler:           s.serveMux(s.health),
+			ReadHeaderTimeout: healthTimeout,
+			ReadTimeout:       healthTimeout,
+			WriteTimeout:      healthTimeout,
+			IdleTimeout:       healthTimeout,
+			MaxHeaderBytes:    16 << 10,
+			ErrorLog:          srv.ErrorLog,
+		}
+		if srv.TLSConfig != nil {
+			hsrv.TLSConfig = srv.TLSConfig
+			hln = tls.NewListener(hln, srv.TLSConfig)
+		}
+		servers = append(servers, hsrv)
+		listeners = append(listeners, hln)
+		addrs[1] = hln.Addr().String()
+		s.log.Info("serving health and metrics", "address", scheme+"://"+addrs[1])
+	}
+	s.log.Info("serving", "address", scheme+"://"+addrs[0])
+	s.started <- addrs
+	errc := make(chan error, len(servers))
+	for i := range servers {
+		go func() { errc <- servers[i].Serve(listeners[i]) }()
+	}
+	var runErr error
+	pending := len(servers)
 	select {
-	case err := <-errc:
-		return err
+	case runErr = <-errc:
+		pending--
 	case <-ctx.Done():
 	}
 	s.log.Info("shutting down", "grace", s.cfg.ShutdownGrace.Duration)
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownGrace.Duration)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutting down: %w", err)
+	var wg sync.WaitGroup
+	shutErrs := make([]error, len(servers))
+	for i := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			shutErrs[i] = servers[i].Shutdown(sctx)
+		}()
 	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+	wg.Wait()
+	for range pending {
+		if err := <-errc; runErr == nil && !errors.Is(err, http.ErrServerClosed) {
+			runErr = err
+		}
+	}
+	if runErr != nil {
+		return runErr
+	}
+	for _, err := range shutErrs {
+		if err != nil {
+			return fmt.Errorf("shutting down: %w", err)
+		}
 	}
 	return nil
 }

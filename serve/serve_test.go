@@ -132,12 +132,16 @@ func TestReadyzAndGracefulShutdown(t *testing.T) {
 func TestLoadConfig(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "serve.yaml")
-	os.WriteFile(p, []byte("listen: 127.0.0.1:9000\nreadHeaderTimeout: 5s\nregistry:\n  stripPrefix: stellaops/\n"), 0o644)
+	os.WriteFile(p, []byte("listen: 127.0.0.1:9000\nhealthListen: 127.0.0.1:9001\nreadHeaderTimeout: 5s\nwriteStallTimeout: 1m\nmaxConnectionsPerClient: 8\nregistry:\n  stripPrefix: stellaops/\n"), 0o644)
 	c, err := LoadConfig(p)
-	if err != nil || c.Listen != "127.0.0.1:9000" || c.ReadHeaderTimeout.Duration != 5*time.Second || c.Registry.StripPrefix != "stellaops/" {
+	if err != nil || c.Listen != "127.0.0.1:9000" || c.HealthListen != "127.0.0.1:9001" || c.ReadHeaderTimeout.Duration != 5*time.Second ||
+		c.WriteStallTimeout.Duration != time.Minute || c.MaxConnectionsPerClient != 8 || c.Registry.StripPrefix != "stellaops/" {
 		t.Fatalf("%+v %v", c, err)
 	}
-	for _, bad := range []string{"listen: [\n", "bogus: 1\n", "readTimeout: forever\n", "registry:\n  nope: true\n"} {
+	if c, err := LoadConfig("../examples/site-monitoring/serve.yaml"); err != nil || c.MaxConnectionsPerClient != DefaultMaxConnectionsPerClient {
+		t.Fatalf("the example serve.yaml: %+v %v", c, err)
+	}
+	for _, bad := range []string{"listen: [\n", "bogus: 1\n", "readTimeout: forever\n", "registry:\n  nope: true\n", "maxConnectionsPerClient: 0\n", "healthListen: \"\"\n"} {
 		os.WriteFile(p, []byte(bad), 0o644)
 		if _, err := LoadConfig(p); err == nil {
 			t.Fatalf("config %q accepted", bad)

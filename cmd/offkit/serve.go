@@ -13,10 +13,10 @@ import (
 )
 
 func (a *app) serveCmd() *cobra.Command {
-	var root, listen, configPath, tlsCert, tlsKey, stripPrefix string
+	var root, listen, healthListen, configPath, tlsCert, tlsKey, stripPrefix string
 	var keepHost bool
 	cmd := &cobra.Command{
-		Use:   "serve --root ROOT [--listen 127.0.0.1:8080] [--config serve.yaml]",
+		Use:   "serve --root ROOT [--listen 127.0.0.1:8080] [--health-listen ADDR] [--config serve.yaml]",
 		Short: "Serve the installed site: OCI registry (/v2), rules, dashboards, health and metrics",
 		Long: `Serve the installed site read-only over HTTP:
 
@@ -26,7 +26,13 @@ func (a *app) serveCmd() *cobra.Command {
   /healthz /readyz /metrics
 
 A new generation (after install or rollback) is served from the next request on,
-without restart; downloads in flight finish. SIGTERM or SIGINT shuts down gracefully.`,
+without restart; downloads in flight finish. SIGTERM or SIGINT shuts down gracefully.
+
+Limits (serve.yaml): at most maxConnections (1024) connections, maxConnectionsPerClient
+(64) from one client address; an idle keep-alive connection is closed after idleTimeout
+(15s), a client that takes no 64 KiB of a response within writeStallTimeout (30s) is cut
+off. --health-listen serves /healthz, /readyz and /metrics alone on a second address
+with slots of its own, so probes and scrapes answer while clients hold every slot.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if root == "" {
@@ -42,6 +48,9 @@ without restart; downloads in flight finish. SIGTERM or SIGINT shuts down gracef
 			}
 			if cmd.Flags().Changed("listen") || cfg.Listen == "" {
 				cfg.Listen = listen
+			}
+			if cmd.Flags().Changed("health-listen") {
+				cfg.HealthListen = healthListen
 			}
 			if tlsCert != "" || tlsKey != "" {
 				if tlsCert == "" || tlsKey == "" {
@@ -97,6 +106,7 @@ without restart; downloads in flight finish. SIGTERM or SIGINT shuts down gracef
 	}
 	cmd.Flags().StringVar(&root, "root", "", "site root")
 	cmd.Flags().StringVar(&listen, "listen", serve.DefaultListen, "address to listen on")
+	cmd.Flags().StringVar(&healthListen, "health-listen", "", "second address serving only /healthz, /readyz and /metrics, with connection slots of its own")
 	cmd.Flags().StringVar(&configPath, "config", "", "serve.yaml (schema: schemas/serve.schema.json)")
 	cmd.Flags().StringVar(&tlsCert, "tls-cert", "", "TLS certificate (PEM)")
 	cmd.Flags().StringVar(&tlsKey, "tls-key", "", "TLS private key (PEM)")

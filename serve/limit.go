@@ -1,0 +1,103 @@
+package serve
+
+import (
+	"net"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// limitListener caps the connections of a listener: at most max at once
+// (Accept waits for a free slot, as golang.org/x/net/netutil.LimitListener
+// does) and at most perClient from one client IP address. A connection over
+// the per-client cap is closed as soon as it is accepted, before anything is
+// read from it, so one client cannot take the slots of everyone else.
+type limitListener struct {
+	net.Listener
+	sem       chan struct{}
+	perClient int
+	refused   prometheus.Counter
+	open      prometheus.Gauge
+
+	mu      sync.Mutex
+	clients map[string]int
+
+	closeOnce sync.Once
+	done      chan struct{}
+}
+
+func newLimitListener(ln net.Listener, max, perClient int, refused prometheus.Counter, open prometheus.Gauge) *limitListener {
+	return &limitListener{
+		Listener: ln, sem: make(chan struct{}, max), perClient: perClient,
+		refused: refused, open: open, clients: map[string]int{}, done: make(chan struct{}),
+	}
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	for {
+		select {
+		case l.sem <- struct{}{}:
+		case <-l.done:
+			return nil, net.ErrClosed
+		}
+		c, err := l.Listener.Accept()
+		if err != nil {
+			<-l.sem
+			return nil, err
+		}
+		key := clientKey(c.RemoteAddr())
+		l.mu.Lock()
+		if l.clients[key] >= l.perClient {
+			l.mu.Unlock()
+			c.Close()
+			<-l.sem
+			l.refused.Inc()
+			continue
+		}
+		l.clients[key]++
+		l.mu.Unlock()
+		l.open.Inc()
+		return &limitConn{Conn: c, l: l, key: key}, nil
+	}
+}
+
+func (l *limitListener) Close() error {
+	err := l.Listener.Close()
+	l.closeOnce.Do(func() { close(l.done) })
+	return err
+}
+
+func (l *limitListener) release(key string) {
+	l.mu.Lock()
+	if l.clients[key]--; l.clients[key] <= 0 {
+		delete(l.clients, key)
+	}
+	l.mu.Unlock()
+	l.open.Dec()
+	<-l.sem
+}
+
+// clientKey is the client's IP address (the port dropped).
+func clientKey(a net.Addr) string {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.IP.String()
+	}
+	host, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	return host
+}
+
+type limitConn struct {
+	net.Conn
+	l       *limitListener
+	key     string
+	release sync.Once
+}
+
+func (c *limitConn) Close() error {
+	err := c.Conn.Close()
+	c.release.Do(func() { c.l.release(c.key) })
+	return err
+}
