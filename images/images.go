@@ -35,8 +35,13 @@
 //     with org.opencontainers.image.ref.name = Ref as written, followed by
 //     the signature, attestation and referrer manifests carried, sorted by
 //     their ref.name: `<repository>:sha256-<hex>.sig` and `.att` for cosign
-//     tags, `<repository>@sha256:<hex>` for OCI referrers. The same sources
-//     give the same bytes, whatever their order and the timing of the fetches.
+//     tags, `<repository>@sha256:<hex>` for OCI referrers, <repository>
+//     being the Ref as written less its tag and digest
+//     (ocilayout.Repository). The same sources give the same bytes, whatever
+//     their order and the timing of the fetches.
+//   - Plan.Files records the media type of every manifest and index blob
+//     (File.MediaType), which the kit manifest carries, so that a site knows
+//     which blobs to parse before index.json streams.
 //   - The cosign tags `sha256-<hex>.sig` and `sha256-<hex>.att` of the image
 //     and of each child image of an index are carried when the source has
 //     them: for a registry source, tags of its repository; for a layout
@@ -83,6 +88,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/ocilayout"
 	"github.com/offkit/offkit/manifest"
 	"github.com/offkit/offkit/sign"
 )
@@ -256,7 +262,7 @@ func resolve(ctx context.Context, s manifest.ImageSource, puller *remote.Puller,
 		Platforms: stored.platforms,
 	}
 	if t, ok := o.(tagger); ok {
-		if err := p.addTags(ctx, t, ref.Context().Name(), root.desc, stored.children); err != nil {
+		if err := p.addTags(ctx, t, ocilayout.Repository(s.Ref), root.desc, stored.children); err != nil {
 			return nil, err
 		}
 	}

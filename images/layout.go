@@ -55,6 +55,9 @@ type File struct {
 	// Data is the content of a small file, already checked; nil for a blob
 	// read from its source by Open.
 	Data []byte
+	// MediaType is the media type of a blob that is a manifest or an index
+	// (what the kit manifest records for it); "" for any other file.
+	MediaType string
 
 	blob *blobRef
 }
@@ -90,17 +93,20 @@ func (p *Plan) Close() error {
 // by several sources is read from the first one, in the order of the
 // sources, that holds it in memory, or else the first that lists it.
 func (p *Plan) list() error {
-	seen := map[string]bool{}
+	seen := map[string]int{}
 	add := func(f File) {
-		if seen[f.Path] {
+		if i, ok := seen[f.Path]; ok {
+			if p.Files[i].MediaType == "" {
+				p.Files[i].MediaType = f.MediaType
+			}
 			return
 		}
-		seen[f.Path] = true
+		seen[f.Path] = len(p.Files)
 		p.Files = append(p.Files, f)
 	}
 	for _, s := range p.sources {
 		for _, m := range s.inline {
-			add(File{Path: blobPath(m.digest), Size: int64(len(m.data)), SHA256: m.digest.Hex, Data: m.data})
+			add(File{Path: blobPath(m.digest), Size: int64(len(m.data)), SHA256: m.digest.Hex, Data: m.data, MediaType: m.mediaType})
 		}
 	}
 	var roots, extras []entry

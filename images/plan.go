@@ -44,6 +44,9 @@ type rootManifest struct {
 type inlineBlob struct {
 	digest v1.Hash
 	data   []byte
+	// mediaType is the media type of a manifest or index; "" for any other
+	// blob.
+	mediaType string
 }
 
 // blobRef is a blob to stream from its origin.
@@ -158,15 +161,24 @@ func readSmall(ref string, d v1.Descriptor, r io.Reader) ([]byte, error) {
 	return b, nil
 }
 
-func (p *sourcePlan) addInline(h v1.Hash, b []byte) {
+// addInline adds a checked blob held in memory; mediaType is that of a
+// manifest or index, "" for a config or key.
+func (p *sourcePlan) addInline(h v1.Hash, b []byte, mediaType string) {
 	if p.seen == nil {
 		p.seen = map[v1.Hash]bool{}
 	}
 	if p.seen[h] {
+		if mediaType != "" {
+			for i := range p.inline {
+				if p.inline[i].digest == h && p.inline[i].mediaType == "" {
+					p.inline[i].mediaType = mediaType
+				}
+			}
+		}
 		return
 	}
 	p.seen[h] = true
-	p.inline = append(p.inline, inlineBlob{digest: h, data: b})
+	p.inline = append(p.inline, inlineBlob{digest: h, data: b, mediaType: mediaType})
 }
 
 func (p *sourcePlan) addBlob(d v1.Descriptor) {
@@ -222,7 +234,10 @@ func (p *sourcePlan) walk(ctx context.Context, d v1.Descriptor, b []byte, depth 
 	if err != nil {
 		return err
 	}
-	p.addInline(d.Digest, b)
+	if d.MediaType == "" {
+		d.MediaType = m.MediaType
+	}
+	p.addInline(d.Digest, b, string(d.MediaType))
 	if m.isIndex(d.MediaType) {
 		for _, c := range m.Manifests {
 			if err := p.walk(ctx, c, nil, depth+1); err != nil {
@@ -283,7 +298,7 @@ func (p *sourcePlan) addRoot(ctx context.Context, root rootManifest, wanted []v1
 			return nil, fmt.Errorf("image %q: platform %s: image is %s: %w", p.ref, formatPlatform(w), formatPlatform(plat), errdef.ErrNotFound)
 		}
 	}
-	p.addInline(m.Config.Digest, cb)
+	p.addInline(m.Config.Digest, cb, "")
 	if err := p.walk(ctx, root.desc, root.data, 0); err != nil {
 		return nil, err
 	}
@@ -337,7 +352,7 @@ func (p *sourcePlan) addIndex(ctx context.Context, root rootManifest, m *doc, wa
 			}
 		}
 	}
-	p.addInline(desc.Digest, data)
+	p.addInline(desc.Digest, data, string(desc.MediaType))
 	s := &stored{desc: desc}
 	for _, c := range kept {
 		if err := p.walk(ctx, c, nil, 1); err != nil {

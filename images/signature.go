@@ -75,7 +75,7 @@ func (p *sourcePlan) checkSignature(ctx context.Context, key *sign.PublicKey, ke
 		if err != nil {
 			return manifest.ImageSignature{}, err
 		}
-		p.addInline(h, key.DER())
+		p.addInline(h, key.DER(), "")
 		return manifest.ImageSignature{KeyID: key.KeyID(), Signature: p.rootSig.desc.Digest.String(), Payload: l.Digest}, nil
 	}
 	if len(why) == 0 {

@@ -23,6 +23,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/ocilayout"
 	"github.com/offkit/offkit/manifest"
 )
 
@@ -156,7 +157,7 @@ func (p *sourcePlan) addTags(ctx context.Context, o tagger, repo string, src v1.
 // addReferrers adds the OCI referrers of the source digest src (referrers
 // API, or its fallback tag).
 func (p *sourcePlan) addReferrers(ctx context.Context, o *registryOrigin, src v1.Descriptor) error {
-	repo := o.repo.Name()
+	repo := ocilayout.Repository(o.ref)
 	idx, err := remote.Referrers(o.repo.Digest(src.Digest.String()), remote.Reuse(o.puller), remote.WithContext(ctx))
 	if isNotFound(err) {
 		return nil

@@ -31,6 +31,7 @@ import (
 
 	"github.com/offkit/offkit/images"
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/ocilayout"
 	"github.com/offkit/offkit/manifest"
 	"github.com/offkit/offkit/sign"
 )
@@ -167,6 +168,9 @@ func Build(ctx context.Context, spec *manifest.Spec, opts BuildOptions) (*BuildR
 		m.Entries = append(m.Entries, s.entry)
 	}
 	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	if err := checkLayout(m, plan); err != nil {
 		return nil, err
 	}
 	mbytes, err := m.Encode()
@@ -349,6 +353,7 @@ func imageSources(plan *images.Plan) []source {
 		e := manifest.Entry{Path: "images/" + f.Path, Size: f.Size, SHA256: f.SHA256, Role: manifest.RoleImageIndex}
 		if strings.HasPrefix(f.Path, "blobs/") {
 			e.Role = manifest.RoleImageBlob
+			e.MediaType = f.MediaType
 		}
 		if f.Path == "index.json" {
 			e.MediaType = "application/vnd.oci.image.index.v1+json"
@@ -356,6 +361,27 @@ func imageSources(plan *images.Plan) []source {
 		out = append(out, source{entry: e, image: f})
 	}
 	return out
+}
+
+// checkLayout applies to the images/ part of the kit the rules verify
+// applies (internal/ocilayout), so that no kit a site would refuse is
+// built.
+func checkLayout(m *manifest.Manifest, plan *images.Plan) error {
+	l, err := ocilayout.New(m)
+	if err != nil {
+		return err
+	}
+	if plan != nil {
+		for _, f := range plan.Files {
+			if p := "images/" + f.Path; l.Wants(p) {
+				l.Add(p, f.Data)
+			}
+		}
+	}
+	if _, err := l.Check(); err != nil {
+		return fmt.Errorf("image layout of the kit: %w", err)
+	}
+	return nil
 }
 
 // hashFiles sets the size and digest of every source, hashing several files

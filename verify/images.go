@@ -79,7 +79,11 @@ func (s *imageSigs) wants(e manifest.Entry) bool {
 }
 
 // keep records the verified bytes of an entry.
-func (s *imageSigs) keep(e manifest.Entry, b []byte) { s.kept[e.Path] = b }
+func (s *imageSigs) keep(e manifest.Entry, b []byte) {
+	if s.wants(e) {
+		s.kept[e.Path] = b
+	}
+}
 
 func (s *imageSigs) blob(d string) []byte { return s.kept[blobDir+strings.TrimPrefix(d, "sha256:")] }
 

@@ -5,9 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
+
+	"github.com/google/go-containerregistry/pkg/v1/random"
 
 	"github.com/offkit/offkit/internal/errdef"
 	"github.com/offkit/offkit/internal/kittest"
@@ -69,67 +70,68 @@ func TestImageSignatures(t *testing.T) {
 	}
 }
 
-func blobEntry(b []byte) (kittest.Entry, string) {
-	sum := sha256.Sum256(b)
-	h := hex.EncodeToString(sum[:])
-	return kittest.File("images/blobs/sha256/"+h, b), "sha256:" + h
-}
-
 // TestForgedImageSignatures crafts kits, each signed by the trusted kit key,
-// whose carried image signatures are wrong.
+// whose carried image signatures are wrong; the image layout is otherwise
+// valid.
 func TestForgedImageSignatures(t *testing.T) {
 	kitKey, imageKey, other := kittest.NewKey(t), kittest.NewKey(t), kittest.NewKey(t)
-	const imageDigest = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+	const repo = "registry.example/stellaops/app"
 	const elsewhere = "sha256:2222222222222222222222222222222222222222222222222222222222222222"
+	img, err := random.Image(512, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name     string
 		signer   *kittest.Key // signs the payload
 		carried  *kittest.Key // the key blob
-		digest   string       // in the payload
+		digest   string       // in the payload; "" for the image's
 		payload  []byte       // overrides the payload
 		dropKey  bool         // leave the key blob out of the kit
 		code     int
 		substr   string
 		trustKey *kittest.Key
 	}{
-		{name: "good", signer: imageKey, carried: imageKey, digest: imageDigest, trustKey: imageKey},
+		{name: "good", signer: imageKey, carried: imageKey, trustKey: imageKey},
 		{name: "payload for another image", signer: imageKey, carried: imageKey, digest: elsewhere, code: errdef.ExitSignature, substr: "payload signs image " + elsewhere},
-		{name: "carried key did not sign", signer: other, carried: imageKey, digest: imageDigest, code: errdef.ExitSignature, substr: "signature not verified"},
-		{name: "untrusted key", signer: other, carried: other, digest: imageDigest, trustKey: imageKey, code: errdef.ExitSignature, substr: "not a trusted image key"},
-		{name: "key not shipped", signer: imageKey, carried: imageKey, digest: imageDigest, dropKey: true, code: errdef.ExitInvalid, substr: "not shipped"},
+		{name: "carried key did not sign", signer: other, carried: imageKey, code: errdef.ExitSignature, substr: "signature not verified"},
+		{name: "untrusted key", signer: other, carried: other, trustKey: imageKey, code: errdef.ExitSignature, substr: "not a trusted image key"},
+		{name: "key not shipped", signer: imageKey, carried: imageKey, dropKey: true, code: errdef.ExitInvalid, substr: "not shipped"},
 		{name: "payload over the limit", signer: imageKey, carried: imageKey, payload: make([]byte, verify.MaxImageSignatureBlob+1), code: errdef.ExitInvalid, substr: "over the limit"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			o := &kittest.OCI{}
+			imd := o.Image(t, img)
 			payload := c.payload
 			if payload == nil {
-				payload = kittest.CosignPayload("registry.example/stellaops/app", c.digest)
+				d := c.digest
+				if d == "" {
+					d = string(imd.Digest)
+				}
+				payload = kittest.CosignPayload(repo, d)
 			}
-			sigImg := kittest.CosignSignature(t, c.signer.Private, payload)
-			raw, err := sigImg.RawManifest()
-			if err != nil {
-				t.Fatal(err)
-			}
-			ke, kd := blobEntry(c.carried.Public.DER())
-			se, sd := blobEntry(raw)
-			pe, pd := blobEntry(payload)
-			content := []kittest.Entry{se, pe}
+			sd := o.Image(t, kittest.CosignSignature(t, c.signer.Private, payload))
+			o.Tag(repo+":1", imd)
+			o.Tag(repo+":sha256-"+imd.Digest.Encoded()+".sig", sd)
+			kd := c.carried.Public.KeyID()
 			if !c.dropKey {
-				content = append(content, ke)
+				o.Blob(c.carried.Public.DER(), "")
 			}
-			m := kittest.ManifestFor(content)
+			pd := "sha256:" + hex.EncodeToString(sha256Sum(payload))
+			content := o.Files(t)
+			m := o.Manifest(content)
 			m.Images = []manifest.Image{{
-				Reference: "registry.example/stellaops/app:1", Digest: imageDigest, MediaType: "application/vnd.oci.image.manifest.v1+json",
-				Signatures: []string{sd},
-				SignedBy:   []manifest.ImageSignature{{KeyID: kd, Signature: sd, Payload: pd}},
+				Reference: repo + ":1", Digest: string(imd.Digest), MediaType: imd.MediaType,
+				Signatures: []string{string(sd.Digest)},
+				SignedBy:   []manifest.ImageSignature{{KeyID: kd, Signature: string(sd.Digest), Payload: pd}},
 			}}
-			sort.Slice(content, func(i, j int) bool { return content[i].Header.Name < content[j].Header.Name })
 			p := (&kittest.Craft{Content: content, Manifest: m, Key: kitKey}).Write(t, filepath.Join(t.TempDir(), "k.kit.tar.zst"))
-			o := opts(kitKey)
+			o2 := opts(kitKey)
 			if c.trustKey != nil {
-				o.ImageKeys = []*sign.PublicKey{c.trustKey.Public}
+				o2.ImageKeys = []*sign.PublicKey{c.trustKey.Public}
 			}
-			v, err := verify.File(context.Background(), p, o)
+			v, err := verify.File(context.Background(), p, o2)
 			if c.code == 0 {
 				if err != nil || len(v.SignedImages) != 1 {
 					t.Fatalf("err = %v, signed images %+v", err, v)
@@ -139,4 +141,9 @@ func TestForgedImageSignatures(t *testing.T) {
 			wantCode(t, err, c.code, c.substr)
 		})
 	}
+}
+
+func sha256Sum(b []byte) []byte {
+	s := sha256.Sum256(b)
+	return s[:]
 }

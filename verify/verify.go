@@ -32,6 +32,27 @@
 //     listed in the manifest as shipped and at most MaxImageSignatureBlob
 //     bytes, MaxImageSignatureBytes in all (else errdef.ErrInvalid). A
 //     signature that does not verify is errdef.ErrSignature naming the image.
+//  8. The images/ part is one OCI image layout that serves exactly what the
+//     manifest's images[] lists (internal/ocilayout states the rules in
+//     full); anything else is errdef.ErrInvalid naming the path, reference
+//     or digest. As the manifest is read: under images/ only oci-layout,
+//     index.json (at most MaxImageIndex bytes) and blobs
+//     images/blobs/sha256/<hex> whose sha256 is hex; a blob that is a
+//     manifest or index records its media type in its entry, and only those
+//     blobs are kept in memory while the kit streams (MaxImageManifest bytes
+//     each, MaxImageManifests in all). Once every byte has streamed, before
+//     rule 7: index.json is an OCI index whose descriptors are each named
+//     (org.opencontainers.image.ref.name) once, and are exactly the
+//     (reference, digest) pairs of images[], plus the cosign tags
+//     (<repository>:sha256-<hex>.sig/.att, a .sig being one of the image's
+//     images[].signatures) and OCI referrers (<repository>@<digest>, its
+//     subject the image) of those images; everything it reaches (indexes
+//     nested at most MaxImageDepth deep, image manifests, configs, layers,
+//     subjects) is in the kit, with sha256 digests and sizes that tell the
+//     truth, and each manifest parses as the media type its descriptor
+//     claims and its entry records. Rule 7's signature policy thus covers
+//     every image the kit serves. Result.ImageIndex gives the checked
+//     index.json to an installer.
 //
 // Content reaches a Sink as it streams; a Sink must not make anything
 // visible before Kit returns nil. Kit never writes anything itself.
@@ -50,6 +71,7 @@ import (
 	"time"
 
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/ocilayout"
 	"github.com/offkit/offkit/internal/seekable"
 	"github.com/offkit/offkit/kit"
 	"github.com/offkit/offkit/manifest"
@@ -107,6 +129,10 @@ type Result struct {
 	Bytes         int64
 	// SignedImages lists the images whose cosign signature was checked.
 	SignedImages []SignedImage
+	// ImageIndex is the kit's images/index.json, checked (rule 8): what an
+	// installer serves, with no need to parse the entry itself. Nil for a
+	// kit without images.
+	ImageIndex []byte
 }
 
 // File verifies the kit at path. A whole-file signature at path+".sig" is
@@ -236,6 +262,10 @@ func stream(ctx context.Context, raw io.Reader, frames []seekable.Frame, opts Op
 	if err != nil {
 		return nil, err
 	}
+	layout, err := ocilayout.New(m)
+	if err != nil {
+		return nil, err
+	}
 	sums := m.SHA256SUMS()
 	total := m.TotalSize()
 	kr.SetLimit(int64(len(mbytes)+len(sig)+len(sums)) + total + int64(len(m.Entries)+4)*perEntryOverhead + 10240)
@@ -281,7 +311,7 @@ func stream(ctx context.Context, raw io.Reader, frames []seekable.Frame, opts Op
 			return nil, fmt.Errorf("entry %q: size %d, manifest says %d: %w", e.Path, hdr.Size, e.Size, errdef.ErrDigestMismatch)
 		}
 		var keep *bytes.Buffer
-		if isigs.wants(e) {
+		if isigs.wants(e) || layout.Wants(e.Path) {
 			keep = bytes.NewBuffer(make([]byte, 0, e.Size))
 		}
 		if err := checkEntry(ctx, kr, e, h, opts.Sink, keep); err != nil {
@@ -289,6 +319,7 @@ func stream(ctx context.Context, raw io.Reader, frames []seekable.Frame, opts Op
 		}
 		if keep != nil {
 			isigs.keep(e, keep.Bytes())
+			layout.Add(e.Path, keep.Bytes())
 		}
 		done += e.Size
 		res.Entries++
@@ -307,6 +338,9 @@ func stream(ctx context.Context, raw io.Reader, frames []seekable.Frame, opts Op
 		return nil, err
 	}
 	if err := kr.Finish(); err != nil {
+		return nil, err
+	}
+	if res.ImageIndex, err = layout.Check(); err != nil {
 		return nil, err
 	}
 	if res.SignedImages, err = isigs.check(); err != nil {
