@@ -1,10 +1,8 @@
 package kit
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/offkit/offkit/internal/errdef"
 	"github.com/offkit/offkit/manifest"
@@ -23,12 +21,9 @@ type Head struct {
 // ReadHead reads the manifest and its signature from the start of the kit at
 // path, decoding only the first frames.
 func ReadHead(path string) (*Head, error) {
-	f, err := os.Open(path)
+	f, _, err := Open(path)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("kit %s: %w", path, errdef.ErrNotFound)
-		}
-		return nil, err
+		return nil, fmt.Errorf("kit %w", err)
 	}
 	defer f.Close()
 	r, err := NewReader(f, nil, 1, manifest.MaxManifestSize+MaxSignatureSize+16<<10)

@@ -131,17 +131,25 @@ func (p *packer) begin(name string, size int64, mayCut bool) error {
 			return err
 		}
 	}
-	hdr := &tar.Header{
+	if err := p.tw.WriteHeader(Header(name, size, p.mtime)); err != nil {
+		return fmt.Errorf("writing tar header of %s: %w", name, err)
+	}
+	return nil
+}
+
+// Header returns the tar header of every kit entry: a regular file, mode
+// 0644, owned by uid and gid 0 with empty owner names, modified at the kit's
+// createdAt (whole seconds, UTC), nothing else. archive/tar's writer turns it
+// into USTAR, or PAX with only a path record when the name needs it; the
+// reader refuses any header that does not encode to the same bytes.
+func Header(name string, size int64, mtime time.Time) *tar.Header {
+	return &tar.Header{
 		Typeflag: tar.TypeReg,
 		Name:     name,
 		Size:     size,
 		Mode:     0o644,
-		ModTime:  p.mtime,
+		ModTime:  mtime.UTC().Truncate(time.Second),
 	}
-	if err := p.tw.WriteHeader(hdr); err != nil {
-		return fmt.Errorf("writing tar header of %s: %w", name, err)
-	}
-	return nil
 }
 
 // flushFrame ends the current frame at an entry boundary.

@@ -2,10 +2,12 @@ package kit
 
 import (
 	"archive/tar"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/offkit/offkit/internal/errdef"
 	"github.com/offkit/offkit/internal/seekable"
@@ -16,36 +18,57 @@ import (
 // a safe regular file: links, devices, FIFOs, sparse files, unsafe or
 // repeated names. It knows nothing of signatures; package verify decides
 // what to trust.
+//
+// Every header must be exactly what the kit writer produces (Header): the
+// bytes the tar reader consumes between two entries (the previous entry's
+// zero padding and the next entry's header blocks) are compared with the
+// canonical encoding, so a setuid mode, an owner, extended attributes, extra
+// PAX records or data hidden in padding or unused header fields are refused,
+// although the manifest's sha256s only cover the entries' contents. Every
+// entry has the modification time of the first (ModTime); the verifier
+// checks it against the manifest's createdAt.
 type Reader struct {
 	lim      *limitReader
+	rec      *recorder
 	tr       *tar.Reader
 	close    func()
+	release  func()
 	seen     map[string]string
 	seekable bool
+	mtime    time.Time
+	size     int64 // of the current entry
+	entries  int
+	canon    bytes.Buffer
 }
 
 // NewReader reads a kit from raw, its compressed bytes. With frames (from
 // seekable.ReadSeekTable) the frames are decoded on several goroutines;
 // without, raw is read as any zstd stream. The decompressed stream is limited
-// to limit bytes until SetLimit raises it.
+// to limit bytes until SetLimit raises it, and until then only the frames
+// that start within those bytes are read and decoded: an untrusted head
+// cannot make the reader decode ahead.
 func NewReader(raw io.Reader, frames []seekable.Frame, concurrency int, limit int64) (*Reader, error) {
 	var src io.Reader
-	var closer func()
+	var closer, release func()
 	if frames != nil {
-		fr := seekable.NewFrameReader(raw, frames, concurrency)
-		src, closer = fr, func() { fr.Close() }
+		// Nothing past the head is decoded before the caller trusts it.
+		fr := seekable.NewFrameReader(raw, frames, concurrency, limit)
+		src, closer, release = fr, func() { fr.Close() }, fr.Release
 	} else {
 		dec, err := seekable.NewDecoder(raw)
 		if err != nil {
 			return nil, err
 		}
-		src, closer = dec, dec.Close
+		src, closer, release = dec, dec.Close, func() {}
 	}
 	lim := &limitReader{r: src, n: limit}
+	rec := &recorder{r: lim}
 	return &Reader{
 		lim:      lim,
-		tr:       tar.NewReader(lim),
+		rec:      rec,
+		tr:       tar.NewReader(rec),
 		close:    closer,
+		release:  release,
 		seen:     map[string]string{},
 		seekable: frames != nil,
 	}, nil
@@ -54,55 +77,143 @@ func NewReader(raw io.Reader, frames []seekable.Frame, concurrency int, limit in
 // Seekable reports whether the frames are decoded in parallel.
 func (r *Reader) Seekable() bool { return r.seekable }
 
-// SetLimit sets how many decompressed bytes the whole stream may have.
-func (r *Reader) SetLimit(n int64) { r.lim.n = n - r.lim.read }
+// SetLimit sets how many decompressed bytes the whole stream may have, once
+// the caller trusts the head, and lets the frames past the first limit
+// bytes (which NewReader holds back) be decoded ahead in parallel.
+func (r *Reader) SetLimit(n int64) {
+	r.lim.n = n - r.lim.read
+	r.release()
+}
 
 // Close stops decoding.
 func (r *Reader) Close() { r.close() }
 
+// ModTime returns the modification time every entry has (zero before the
+// first entry).
+func (r *Reader) ModTime() time.Time { return r.mtime }
+
+// MaxHeaderBytes bounds the tar bytes of one entry's header: a PAX header
+// carrying a path of manifest.MaxPathLen bytes and the USTAR block.
+const MaxHeaderBytes = 6 * 512
+
 // Next returns the next regular file entry, io.EOF at the end of the
-// archive. Directory entries are checked and skipped.
+// archive. Only regular files are allowed, with canonical headers.
 func (r *Reader) Next() (*tar.Header, error) {
-	for {
-		hdr, err := r.tr.Next()
-		if err != nil {
-			if err == io.EOF {
-				return nil, io.EOF
+	// What the caller left of the current entry is not part of the header.
+	if _, err := io.Copy(io.Discard, r.tr); err != nil {
+		return nil, streamError("reading entry", err)
+	}
+	r.rec.start(MaxHeaderBytes + 512)
+	hdr, err := r.tr.Next()
+	raw, over := r.rec.stop()
+	if err != nil {
+		if over {
+			return nil, fmt.Errorf("archive entry %d: header over %d bytes: %w", r.entries+1, MaxHeaderBytes, errdef.ErrInvalid)
+		}
+		if err == io.EOF {
+			if !allZero(raw) {
+				return nil, fmt.Errorf("archive end: data in the padding or trailer: %w", errdef.ErrInvalid)
 			}
-			return nil, streamError("reading tar header", err)
+			return nil, io.EOF
 		}
-		name := hdr.Name
-		if hdr.Typeflag == tar.TypeDir {
-			name = strings.TrimSuffix(name, "/")
-		}
-		if err := manifest.CheckName(name); err != nil {
-			return nil, fmt.Errorf("archive entry %q: %v: %w", hdr.Name, err, errdef.ErrInvalid)
-		}
-		for k := range hdr.PAXRecords {
-			if strings.HasPrefix(k, "GNU.sparse.") || k == "linkpath" {
-				return nil, fmt.Errorf("archive entry %q: PAX record %q is not allowed: %w", hdr.Name, k, errdef.ErrInvalid)
-			}
-		}
-		low := strings.ToLower(name)
-		if prev, ok := r.seen[low]; ok {
-			if prev == name {
-				return nil, fmt.Errorf("archive entry %q: duplicate entry: %w", hdr.Name, errdef.ErrInvalid)
-			}
-			return nil, fmt.Errorf("archive entry %q: collides with %q when case is ignored: %w", hdr.Name, prev, errdef.ErrInvalid)
-		}
-		r.seen[low] = name
-		switch hdr.Typeflag {
-		case tar.TypeReg:
-			if hdr.Size < 0 {
-				return nil, fmt.Errorf("archive entry %q: negative size: %w", hdr.Name, errdef.ErrInvalid)
-			}
-			return hdr, nil
-		case tar.TypeDir:
-			continue
-		default:
-			return nil, fmt.Errorf("archive entry %q: %s, only regular files are allowed in a kit: %w", hdr.Name, typeName(hdr.Typeflag), errdef.ErrInvalid)
+		return nil, streamError("reading tar header", err)
+	}
+	if hdr.Typeflag != tar.TypeReg {
+		return nil, fmt.Errorf("archive entry %q: %s, only regular files are allowed in a kit: %w", hdr.Name, typeName(hdr.Typeflag), errdef.ErrInvalid)
+	}
+	name := hdr.Name
+	if err := manifest.CheckName(name); err != nil {
+		return nil, fmt.Errorf("archive entry %q: %v: %w", hdr.Name, err, errdef.ErrInvalid)
+	}
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") || k == "linkpath" {
+			return nil, fmt.Errorf("archive entry %q: PAX record %q is not allowed: %w", hdr.Name, k, errdef.ErrInvalid)
 		}
 	}
+	key := manifest.Fold(name)
+	if prev, ok := r.seen[key]; ok {
+		if prev == name {
+			return nil, fmt.Errorf("archive entry %q: duplicate entry: %w", hdr.Name, errdef.ErrInvalid)
+		}
+		return nil, fmt.Errorf("archive entry %q: collides with %q when case and Unicode normalisation are ignored: %w", hdr.Name, prev, errdef.ErrInvalid)
+	}
+	r.seen[key] = name
+	if hdr.Size < 0 {
+		return nil, fmt.Errorf("archive entry %q: negative size: %w", hdr.Name, errdef.ErrInvalid)
+	}
+	if r.entries == 0 {
+		r.mtime = hdr.ModTime.UTC().Truncate(time.Second)
+	}
+	if err := r.checkCanonical(hdr, raw); err != nil {
+		return nil, err
+	}
+	r.entries++
+	r.size = hdr.Size
+	return hdr, nil
+}
+
+// checkCanonical compares the bytes consumed for hdr (the previous entry's
+// padding, then the header blocks) with what the kit writer produces.
+func (r *Reader) checkCanonical(hdr *tar.Header, raw []byte) error {
+	pad := int((512 - r.size%512) % 512)
+	if r.entries == 0 {
+		pad = 0
+	}
+	if len(raw) < pad || !allZero(raw[:pad]) {
+		return fmt.Errorf("archive entry %q: data in the padding before it: %w", hdr.Name, errdef.ErrInvalid)
+	}
+	r.canon.Reset()
+	tw := tar.NewWriter(&r.canon)
+	if err := tw.WriteHeader(Header(hdr.Name, hdr.Size, r.mtime)); err != nil {
+		return fmt.Errorf("archive entry %q: %v: %w", hdr.Name, err, errdef.ErrInvalid)
+	}
+	if !bytes.Equal(raw[pad:], r.canon.Bytes()) {
+		return fmt.Errorf("archive entry %q: header is not what offkit writes (only regular files, mode 0644, owner 0:0 without names, one modification time, no extended attributes or other PAX records): %w", hdr.Name, errdef.ErrInvalid)
+	}
+	return nil
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// recorder keeps a copy of the bytes read while recording, up to a bound.
+type recorder struct {
+	r    io.Reader
+	on   bool
+	max  int
+	buf  []byte
+	over bool
+}
+
+func (c *recorder) start(max int) { c.on, c.max, c.buf, c.over = true, max, c.buf[:0], false }
+
+func (c *recorder) stop() ([]byte, bool) {
+	c.on = false
+	return c.buf, c.over
+}
+
+func (c *recorder) Read(p []byte) (int, error) {
+	if c.on && len(c.buf)+len(p) > c.max {
+		// archive/tar reads a PAX header's records whole (up to 1 MiB):
+		// refuse before it does.
+		if room := c.max - len(c.buf); room > 0 {
+			p = p[:room]
+		} else {
+			c.over = true
+			return 0, fmt.Errorf("tar header over %d bytes: %w", MaxHeaderBytes, errdef.ErrInvalid)
+		}
+	}
+	n, err := c.r.Read(p)
+	if c.on {
+		c.buf = append(c.buf, p[:n]...)
+	}
+	return n, err
 }
 
 // Read reads the content of the current entry.
@@ -136,6 +247,8 @@ func (r *Reader) Finish() error {
 
 func typeName(t byte) string {
 	switch t {
+	case tar.TypeDir:
+		return "a directory"
 	case tar.TypeSymlink:
 		return "a symbolic link"
 	case tar.TypeLink:

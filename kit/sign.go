@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/klauspost/compress/zstd"
 
@@ -32,12 +31,9 @@ type SignResult struct {
 // kit that Build with that key gives. Sign needs the seek table; it does not
 // check the content (verify does).
 func Sign(path string, key *sign.PrivateKey) (*SignResult, error) {
-	f, err := os.Open(path)
+	f, _, err := Open(path)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("kit %s: %w", path, errdef.ErrNotFound)
-		}
-		return nil, err
+		return nil, fmt.Errorf("kit %w", err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
@@ -114,7 +110,7 @@ func Sign(path string, key *sign.PrivateKey) (*SignResult, error) {
 		name string
 		b    []byte
 	}{{ManifestPath, mbytes}, {SignaturePath, sig}, {SumsPath, sums}} {
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: e.name, Size: int64(len(e.b)), Mode: 0o644, ModTime: m.CreatedAt.UTC().Truncate(time.Second)}); err != nil {
+		if err := tw.WriteHeader(Header(e.name, int64(len(e.b)), m.CreatedAt)); err != nil {
 			return nil, err
 		}
 		if _, err := tw.Write(e.b); err != nil {

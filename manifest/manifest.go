@@ -15,11 +15,21 @@
 //   - the bytes are at most MaxManifestSize and valid against
 //     schemas/manifest.schema.json;
 //   - every entry path is a clean, relative, slash-separated path of at most
-//     MaxPathLen bytes, with no "..", ".", empty element, backslash, NUL or
-//     control character, and not under offkit/ or named SHA256SUMS;
-//   - entry paths are sorted, unique, and unique when folded to lower case;
-//   - no entry path is also a directory of another entry;
+//     MaxPathLen bytes (each element at most MaxNameLen), with no "..", ".",
+//     empty element, backslash, NUL or control character;
+//   - every entry path lies in a content folder, and its role follows from
+//     it (RoleOf): images/oci-layout and images/index.json (image-index),
+//     images/blobs/sha256/<64 lowercase hex> named by the entry's own sha256
+//     (image-blob), rules/ (rules), dashboards/ (dashboard), mirror/
+//     (mirror), debug/ (debug), authority/ (authority), files/ (file).
+//     Nothing else: not the kit's head (offkit/, SHA256SUMS), not a name the
+//     site reserves for itself (.offkit/);
+//   - entry paths are sorted and unique, and unique under Fold (full Unicode
+//     case folding and canonical normalisation: "A"/"a", NFC/NFD, "ſ"/"s");
+//   - no entry path is also a directory of another entry (under Fold too);
 //   - sizes are non-negative and sum to at most MaxTotalSize without overflow;
+//   - no delta fields: delta kits are not built yet, so a manifest with a
+//     base, or with entries marked inBase, is refused;
 //   - each images[].signedBy[].signature is one of the image's signatures.
 package manifest
 

@@ -23,6 +23,16 @@ func sample() *Manifest {
 	}
 }
 
+// twoPaths gives the sample's two entries these paths, with the roles the
+// paths imply, in kit order.
+func twoPaths(m *Manifest, a, b string) {
+	for i, p := range []string{a, b} {
+		m.Entries[i].Path = p
+		m.Entries[i].Role, _ = RoleOf(p)
+	}
+	SortEntries(m.Entries)
+}
+
 func TestParseRoundTrip(t *testing.T) {
 	b, err := sample().Encode()
 	if err != nil {
@@ -49,11 +59,43 @@ func TestParseRefuses(t *testing.T) {
 		{name: "backslash", edit: func(m *Manifest) { m.Entries[0].Path = `a\b` }, field: "backslash"},
 		{name: "control", edit: func(m *Manifest) { m.Entries[0].Path = "a\x01b" }, field: "control"},
 		{name: "nul", edit: func(m *Manifest) { m.Entries[0].Path = "a\x00b" }, field: "control"},
-		{name: "case collision", edit: func(m *Manifest) { m.Entries[0].Path = "Rules/zastava.yaml" }, field: "case"},
+		{name: "case collision", edit: func(m *Manifest) { twoPaths(m, "rules/Zastava.yaml", "rules/zastava.yaml") }, field: "case"},
 		{name: "unsorted", edit: func(m *Manifest) { m.Entries[0], m.Entries[1] = m.Entries[1], m.Entries[0] }, field: "sorted"},
 		{name: "duplicate", edit: func(m *Manifest) { m.Entries[1] = m.Entries[0] }, field: "sorted"},
 		{name: "head path", edit: func(m *Manifest) { m.Entries[0].Path = "SHA256SUMS" }, field: "reserved"},
-		{name: "file is a dir", edit: func(m *Manifest) { m.Entries[0].Path = "rules"; m.Entries[1].Path = "rules/x" }, field: "inside"},
+		{name: "file is a dir", edit: func(m *Manifest) { twoPaths(m, "rules/a", "rules/a/x") }, field: "inside"},
+		{name: "file is a dir, case folded", edit: func(m *Manifest) { twoPaths(m, "files/A", "files/a/x") }, field: "inside"},
+		// Issue 6, finding 3: the site's own metadata and other reserved names.
+		{name: "site metadata", edit: func(m *Manifest) { m.Entries[0].Path = ".offkit/state.json" }, field: "content folders"},
+		{name: "site kit manifest", edit: func(m *Manifest) { m.Entries[0].Path = ".offkit/kits/other/manifest.json" }, field: "content folders"},
+		{name: "top-level file", edit: func(m *Manifest) { m.Entries[0].Path = "README" }, field: "content folders"},
+		{name: "unknown folder", edit: func(m *Manifest) { m.Entries[0].Path = "bin/sh" }, field: "content folders"},
+		{name: "offkit head folder", edit: func(m *Manifest) { m.Entries[0].Path = "offkit/manifest.json" }, field: "reserved"},
+		// Roles cannot lie: a rules file declared as an image blob.
+		{name: "role lies", edit: func(m *Manifest) { m.Entries[1].Role = RoleImageBlob }, field: "role"},
+		{name: "role of a blob lies", edit: func(m *Manifest) {
+			m.Entries[0] = Entry{Path: "images/blobs/sha256/" + strings.Repeat("a", 64), Size: 1, SHA256: strings.Repeat("a", 64), Role: RoleFile}
+		}, field: "role"},
+		{name: "image notes", edit: func(m *Manifest) { m.Entries[0].Path = "images/notes.txt"; m.Entries[0].Role = RoleImageIndex }, field: "images/ holds only"},
+		{name: "upper-case blob", edit: func(m *Manifest) {
+			m.Entries[0] = Entry{Path: "images/blobs/sha256/" + strings.Repeat("A", 64), Size: 1, SHA256: strings.Repeat("a", 64), Role: RoleImageBlob}
+		}, field: "64 lowercase"},
+		{name: "sha512 blob", edit: func(m *Manifest) {
+			m.Entries[0] = Entry{Path: "images/blobs/sha512/" + strings.Repeat("a", 128), Size: 1, SHA256: strings.Repeat("a", 64), Role: RoleImageBlob}
+		}, field: "images/ holds only"},
+		{name: "blob under the wrong digest", edit: func(m *Manifest) {
+			m.Entries[0] = Entry{Path: "images/blobs/sha256/" + strings.Repeat("c", 64), Size: 1, SHA256: strings.Repeat("a", 64), Role: RoleImageBlob}
+		}, field: "named by its digest"},
+		{name: "300-byte name", edit: func(m *Manifest) { m.Entries[1].Path = "rules/" + strings.Repeat("x", 300) }, field: "element of 300 bytes"},
+		// Names equal under Unicode normalisation or full case folding.
+		{name: "nfc and nfd", edit: func(m *Manifest) { twoPaths(m, "files/caf\u00e9", "files/cafe\u0301") }, field: "collides"},
+		{name: "long s", edit: func(m *Manifest) { twoPaths(m, "files/ss", "files/\u017fs") }, field: "collides"},
+		{name: "kelvin", edit: func(m *Manifest) { twoPaths(m, "files/k", "files/\u212a") }, field: "collides"},
+		// Delta fields, until delta kits are built.
+		{name: "base", edit: func(m *Manifest) {
+			m.Base = &Base{Name: "x", Version: "1.0.0", ManifestDigest: "sha256:" + strings.Repeat("a", 64)}
+		}, field: "base"},
+		{name: "in base", edit: func(m *Manifest) { m.Entries[0].InBase = true }, field: "inBase"},
 		{name: "terabytes", edit: func(m *Manifest) { m.Entries[0].Size = 1 << 50; m.Entries[1].Size = 1 << 50 }, field: "larger"},
 		{name: "bad hex", edit: func(m *Manifest) { m.Entries[0].SHA256 = "XYZ" }, field: "/entries/0/sha256"},
 		{name: "bad role", edit: func(m *Manifest) { m.Entries[0].Role = "weird" }, field: "/entries/0/role"},

@@ -50,10 +50,15 @@ func Parse(b []byte) (*Manifest, error) {
 }
 
 // Validate checks the rules that a schema cannot express: safe, sorted,
-// unique entry paths and bounded sizes.
+// unique entry paths, roles that follow from the paths, bounded sizes, and
+// no delta fields (delta kits are not built yet, so a kit that names a base
+// or leaves entries to one would install without those files).
 func (m *Manifest) Validate() error {
 	if m.SchemaVersion != SchemaVersion {
 		return invalid("schemaVersion", "%d, this offkit reads %d", m.SchemaVersion, SchemaVersion)
+	}
+	if m.Base != nil {
+		return invalid("base", "delta kits are not supported by this offkit")
 	}
 	if len(m.Entries) > MaxEntries {
 		return invalid("entries", "%d entries, over the limit of %d", len(m.Entries), MaxEntries)
@@ -68,11 +73,20 @@ func (m *Manifest) Validate() error {
 		if i > 0 && m.Entries[i-1].Path >= e.Path {
 			return invalid(field, "entries are not sorted by path, or path is repeated")
 		}
-		low := strings.ToLower(e.Path)
-		if prev, ok := folded[low]; ok {
-			return invalid(field, "collides with %q when case is ignored", prev)
+		if e.InBase {
+			return invalid(field+" inBase", "delta kits are not supported by this offkit")
 		}
-		folded[low] = e.Path
+		if role, _ := RoleOf(e.Path); e.Role != role {
+			return invalid(field+" role", "%q, but an entry at this path is %q", e.Role, role)
+		}
+		if hexd, ok := strings.CutPrefix(e.Path, ImageBlobDir); ok && hexd != e.SHA256 {
+			return invalid(field+" sha256", "%s, but an image blob is named by its digest", e.SHA256)
+		}
+		key := Fold(e.Path)
+		if prev, ok := folded[key]; ok {
+			return invalid(field, "collides with %q when case and Unicode normalisation are ignored", prev)
+		}
+		folded[key] = e.Path
 		if e.Size < 0 || e.Size > MaxTotalSize-total {
 			return invalid(field, "size %d makes the kit larger than %d bytes", e.Size, int64(MaxTotalSize))
 		}
@@ -81,7 +95,7 @@ func (m *Manifest) Validate() error {
 	// A path that is also a directory of another entry cannot be materialised.
 	for _, e := range m.Entries {
 		for dir := path.Dir(e.Path); dir != "."; dir = path.Dir(dir) {
-			if other, ok := folded[strings.ToLower(dir)]; ok {
+			if other, ok := folded[Fold(dir)]; ok {
 				return invalid(fmt.Sprintf("entries %q", e.Path), "is inside %q, which is a file", other)
 			}
 		}
@@ -100,7 +114,9 @@ func (m *Manifest) Validate() error {
 }
 
 // CheckPath reports why p is not a safe content path: CheckName's rules, and
-// not one of the kit's own head files.
+// inside one of the content folders (RoleOf), which keeps content away from
+// the kit's head (offkit/, SHA256SUMS) and from the names a site reserves
+// for itself (.offkit/ in a generation).
 func CheckPath(p string) error {
 	if err := CheckName(p); err != nil {
 		return err
@@ -108,7 +124,8 @@ func CheckPath(p string) error {
 	if p == "SHA256SUMS" || p == "offkit" || strings.HasPrefix(p, "offkit/") {
 		return errors.New("path is reserved for the kit's head")
 	}
-	return nil
+	_, err := RoleOf(p)
+	return err
 }
 
 // CheckName reports why p is not a safe archive name: it must be relative,
@@ -138,6 +155,9 @@ func CheckName(p string) error {
 			return errors.New("path has an empty element")
 		case ".", "..":
 			return fmt.Errorf("path has a %q element", elem)
+		}
+		if len(elem) > MaxNameLen {
+			return fmt.Errorf("path element of %d bytes, over %d", len(elem), MaxNameLen)
 		}
 	}
 	return nil

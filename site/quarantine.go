@@ -38,7 +38,7 @@ func (s *Site) quarantine(kitPath string, cause error) error {
 	}
 	abs, _ := filepath.Abs(kitPath)
 	q := Quarantine{Time: now.Truncate(time.Second), Kit: abs, Reason: cause.Error(), ExitCode: errdef.ExitCode(cause)}
-	if f, err := os.Open(kitPath); err == nil {
+	if f, _, err := kit.Open(kitPath); err == nil {
 		h := sha256.New()
 		q.Size, _ = io.Copy(h, f)
 		f.Close()

@@ -67,7 +67,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"os"
 	"time"
 
 	"github.com/offkit/offkit/internal/errdef"
@@ -138,22 +137,12 @@ type Result struct {
 // File verifies the kit at path. A whole-file signature at path+".sig" is
 // checked when present.
 func File(ctx context.Context, path string, opts Options) (*Result, error) {
-	f, err := os.Open(path)
+	f, size, err := kit.Open(path)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("kit %s: %w", path, errdef.ErrNotFound)
-		}
-		return nil, err
+		return nil, fmt.Errorf("kit %w", err)
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("kit %s: not a regular file: %w", path, errdef.ErrInvalid)
-	}
-	frames, err := seekable.ReadSeekTable(f, st.Size())
+	frames, err := seekable.ReadSeekTable(f, size)
 	switch {
 	case errors.Is(err, seekable.ErrNoSeekTable):
 		frames = nil
@@ -167,7 +156,7 @@ func File(ctx context.Context, path string, opts Options) (*Result, error) {
 	// The whole file is hashed in the same pass, only when there is a
 	// signature to check it against.
 	h := sha256.New()
-	var raw io.Reader = io.NewSectionReader(f, 0, st.Size())
+	var raw io.Reader = io.NewSectionReader(f, 0, size)
 	if fileSig != nil {
 		raw = io.TeeReader(raw, h)
 	}
@@ -199,12 +188,12 @@ func Stream(ctx context.Context, r io.Reader, opts Options) (*Result, error) {
 }
 
 func readSig(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
+	f, _, err := kit.Open(path)
+	if errors.Is(err, errdef.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("whole-file signature %w", err)
 	}
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, MaxSignatureSize+1))
@@ -249,6 +238,16 @@ func stream(ctx context.Context, raw io.Reader, frames []seekable.Frame, opts Op
 	m, err := manifest.Parse(mbytes)
 	if err != nil {
 		return nil, err
+	}
+	if m.Signer == nil || m.Signer.KeyID != signer.KeyID() {
+		claimed := "no signer"
+		if m.Signer != nil {
+			claimed = "signer " + m.Signer.KeyID
+		}
+		return nil, fmt.Errorf("%s: names %s, but key %s signed it: %w", kit.ManifestPath, claimed, signer.KeyID(), errdef.ErrSignature)
+	}
+	if !kr.ModTime().Equal(m.CreatedAt) {
+		return nil, fmt.Errorf("%s: entries are dated %s, but the kit was created at %s: %w", kit.ManifestPath, kr.ModTime().Format(time.RFC3339), m.CreatedAt.Format(time.RFC3339), errdef.ErrInvalid)
 	}
 	if !opts.IgnoreExpiry && m.Expired(now) {
 		return nil, fmt.Errorf("kit %s %s expired at %s: %w", m.Name, m.Version, m.ExpiresAt.Format(time.RFC3339), errdef.ErrExpired)

@@ -4,11 +4,13 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -156,6 +158,12 @@ func wantCode(t *testing.T, err error, code int, substr string) {
 	}
 }
 
+// with returns e with its header edited.
+func with(e kittest.Entry, edit func(*tar.Header)) kittest.Entry {
+	edit(&e.Header)
+	return e
+}
+
 // TestHostileKits is the table of DESIGN.md's hostile inputs, each signed by
 // the trusted key: a signature does not excuse an unsafe kit.
 func TestHostileKits(t *testing.T) {
@@ -194,6 +202,37 @@ func TestHostileKits(t *testing.T) {
 		{"trailing data in the stream", kittest.Craft{Content: []kittest.Entry{a}, Manifest: listed(a), After: []byte("garbage")}, 11, "after the end of the archive"},
 		{"manifest over the limit", kittest.Craft{Head: []kittest.Entry{kittest.File(kit.ManifestPath, bigManifest)}}, 11, "over the limit"},
 		{"no manifest first", kittest.Craft{Head: []kittest.Entry{a}}, 11, "offkit/manifest.json"},
+		// Issue 6, finding 5: headers the writer never produces. The
+		// manifest is the genuine one: its sha256s cover the contents only.
+		{"setuid re-tar", kittest.Craft{Content: []kittest.Entry{with(a, func(h *tar.Header) { h.Mode = 0o4755 })}, Manifest: listed(a)}, 11, "header is not what offkit writes"},
+		{"mode 0755", kittest.Craft{Content: []kittest.Entry{with(a, func(h *tar.Header) { h.Mode = 0o755 })}, Manifest: listed(a)}, 11, "header is not what offkit writes"},
+		{"owner uid", kittest.Craft{Content: []kittest.Entry{with(a, func(h *tar.Header) { h.Uid = 1000 })}, Manifest: listed(a)}, 11, "header is not what offkit writes"},
+		{"owner name", kittest.Craft{Content: []kittest.Entry{with(a, func(h *tar.Header) { h.Uname = "root" })}, Manifest: listed(a)}, 11, "header is not what offkit writes"},
+		{"xattr", kittest.Craft{Content: []kittest.Entry{with(a, func(h *tar.Header) { h.PAXRecords = map[string]string{"SCHILY.xattr.security.capability": "x"} })}, Manifest: listed(a)}, 11, "header is not what offkit writes"},
+		{"unknown PAX record", kittest.Craft{Content: []kittest.Entry{with(a, func(h *tar.Header) { h.PAXRecords = map[string]string{"comment": "hi"} })}, Manifest: listed(a)}, 11, "header is not what offkit writes"},
+		{"hidden PAX bytes", kittest.Craft{Content: []kittest.Entry{with(a, func(h *tar.Header) { h.PAXRecords = map[string]string{"comment": strings.Repeat("x", 40<<10)} })}, Manifest: listed(a)}, 11, "header over"},
+		{"other mtime", kittest.Craft{Content: []kittest.Entry{with(a, func(h *tar.Header) { h.ModTime = h.ModTime.Add(time.Hour) })}, Manifest: listed(a)}, 11, "header is not what offkit writes"},
+		{"sub-second mtime", kittest.Craft{Content: []kittest.Entry{with(a, func(h *tar.Header) { h.ModTime = h.ModTime.Add(time.Millisecond); h.Format = tar.FormatPAX })}, Manifest: listed(a)}, 11, "header is not what offkit writes"},
+		{"directory entry", kittest.Craft{Content: []kittest.Entry{{Header: tar.Header{Typeflag: tar.TypeDir, Name: "files/", Mode: 0o755, ModTime: kittest.Created}}, a}, Manifest: listed(a)}, 11, "only regular files"},
+		{"data in padding", kittest.Craft{Content: []kittest.Entry{a, b}, Manifest: listed(a, b), Tar: func(tb []byte) []byte {
+			i := bytes.Index(tb, []byte("alpha"))
+			tb[i+len("alpha")] = 'X'
+			return tb
+		}}, 11, "padding"},
+		{"data in a header field", kittest.Craft{Content: []kittest.Entry{a}, Manifest: listed(a), Tar: func(tb []byte) []byte {
+			i := bytes.Index(tb, []byte("files/a\x00"))
+			h := tb[i : i+512]
+			h[505] = 'X' // unused bytes at the end of files/a's USTAR header
+			copy(h[148:156], "        ")
+			var sum int
+			for _, c := range h {
+				sum += int(c)
+			}
+			copy(h[148:156], fmt.Sprintf("%06o\x00 ", sum))
+			return tb
+		}}, 11, "header is not what offkit writes"},
+		{"NFD twin", kittest.Craft{Content: []kittest.Entry{kittest.File("files/caf\u00e9", []byte("x")), kittest.File("files/cafe\u0301", []byte("x"))}, Manifest: listed(kittest.File("files/caf\u00e9", []byte("x")))}, 11, "collides"},
+		{"long s twin", kittest.Craft{Content: []kittest.Entry{kittest.File("files/ss", []byte("x")), kittest.File("files/\u017fs", []byte("x"))}, Manifest: listed(kittest.File("files/ss", []byte("x")))}, 11, "collides"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -273,4 +312,57 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
 	return n, err
+}
+
+// TestManifestClaims: what the manifest says about its own kit must be true
+// (issue 6, finding 5): the signer it names signed it, and its entries carry
+// its createdAt.
+func TestManifestClaims(t *testing.T) {
+	key, other := kittest.NewKey(t), kittest.NewKey(t)
+	a := kittest.File("files/a", []byte("alpha"))
+	lying := kittest.ManifestFor([]kittest.Entry{a})
+	lying.Signer = &manifest.Signer{KeyID: other.Public.KeyID()}
+	p := (&kittest.Craft{Content: []kittest.Entry{a}, Manifest: lying, Key: key}).Write(t, filepath.Join(t.TempDir(), "k.kit.tar.zst"))
+	_, err := verify.File(context.Background(), p, opts(key))
+	wantCode(t, err, 5, "names signer "+other.Public.KeyID())
+
+	dated := kittest.ManifestFor([]kittest.Entry{a})
+	dated.CreatedAt = kittest.Created.Add(-time.Hour)
+	p = (&kittest.Craft{Content: []kittest.Entry{a}, Manifest: dated, Key: key}).Write(t, filepath.Join(t.TempDir(), "k.kit.tar.zst"))
+	_, err = verify.File(context.Background(), p, opts(key))
+	wantCode(t, err, 11, "entries are dated")
+}
+
+// TestNotARegularFile: a FIFO (or a device, or a folder) is refused at once,
+// not waited on (issue 6, finding 6).
+func TestNotARegularFile(t *testing.T) {
+	key := kittest.NewKey(t)
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "k.kit.tar.zst")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Skip("no FIFOs here:", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := verify.File(context.Background(), fifo, opts(key))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		wantCode(t, err, 11, "not a regular file")
+	case <-time.After(10 * time.Second):
+		t.Fatal("verify of a FIFO is still waiting for a writer")
+	}
+	_, err := kit.ReadHead(fifo)
+	wantCode(t, err, 11, "not a regular file")
+	_, err = verify.File(context.Background(), dir, opts(key))
+	wantCode(t, err, 11, "not a regular file")
+	// A FIFO where the whole-file signature belongs is refused as well.
+	good := kittest.Build(t, key, "good", "1.0.0", 1000, t.TempDir())
+	os.Remove(good.SignaturePath)
+	if err := syscall.Mkfifo(good.SignaturePath, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = verify.File(context.Background(), good.Path, opts(key))
+	wantCode(t, err, 11, "not a regular file")
 }

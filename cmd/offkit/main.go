@@ -33,6 +33,8 @@ type app struct {
 	stderr io.Writer
 	log    *slog.Logger
 	now    func() time.Time
+	// drain bounds how long the command may take to stop once cancelled.
+	drain time.Duration
 }
 
 // memoryLimit is the Go runtime's soft memory limit unless GOMEMLIMIT says
@@ -44,14 +46,16 @@ func main() {
 	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
 		debug.SetMemoryLimit(memoryLimit)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	a := &app{stdout: os.Stdout, stderr: os.Stderr, now: time.Now}
+	a := &app{stdout: os.Stdout, stderr: os.Stderr, now: time.Now, drain: defaultDrain}
+	ctx, signalled := onSignal(a)
 	err := newRoot(a).ExecuteContext(ctx)
 	if err != nil && ctx.Err() != nil && !errors.Is(err, context.Canceled) {
 		err = fmt.Errorf("%w: %w", err, context.Canceled)
 	}
 	code := errdef.ExitCode(err)
+	if code == errdef.ExitCancelled {
+		code = signalled()
+	}
 	if err != nil {
 		if a.json {
 			json.NewEncoder(a.stdout).Encode(map[string]any{"error": err.Error(), "exitCode": code})
@@ -59,6 +63,44 @@ func main() {
 		fmt.Fprintf(a.stderr, "offkit: %v\n", err)
 	}
 	os.Exit(code)
+}
+
+// defaultDrain is how long a command may take to stop after SIGINT or
+// SIGTERM cancelled it; serve sets its own (its shutdown grace).
+const defaultDrain = 5 * time.Second
+
+// onSignal cancels the returned context on SIGINT or SIGTERM. The command
+// then stops at its next check and exits 130 (SIGINT) or 143 (SIGTERM), as
+// signalled reports; a second signal, or a command still running a.drain
+// after the first (blocked in a system call), exits at once with that code.
+func onSignal(a *app) (context.Context, func() int) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	code := make(chan int, 1)
+	go func() {
+		sig := <-sigs
+		c := errdef.ExitCancelled
+		if sig == syscall.SIGTERM {
+			c = errdef.ExitTerminated
+		}
+		code <- c
+		cancel()
+		select {
+		case <-sigs:
+		case <-time.After(a.drain):
+		}
+		fmt.Fprintf(a.stderr, "offkit: %v: cancelled\n", sig)
+		os.Exit(c)
+	}()
+	return ctx, func() int {
+		select {
+		case c := <-code:
+			return c
+		default:
+			return errdef.ExitCancelled
+		}
+	}
 }
 
 func newRoot(a *app) *cobra.Command {

@@ -46,6 +46,9 @@ with slots of its own, so probes and scrapes answer while clients hold every slo
 				}
 				cfg = *c
 			}
+			// Serve bounds its own shutdown (shutdownGrace); a second
+			// signal still stops it at once.
+			a.drain = time.Hour
 			if cmd.Flags().Changed("listen") || cfg.Listen == "" {
 				cfg.Listen = listen
 			}

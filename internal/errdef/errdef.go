@@ -39,7 +39,8 @@ const (
 	ExitNotNewer    = 8
 	ExitExpired     = 9
 	ExitInvalid     = 11
-	ExitCancelled   = 130
+	ExitCancelled   = 130 // SIGINT
+	ExitTerminated  = 143 // SIGTERM
 	exitUnspecified = 1
 )
 

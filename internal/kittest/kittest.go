@@ -140,9 +140,12 @@ type Craft struct {
 	Head []Entry
 	// After is appended to the decompressed stream after the tar trailer.
 	After []byte
+	// Tar, when set, edits the whole tar stream before it is compressed.
+	Tar func(tar []byte) []byte
 }
 
-// ManifestFor lists entries as a manifest would.
+// ManifestFor lists entries as a manifest would, each with the role its
+// path implies.
 func ManifestFor(entries []Entry) *manifest.Manifest {
 	m := &manifest.Manifest{
 		SchemaVersion: 1, Name: "hostile", Version: "1.0.0", CreatedAt: Created,
@@ -151,7 +154,11 @@ func ManifestFor(entries []Entry) *manifest.Manifest {
 	}
 	for _, e := range entries {
 		sum := sha256.Sum256(e.Data)
-		m.Entries = append(m.Entries, manifest.Entry{Path: e.Header.Name, Size: int64(len(e.Data)), SHA256: hex.EncodeToString(sum[:]), Role: manifest.RoleFile})
+		role, err := manifest.RoleOf(e.Header.Name)
+		if err != nil {
+			role = manifest.RoleFile // a hostile path: the manifest says what it likes
+		}
+		m.Entries = append(m.Entries, manifest.Entry{Path: e.Header.Name, Size: int64(len(e.Data)), SHA256: hex.EncodeToString(sum[:]), Role: role})
 	}
 	manifest.SortEntries(m.Entries)
 	return m
@@ -165,6 +172,11 @@ func (c *Craft) Write(t testing.TB, path string) string {
 		m := c.Manifest
 		if m == nil {
 			m = ManifestFor(c.Content)
+		}
+		if c.Key != nil && m.Signer == nil {
+			signed := *m
+			signed.Signer = &manifest.Signer{KeyID: c.Key.Public.KeyID()}
+			m = &signed
 		}
 		mb := c.ManifestBytes
 		if mb == nil {
@@ -198,6 +210,10 @@ func (c *Craft) Write(t testing.TB, path string) string {
 	}
 	tw.Close()
 	tb.Write(c.After)
+	data := tb.Bytes()
+	if c.Tar != nil {
+		data = c.Tar(data)
+	}
 	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
@@ -207,7 +223,6 @@ func (c *Craft) Write(t testing.TB, path string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data := tb.Bytes()
 	for off := 0; off < len(data); off += 1 << 20 {
 		end := min(off+1<<20, len(data))
 		if err := zw.WriteFrame(append(seekable.Buffer(end-off), data[off:end]...)); err != nil {

@@ -25,9 +25,11 @@ func NewDecoder(r io.Reader) (*zstd.Decoder, error) {
 // and returns their bytes in order. It reads r strictly sequentially, so r
 // may be a pipe or a chain of parts.
 type FrameReader struct {
-	queue chan *frameJob
-	stop  chan struct{}
-	once  sync.Once
+	queue   chan *frameJob
+	stop    chan struct{}
+	release chan struct{}
+	relOnce sync.Once
+	once    sync.Once
 	cur   *frameJob
 	pos   int
 	err   error
@@ -47,13 +49,21 @@ type frameJob struct {
 // the last frame is read, the rest of r (the seek table) is read and
 // discarded, so a hashing reader under r sees every byte. concurrency <= 0
 // means GOMAXPROCS.
-func NewFrameReader(r io.Reader, frames []Frame, concurrency int) *FrameReader {
+//
+// Only the frames that start within the first hold decompressed bytes are
+// read and decoded until Release is called: a stream is not decoded ahead
+// before its head has been trusted. hold < 0 holds nothing back.
+func NewFrameReader(r io.Reader, frames []Frame, concurrency int, hold int64) *FrameReader {
 	if concurrency <= 0 {
 		concurrency = runtime.GOMAXPROCS(0)
 	}
 	fr := &FrameReader{
-		queue: make(chan *frameJob, concurrency+1),
-		stop:  make(chan struct{}),
+		queue:   make(chan *frameJob, concurrency+1),
+		stop:    make(chan struct{}),
+		release: make(chan struct{}),
+	}
+	if hold < 0 {
+		fr.Release()
 	}
 	work := make(chan *frameJob, concurrency)
 	for i := 0; i < concurrency; i++ {
@@ -88,7 +98,16 @@ func NewFrameReader(r io.Reader, frames []Frame, concurrency int) *FrameReader {
 	go func() {
 		defer close(fr.queue)
 		defer close(work)
+		var start int64 // decompressed offset of frame i
 		for i, f := range frames {
+			if start >= hold {
+				select {
+				case <-fr.release:
+				case <-fr.stop:
+					return
+				}
+			}
+			start += f.DecompressedSize
 			j := &frameJob{index: i, want: f.DecompressedSize, done: make(chan struct{})}
 			in := Buffer(int(f.CompressedSize))[:f.CompressedSize]
 			if _, err := io.ReadFull(r, in); err != nil {
@@ -154,6 +173,9 @@ func (fr *FrameReader) Read(p []byte) (int, error) {
 		fr.cur, fr.pos = j, 0
 	}
 }
+
+// Release lets the frames held back by NewFrameReader be read and decoded.
+func (fr *FrameReader) Release() { fr.relOnce.Do(func() { close(fr.release) }) }
 
 // Close stops the decoding goroutines.
 func (fr *FrameReader) Close() error {

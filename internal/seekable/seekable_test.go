@@ -49,7 +49,7 @@ func TestRoundTripParallelAndSequential(t *testing.T) {
 	if len(fs) != (len(data)+256<<10-1)/(256<<10) {
 		t.Fatalf("%d frames", len(fs))
 	}
-	fr := NewFrameReader(bytes.NewReader(z), fs, 2)
+	fr := NewFrameReader(bytes.NewReader(z), fs, 2, -1)
 	got, err := io.ReadAll(fr)
 	fr.Close()
 	if err != nil || !bytes.Equal(got, data) {
@@ -102,7 +102,7 @@ func TestSeekTableLies(t *testing.T) {
 	// A frame claiming to decode to more than it does.
 	fs, _ := ReadSeekTable(bytes.NewReader(z), int64(len(z)))
 	fs[1].DecompressedSize++
-	fr := NewFrameReader(bytes.NewReader(z), fs, 2)
+	fr := NewFrameReader(bytes.NewReader(z), fs, 2, -1)
 	defer fr.Close()
 	if _, err := io.Copy(io.Discard, fr); !errors.Is(err, ErrFormat) {
 		t.Fatalf("lying decompressed size: %v", err)
@@ -117,7 +117,7 @@ func TestTruncatedFrameStream(t *testing.T) {
 	data := testData(512 << 10)
 	z := frames(t, data, 128<<10, 2)
 	fs, _ := ReadSeekTable(bytes.NewReader(z), int64(len(z)))
-	fr := NewFrameReader(bytes.NewReader(z[:fs[2].Offset+10]), fs, 2)
+	fr := NewFrameReader(bytes.NewReader(z[:fs[2].Offset+10]), fs, 2, -1)
 	defer fr.Close()
 	if _, err := io.Copy(io.Discard, fr); !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("truncated stream: %v", err)
@@ -151,7 +151,7 @@ func BenchmarkFrameReader(b *testing.B) {
 	b.SetBytes(int64(len(data)))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		fr := NewFrameReader(bytes.NewReader(z.Bytes()), fs, 0)
+		fr := NewFrameReader(bytes.NewReader(z.Bytes()), fs, 0, -1)
 		io.Copy(io.Discard, fr)
 		fr.Close()
 	}
