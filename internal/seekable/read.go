@@ -30,10 +30,10 @@ type FrameReader struct {
 	release chan struct{}
 	relOnce sync.Once
 	once    sync.Once
-	cur   *frameJob
-	pos   int
-	err   error
-	wg    sync.WaitGroup
+	cur     *frameJob
+	pos     int
+	err     error
+	wg      sync.WaitGroup
 }
 
 type frameJob struct {
