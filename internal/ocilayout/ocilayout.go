@@ -17,8 +17,10 @@
 //     is at most MaxManifestSize bytes, all of them together at most
 //     MaxManifestBytes. Every other blob has no media type.
 //  3. index.json is an OCI image index (schemaVersion 2). Each of its
-//     descriptors carries an org.opencontainers.image.ref.name, and each
-//     ref.name appears once (one digest per reference). It is one of:
+//     descriptors carries an org.opencontainers.image.ref.name that maps to
+//     a repository name as `offkit serve` maps it (internal/reponame, with
+//     and without the registry host), and each ref.name appears once (one
+//     digest per reference). It is one of:
 //     - an image of the manifest's images[]: the same reference, digest and
 //     media type; every images[] reference appears, and a reference pinned
 //     by digest (repo@sha256:...) pins that digest;
@@ -49,6 +51,7 @@ import (
 	"strings"
 
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/reponame"
 	"github.com/offkit/offkit/manifest"
 )
 
@@ -316,6 +319,11 @@ func (l *Layout) match(ds []descriptor, w *walker) error {
 		at := fmt.Sprintf("%s: manifests[%d]", IndexPath, i)
 		if ref == "" {
 			return fmt.Errorf("%s (%s): no %s annotation: %w", at, d.Digest, refNameAnnotation, errdef.ErrInvalid)
+		}
+		for _, mp := range []reponame.Mapping{{}, {KeepHost: true}} {
+			if _, err := mp.Map(ref); err != nil {
+				return fmt.Errorf("%s: %w", at, err)
+			}
 		}
 		if seen[ref] {
 			return fmt.Errorf("%s: reference %q named twice (one digest per reference; the second is %s): %w", at, ref, d.Digest, errdef.ErrInvalid)
