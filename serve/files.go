@@ -1,23 +1,32 @@
 package serve
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"io"
 	"io/fs"
 	"net/http"
 	"os"
 	"path"
 	"sort"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/offkit/offkit/manifest"
 )
 
-// MaxTreeFile bounds a file served from a tree (rules and dashboards are
-// small; the ETag is their sha256).
-const MaxTreeFile = 64 << 20
+// Generations is the installed site as a Tree reads it (site.View).
+type Generations interface {
+	// OpenGeneration opens the generation being served; id names its
+	// content (two opens with one id see the same files).
+	OpenGeneration() (gen *os.Root, id string, err error)
+	// KitManifests returns the manifests of the kits active in the
+	// generation open at gen: every kit of it, or an error.
+	KitManifests(gen *os.Root) ([]*manifest.Manifest, error)
+}
 
 // TreeEntry is one file of a tree's JSON index.
 type TreeEntry struct {
@@ -26,102 +35,194 @@ type TreeEntry struct {
 	SHA256 string `json:"sha256"`
 }
 
-// Tree serves the files of one folder of the current generation: GET
-// PREFIX/ (or PREFIX/index.json) is a JSON index of every file with its size
-// and sha256; GET PREFIX/PATH is the file with a strong ETag (its sha256),
-// Range and conditional requests. dir resolves the folder once per request,
-// so a generation switch is never seen half-way; paths are resolved inside
-// it with os.Root, so nothing outside it is ever opened.
-func Tree(prefix string, dir func() (string, error)) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		w.Header().Set("Content-Security-Policy", "default-src 'none'; sandbox")
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			http.Error(w, "read-only", http.StatusMethodNotAllowed)
-			return
-		}
-		d, err := dir()
+// treeIndexes is how many generations' indexes a Tree keeps (the current
+// one, and a few it may be switched back to).
+const treeIndexes = 4
+
+// treeRetry is how long a Tree answers from a failed index build before it
+// reads the generation's manifests again.
+const treeRetry = 5 * time.Second
+
+// Tree serves the files of one part ("rules", "dashboards") of the
+// generation being served, mounted at /PART/: GET /PART/ (or
+// /PART/index.json) is a JSON index of the part's files with their size and
+// sha256; GET /PART/PATH is one file, with a strong ETag (its sha256), Range
+// and conditional requests.
+//
+// The index comes from the kits' manifests, not from the folder: it is
+// built once per generation (the generations are immutable) and lists
+// exactly the files the generation's kits installed; only those are served,
+// with the size and sha256 their manifest gives. A request opens the
+// generation once and reads its index and file from that one generation, so
+// a generation switch is never seen half-way; paths are resolved inside it
+// with os.Root, so nothing outside it is ever opened.
+//
+// Every response carries X-Content-Type-Options: nosniff, and a file's
+// Content-Type comes from a fixed allow-list by extension (ContentType):
+// a kit cannot have a file served as HTML or script.
+func Tree(part string, src Generations) http.Handler {
+	t := &tree{part: part, prefix: "/" + part + "/", src: src, cache: map[string]*treeCacheEntry{}}
+	return t
+}
+
+type tree struct {
+	part, prefix string
+	src          Generations
+
+	mu    sync.Mutex
+	cache map[string]*treeCacheEntry
+	order []string // ids, oldest first
+}
+
+type treeIndex struct {
+	files map[string]TreeEntry // by path inside the part
+	body  []byte               // the JSON index
+	etag  string
+}
+
+type treeCacheEntry struct {
+	done chan struct{} // closed when idx, err and at are set
+	idx  *treeIndex
+	err  error
+	at   time.Time
+}
+
+func (t *tree) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; sandbox")
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "read-only", http.StatusMethodNotAllowed)
+		return
+	}
+	// A generation that is removed while its index is first built gives
+	// way to the one that replaced it; the same generation failing twice
+	// is broken.
+	var gen *os.Root
+	var idx *treeIndex
+	failed := ""
+	for try := 1; ; try++ {
+		g, id, err := t.src.OpenGeneration()
 		if err != nil {
 			http.Error(w, "no generation installed", http.StatusServiceUnavailable)
 			return
 		}
-		rel := strings.TrimPrefix(r.URL.Path, prefix)
-		rel = strings.TrimPrefix(rel, "/")
-		root, err := os.OpenRoot(d)
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				serveIndex(w, r, nil)
-				return
-			}
-			http.Error(w, "tree unavailable", http.StatusServiceUnavailable)
+		if idx, err = t.index(g, id); err == nil {
+			gen = g
+			break
+		}
+		g.Close()
+		if id == failed || try == 10 {
+			http.Error(w, "index unavailable", http.StatusServiceUnavailable)
 			return
 		}
-		defer root.Close()
-		if rel == "" || rel == "index.json" {
-			serveIndex(w, r, root)
-			return
-		}
-		if !fs.ValidPath(rel) || strings.Contains(rel, "\\") {
-			http.Error(w, "invalid path", http.StatusBadRequest)
-			return
-		}
-		f, err := root.Open(rel)
-		if err != nil {
-			http.NotFound(w, r)
-			return
-		}
-		defer f.Close()
-		st, err := f.Stat()
-		if err != nil || !st.Mode().IsRegular() || st.Size() > MaxTreeFile {
-			http.NotFound(w, r)
-			return
-		}
-		h := sha256.New()
-		if _, err := io.Copy(h, f); err != nil {
-			http.Error(w, "read error", http.StatusInternalServerError)
-			return
-		}
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			http.Error(w, "read error", http.StatusInternalServerError)
-			return
-		}
-		w.Header().Set("ETag", `"sha256:`+hex.EncodeToString(h.Sum(nil))+`"`)
+		failed = id
+	}
+	defer gen.Close()
+	rel := strings.TrimPrefix(r.URL.Path, t.prefix)
+	if rel == "" || rel == "index.json" {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("ETag", idx.etag)
 		w.Header().Set("Cache-Control", "no-cache")
-		w.Header().Set("Content-Type", ContentType(rel))
-		http.ServeContent(w, r, path.Base(rel), time.Time{}, f)
-	})
+		http.ServeContent(w, r, "index.json", time.Time{}, bytes.NewReader(idx.body))
+		return
+	}
+	e, ok := idx.files[rel]
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	name := path.Join(t.part, rel)
+	// Installed files are regular files of the listed size; anything else
+	// is not served.
+	if st, err := gen.Lstat(name); err != nil || !st.Mode().IsRegular() || st.Size() != e.Size {
+		http.Error(w, "file unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	f, err := gen.Open(name)
+	if err != nil {
+		http.Error(w, "file unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() || st.Size() != e.Size {
+		http.Error(w, "file unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("ETag", `"sha256:`+e.SHA256+`"`)
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("Content-Type", ContentType(rel))
+	http.ServeContent(w, r, path.Base(rel), time.Time{}, f)
 }
 
-func serveIndex(w http.ResponseWriter, r *http.Request, root *os.Root) {
-	entries := []TreeEntry{}
-	if root != nil {
-		fs.WalkDir(root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
-			if err != nil || !d.Type().IsRegular() {
-				return nil
+// index returns the index of the generation open at gen, building it on
+// first use; concurrent first requests wait for one build. A failed build is
+// kept for treeRetry (so a broken generation is not re-read by every
+// request), then tried again.
+func (t *tree) index(gen *os.Root, id string) (*treeIndex, error) {
+	t.mu.Lock()
+	c, ok := t.cache[id]
+	if ok {
+		select {
+		case <-c.done:
+			if c.err != nil && time.Since(c.at) > treeRetry {
+				ok = false
 			}
-			info, err := d.Info()
-			if err != nil || info.Size() > MaxTreeFile {
-				return nil
+		default:
+		}
+	}
+	if !ok {
+		c = &treeCacheEntry{done: make(chan struct{})}
+		if _, had := t.cache[id]; !had {
+			t.order = append(t.order, id)
+		}
+		t.cache[id] = c
+		if len(t.order) > treeIndexes {
+			delete(t.cache, t.order[0])
+			t.order = t.order[1:]
+		}
+	}
+	t.mu.Unlock()
+	if !ok {
+		c.idx, c.err = t.build(gen)
+		c.at = time.Now()
+		close(c.done)
+	}
+	<-c.done
+	return c.idx, c.err
+}
+
+func (t *tree) build(gen *os.Root) (*treeIndex, error) {
+	kits, err := t.src.KitManifests(gen)
+	if err != nil {
+		return nil, err
+	}
+	idx := &treeIndex{files: map[string]TreeEntry{}}
+	for _, m := range kits {
+		for _, e := range m.Entries {
+			rel, ok := strings.CutPrefix(e.Path, t.part+"/")
+			if !ok || e.InBase || !fs.ValidPath(rel) {
+				continue
 			}
-			f, err := root.Open(p)
-			if err != nil {
-				return nil
+			if _, dup := idx.files[rel]; dup {
+				return nil, errors.New("two kits list " + e.Path)
 			}
-			defer f.Close()
-			h := sha256.New()
-			io.Copy(h, f)
-			entries = append(entries, TreeEntry{Path: p, Size: info.Size(), SHA256: hex.EncodeToString(h.Sum(nil))})
-			return nil
-		})
+			idx.files[rel] = TreeEntry{Path: rel, Size: e.Size, SHA256: e.SHA256}
+		}
+	}
+	entries := make([]TreeEntry, 0, len(idx.files))
+	for _, e := range idx.files {
+		entries = append(entries, e)
 	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Path < entries[j].Path })
-	b, _ := json.MarshalIndent(map[string]any{"files": entries}, "", "  ")
-	sum := sha256.Sum256(b)
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("ETag", `"sha256:`+hex.EncodeToString(sum[:])+`"`)
-	w.Header().Set("Cache-Control", "no-cache")
-	http.ServeContent(w, r, "index.json", time.Time{}, strings.NewReader(string(b)+"\n"))
+	b, err := json.MarshalIndent(map[string]any{"files": entries}, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	idx.body = append(b, '\n')
+	sum := sha256.Sum256(idx.body)
+	idx.etag = `"sha256:` + hex.EncodeToString(sum[:]) + `"`
+	return idx, nil
 }
 
 // ContentType is the Content-Type a tree file is served with, from a fixed

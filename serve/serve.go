@@ -27,6 +27,10 @@
 //     (HealthMaxConnections, HealthMaxConnectionsPerClient, 10s timeouts):
 //     probes and scrapes pointed at it answer while clients hold every slot
 //     of Listen. Without it they share Listen's slots.
+//   - Trees (/rules, /dashboards; see Tree): the index is built once per
+//     generation from the kits' manifests, never by reading the files; a
+//     request reads one generation whole; only the files the manifests list
+//     are served, with a Content-Type from a fixed allow-list and nosniff.
 package serve
 
 import (

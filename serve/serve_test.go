@@ -2,78 +2,14 @@ package serve
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 )
-
-func TestTreeIndexFilesAndTraversal(t *testing.T) {
-	gen := t.TempDir()
-	os.MkdirAll(filepath.Join(gen, "rules/sub"), 0o755)
-	os.WriteFile(filepath.Join(gen, "rules/a.yaml"), []byte("groups: []\n"), 0o644)
-	os.WriteFile(filepath.Join(gen, "rules/sub/b.yaml"), []byte("groups: []\n#b\n"), 0o644)
-	os.WriteFile(filepath.Join(gen, "secret"), []byte("outside"), 0o644)
-	os.Symlink("../secret", filepath.Join(gen, "rules/link.yaml"))
-	s := New(Config{}, nil)
-	s.Handle("GET /rules/", "rules", Tree("/rules", func() (string, error) { return filepath.Join(gen, "rules"), nil }))
-	srv := httptest.NewServer(s.Handler())
-	defer srv.Close()
-
-	var idx struct{ Files []TreeEntry }
-	res, err := http.Get(srv.URL + "/rules/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	json.NewDecoder(res.Body).Decode(&idx)
-	res.Body.Close()
-	if len(idx.Files) != 2 || idx.Files[0].Path != "a.yaml" || idx.Files[1].Path != "sub/b.yaml" {
-		t.Fatalf("index %+v", idx)
-	}
-	res, _ = http.Get(srv.URL + "/rules/sub/b.yaml")
-	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	etag := res.Header.Get("ETag")
-	if res.StatusCode != 200 || string(body) != "groups: []\n#b\n" || !strings.HasPrefix(etag, `"sha256:`+idx.Files[1].SHA256[:8]) {
-		t.Fatalf("file: %d %q etag %s", res.StatusCode, body, etag)
-	}
-	req, _ := http.NewRequest("GET", srv.URL+"/rules/sub/b.yaml", nil)
-	req.Header.Set("If-None-Match", etag)
-	res, _ = http.DefaultClient.Do(req)
-	res.Body.Close()
-	if res.StatusCode != http.StatusNotModified {
-		t.Fatalf("conditional GET: %d", res.StatusCode)
-	}
-	for _, p := range []string{"/rules/../secret", "/rules/link.yaml", "/rules/%2e%2e/secret", "/rules/sub/../../secret", "/rules/nope"} {
-		res, err := http.Get(srv.URL + p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		if res.StatusCode == 200 || strings.Contains(string(b), "outside") {
-			t.Fatalf("%s: %d %q", p, res.StatusCode, b)
-		}
-	}
-	req, _ = http.NewRequest("PUT", srv.URL+"/rules/a.yaml", strings.NewReader("x"))
-	res, _ = http.DefaultClient.Do(req)
-	res.Body.Close()
-	if res.StatusCode != http.StatusMethodNotAllowed {
-		t.Fatalf("PUT: %d", res.StatusCode)
-	}
-	res, _ = http.Get(srv.URL + "/metrics")
-	m, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if !strings.Contains(string(m), `offkit_http_requests_total{code="200",method="GET",route="rules"}`) || !strings.Contains(string(m), "offkit_http_response_bytes_total") {
-		t.Fatalf("metrics:\n%s", m)
-	}
-}
 
 func TestReadyzAndGracefulShutdown(t *testing.T) {
 	s := New(Config{Listen: "127.0.0.1:0", ShutdownGrace: Duration{5 * time.Second}}, nil)

@@ -98,7 +98,7 @@ with slots of its own, so probes and scrapes answer while clients hold every slo
 				return st.Generation, kits, nil
 			})
 			for _, part := range []string{"rules", "dashboards"} {
-				srv.Handle("/"+part+"/", part, serve.Tree("/"+part, func() (string, error) { return view.Tree(part) }))
+				srv.Handle("/"+part+"/", part, serve.Tree(part, view))
 			}
 			err := srv.Run(cmd.Context())
 			if err != nil {
