@@ -72,7 +72,9 @@ func (s *Site) removeGeneration(n int) error {
 	return s.removeAll(trash)
 }
 
-// removeAll is os.RemoveAll, file by file under the test hook.
+// removeAll is os.RemoveAll, file by file under the test hook, the site's
+// metadata (.offkit/, first in lexical order) last: the order in which a
+// removal cut short leaves the most plausible-looking remains.
 func (s *Site) removeAll(dir string) error {
 	if s.hook == nil {
 		return os.RemoveAll(dir)
@@ -84,7 +86,8 @@ func (s *Site) removeAll(dir string) error {
 		}
 		return nil
 	})
-	for _, f := range files {
+	for i := len(files) - 1; i >= 0; i-- {
+		f := files[i]
 		if err := s.at("remove"); err != nil {
 			return err
 		}
@@ -250,7 +253,8 @@ func (s *Site) rollbackTarget(cur int) int {
 }
 
 // pruneGenerations removes the generations that are neither current nor
-// the rollback target and stopped being current at least grace before now.
+// the rollback target and stopped being current at least grace before now
+// (all of them when grace is negative).
 // retired records when each generation stopped being current; a generation
 // it does not know starts its grace now. It returns the updated record.
 func (s *Site) pruneGenerations(current, keep int, retired map[int]time.Time, now time.Time, grace time.Duration) (map[int]time.Time, error) {
@@ -269,7 +273,7 @@ func (s *Site) pruneGenerations(current, keep int, retired map[int]time.Time, no
 		if !ok {
 			t = now
 		}
-		if g == keep || now.Sub(t) < grace {
+		if g == keep || (grace >= 0 && now.Sub(t) < grace) {
 			out[g] = t
 			continue
 		}
