@@ -26,8 +26,8 @@ import (
 	"github.com/offkit/offkit/verify"
 )
 
-// MaxImageIndex bounds a kit's images/index.json.
-const MaxImageIndex = 16 << 20
+// MaxImageIndex bounds a kit's images/index.json (verify's bound).
+const MaxImageIndex = verify.MaxImageIndex
 
 // InstallOptions configure Install.
 type InstallOptions struct {
@@ -198,6 +198,7 @@ func (s *Site) Install(ctx context.Context, kitPath string, opts InstallOptions)
 		return res, nil
 	}
 	res.BlobsNew, res.BlobsShared = stage.newBlobs, stage.sharedBlobs
+	stage.index = vres.ImageIndex
 	gen, err := s.commit(ctx, st, active, m, mbytes, stage, opts, res)
 	if err != nil {
 		return nil, err
@@ -522,19 +523,10 @@ func (st *stager) close() { st.root.Close() }
 // Entry implements verify.Sink.
 func (st *stager) Entry(ctx context.Context, e manifest.Entry, r io.Reader) error {
 	switch {
-	case e.Path == "images/oci-layout":
+	case e.Path == "images/oci-layout" || e.Path == "images/index.json":
+		// verify checks them; Result.ImageIndex gives the index.
 		_, err := io.Copy(io.Discard, r)
 		return err
-	case e.Path == "images/index.json":
-		b, err := io.ReadAll(io.LimitReader(r, MaxImageIndex+1))
-		if err != nil {
-			return err
-		}
-		if len(b) > MaxImageIndex {
-			return fmt.Errorf("over %d bytes: %w", MaxImageIndex, errdef.ErrInvalid)
-		}
-		st.index = b
-		return nil
 	case strings.HasPrefix(e.Path, "images/"):
 		hexd, ok := strings.CutPrefix(e.Path, "images/blobs/sha256/")
 		if !ok || len(hexd) != 64 || hexd != e.SHA256 {

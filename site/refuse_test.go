@@ -70,6 +70,7 @@ func blobKit(t *testing.T, key *kittest.Key, name, index string, files map[strin
 	content := []kittest.Entry{
 		kittest.File("images/blobs/sha256/"+hex.EncodeToString(sum[:]), blob),
 		kittest.File("images/index.json", []byte(index)),
+		kittest.File("images/oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`)),
 	}
 	var paths []string
 	for p := range files {
@@ -122,7 +123,7 @@ func TestRefusedInstallChangesNothing(t *testing.T) {
 
 		hostile := map[string]string{"image index is not JSON": blobKit(t, key, "b", "not json", map[string]string{"files/b/v": "b"})}
 		if !fresh {
-			hostile["a file where a folder of kit a is"] = blobKit(t, key, "b", `{"schemaVersion":2,"manifests":[]}`, map[string]string{"files/dir": "b"})
+			hostile["a file where a folder of kit a is"] = kittest.SiteKit(t, key, "b", "1.0.0", map[string]string{"dir": "b"}, "stellaops/b:1").Path
 		}
 		for name, k := range hostile {
 			root, before := setup()

@@ -2,8 +2,6 @@ package site
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand"
@@ -20,34 +18,6 @@ import (
 	"github.com/offkit/offkit/internal/kittest"
 	"github.com/offkit/offkit/sign"
 )
-
-// craftVersion crafts kit a at version holding files and two image blobs.
-func craftVersion(t *testing.T, key *kittest.Key, version string, files map[string]string) string {
-	t.Helper()
-	var content []kittest.Entry
-	for _, b := range []string{"one " + version, "two " + version} {
-		content = append(content, kittest.File("images/blobs/sha256/"+sha(b), []byte(b)))
-	}
-	content = append(content, kittest.File("images/index.json", []byte(`{"schemaVersion":2,"manifests":[]}`)))
-	for p, c := range files {
-		content = append(content, kittest.File(p, []byte(c)))
-	}
-	m := kittest.ManifestFor(content)
-	m.Name, m.Version = "a", version
-	for i := range m.Entries {
-		m.Entries[i].Role = kittest.RoleOf(m.Entries[i].Path)
-	}
-	// The tar entries follow the manifest order.
-	byPath := map[string]kittest.Entry{}
-	for _, e := range content {
-		byPath[e.Header.Name] = e
-	}
-	content = content[:0]
-	for _, e := range m.Entries {
-		content = append(content, byPath[e.Path])
-	}
-	return (&kittest.Craft{Content: content, Manifest: m, Key: key}).Write(t, filepath.Join(t.TempDir(), "a-"+version+".kit.tar.zst"))
-}
 
 // TestKillDuringRemoval kills `install` (a child process, SIGKILL) at every
 // step of its commit: publishing, the generation rename, the switch of
@@ -75,13 +45,13 @@ func TestKillDuringRemoval(t *testing.T) {
 	}
 	template := filepath.Join(t.TempDir(), "template")
 	for _, v := range []string{"1.0.0", "1.0.1"} {
-		if _, err := installWith(t, template, craftVersion(t, key, v, filesOf(v, files)), key, nil); err != nil {
+		if _, err := installWith(t, template, kittest.SiteKit(t, key, "a", v, filesOf(v, files), "stellaops/a:1").Path, key, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// Without a kill the child's install makes generation 3 and removes
 	// generation 1 (grace -1); the hook counts its steps.
-	next := craftVersion(t, key, "1.0.2", filesOf("1.0.2", files))
+	next := kittest.SiteKit(t, key, "a", "1.0.2", filesOf("1.0.2", files), "stellaops/a:1").Path
 	before := tree(t, template, false)
 	var steps []string
 	{
@@ -145,14 +115,9 @@ func TestKillDuringRemoval(t *testing.T) {
 func filesOf(version string, n int) map[string]string {
 	files := map[string]string{}
 	for i := 0; i < n; i++ {
-		files[fmt.Sprintf("files/a/f%03d.txt", i)] = fmt.Sprintf("%s file %d\n", version, i)
+		files[fmt.Sprintf("a/f%03d.txt", i)] = fmt.Sprintf("%s file %d\n", version, i)
 	}
 	return files
-}
-
-func sha(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(sum[:])
 }
 
 // afterKill runs recovery and two rollbacks on a site whose install was
