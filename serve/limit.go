@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"io"
 	"net"
 	"sync"
 
@@ -100,4 +101,13 @@ func (c *limitConn) Close() error {
 	err := c.Conn.Close()
 	c.release.Do(func() { c.l.release(c.key) })
 	return err
+}
+
+// ReadFrom lets the HTTP server send files with sendfile through the
+// wrapper.
+func (c *limitConn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(writerOnly{c.Conn}, r)
 }
