@@ -14,4 +14,7 @@ const (
 	MaxImageManifests = ocilayout.MaxManifestBytes
 	// MaxImageDepth bounds the nesting of indexes below images/index.json.
 	MaxImageDepth = ocilayout.MaxDepth
+	// MaxImageReach bounds the manifests and blobs a registry walks to
+	// serve the kit's images, repository by repository.
+	MaxImageReach = ocilayout.MaxReach
 )

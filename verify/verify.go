@@ -42,15 +42,17 @@
 //     blobs are kept in memory while the kit streams (MaxImageManifest bytes
 //     each, MaxImageManifests in all). Once every byte has streamed, before
 //     rule 7: index.json is an OCI index whose descriptors are each named
-//     (org.opencontainers.image.ref.name) once, and are exactly the
+//     (org.opencontainers.image.ref.name) once, with a name `offkit serve`
+//     can map and serve as one digest, and are exactly the
 //     (reference, digest) pairs of images[], plus the cosign tags
 //     (<repository>:sha256-<hex>.sig/.att, a .sig being one of the image's
 //     images[].signatures) and OCI referrers (<repository>@<digest>, its
 //     subject the image) of those images; everything it reaches (indexes
 //     nested at most MaxImageDepth deep, image manifests, configs, layers,
-//     subjects) is in the kit, with sha256 digests and sizes that tell the
-//     truth, and each manifest parses as the media type its descriptor
-//     claims and its entry records. Rule 7's signature policy thus covers
+//     subjects; at most MaxImageReach in all, counted per repository as the
+//     registry counts) is in the kit, with sha256 digests and sizes that
+//     tell the truth, and each manifest parses as the media type its
+//     descriptor claims and its entry records. Rule 7's signature policy thus covers
 //     every image the kit serves. Result.ImageIndex gives the checked
 //     index.json to an installer.
 //

@@ -20,7 +20,8 @@
 //     descriptors carries an org.opencontainers.image.ref.name that maps to
 //     a repository name as `offkit serve` maps it (internal/reponame, with
 //     and without the registry host), and each ref.name appears once (one
-//     digest per reference). It is one of:
+//     digest per reference), as does each repository:tag it is served as
+//     with the host dropped. It is one of:
 //     - an image of the manifest's images[]: the same reference, digest and
 //     media type; every images[] reference appears, and a reference pinned
 //     by digest (repo@sha256:...) pins that digest;
@@ -42,7 +43,9 @@
 //     and no "manifests". Every config and layer is a blob of the kit (but
 //     foreign and non-distributable layers, which are fetched from their
 //     URLs); a subject is a manifest of the kit. Indexes nest at most
-//     MaxDepth deep below index.json.
+//     MaxDepth deep below index.json, on every path, and what a registry
+//     walks to serve the layout, repository by repository, is at most
+//     MaxReach manifests and blobs.
 package ocilayout
 
 import (
@@ -68,6 +71,11 @@ const (
 	MaxDepth = 8
 	// MaxMarkerSize bounds images/oci-layout.
 	MaxMarkerSize = 4 << 10
+	// MaxReach bounds what a registry loading the layout reaches: for each
+	// repository, each manifest it serves counted once, as 1 + its
+	// manifests + its layers (the registry of `offkit serve` isolates a kit
+	// past that).
+	MaxReach = 1 << 20
 )
 
 // Paths of the layout inside a kit.
@@ -265,6 +273,7 @@ type node struct {
 	height   int      // how deep indexes nest below it
 	children []string // digests of an index's manifests
 	subject  string
+	reach    int // what the registry counts for it: 1 + manifests + layers
 }
 
 // Check checks the layout (rules 3 and 4) once every wanted entry has been
@@ -313,22 +322,36 @@ func (l *Layout) match(ds []descriptor, w *walker) error {
 		byRef[im.Reference] = i
 	}
 	seen := map[string]bool{}
-	sigs := map[string]bool{} // repository + " " + signature digest
+	sigs := map[string]bool{}      // repository + " " + signature digest
+	tags := map[string]int{}       // served repository:tag → descriptor
+	repos := map[string][]string{} // served repository → digests
 	for i, d := range ds {
 		ref := d.Annotations[refNameAnnotation]
 		at := fmt.Sprintf("%s: manifests[%d]", IndexPath, i)
 		if ref == "" {
 			return fmt.Errorf("%s (%s): no %s annotation: %w", at, d.Digest, refNameAnnotation, errdef.ErrInvalid)
 		}
-		for _, mp := range []reponame.Mapping{{}, {KeepHost: true}} {
-			if _, err := mp.Map(ref); err != nil {
-				return fmt.Errorf("%s: %w", at, err)
-			}
+		served, err := reponame.Mapping{}.Map(ref)
+		if err != nil {
+			return fmt.Errorf("%s: %w", at, err)
+		}
+		wide, err := reponame.Mapping{KeepHost: true}.Map(ref)
+		if err != nil {
+			return fmt.Errorf("%s: %w", at, err)
 		}
 		if seen[ref] {
 			return fmt.Errorf("%s: reference %q named twice (one digest per reference; the second is %s): %w", at, ref, d.Digest, errdef.ErrInvalid)
 		}
 		seen[ref] = true
+		if served.Tag != "" {
+			tag := served.Repository + ":" + served.Tag
+			if prev, ok := tags[tag]; ok && ds[prev].Digest != d.Digest {
+				return fmt.Errorf("%s: %q and %q are both served as %s, with digests %s and %s (one digest per reference): %w",
+					at, ds[prev].Annotations[refNameAnnotation], ref, tag, ds[prev].Digest, d.Digest, errdef.ErrInvalid)
+			}
+			tags[tag] = i
+		}
+		repos[wide.Repository] = append(repos[wide.Repository], d.Digest)
 		if j, ok := byRef[ref]; ok {
 			im := l.m.Images[j]
 			if d.Digest != im.Digest {
@@ -346,6 +369,9 @@ func (l *Layout) match(ds []descriptor, w *walker) error {
 		if !ok {
 			return fmt.Errorf("%s: %q (%s) is neither an image of the manifest's images[] nor a cosign tag or referrer of one: %w", at, ref, d.Digest, errdef.ErrInvalid)
 		}
+	}
+	if err := w.reach(repos); err != nil {
+		return err
 	}
 	for j, im := range l.m.Images {
 		if !seen[im.Reference] {
@@ -424,6 +450,32 @@ func (l *Layout) attached(ref string, d descriptor, w *walker, sigs map[string]b
 	return false, nil
 }
 
+// reach counts what a registry loading the layout reaches, as `offkit
+// serve` does: each repository (with its registry host, the mapping that
+// keeps names apart the most) walks the manifests it serves once, counting
+// each as 1 + its manifests + its layers; at most MaxReach in all.
+func (w *walker) reach(repos map[string][]string) error {
+	total := 0
+	for repo, roots := range repos {
+		seen := map[string]bool{}
+		stack := append([]string(nil), roots...)
+		for len(stack) > 0 {
+			dg := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if seen[dg] {
+				continue
+			}
+			seen[dg] = true
+			n := w.nodes[dg]
+			if total += n.reach; total > MaxReach {
+				return fmt.Errorf("%s: the images reach more than %d manifests and blobs (repository %s and those before it): %w", IndexPath, MaxReach, repo, errdef.ErrInvalid)
+			}
+			stack = append(stack, n.children...)
+		}
+	}
+	return nil
+}
+
 // walker checks each manifest and index reached from index.json once.
 type walker struct {
 	l     *Layout
@@ -494,6 +546,7 @@ func (w *walker) manifest(at string, d descriptor, depth int) (*node, error) {
 			n.height = max(n.height, cn.height+1)
 			n.children = append(n.children, c.Digest)
 		}
+		n.reach = 1 + len(*doc.Manifests)
 	} else {
 		if doc.Config == nil || doc.Layers == nil || doc.Manifests != nil {
 			return nil, fmt.Errorf("%s (%s): not a %s (config and layers, no manifests): %w", at, e.Path, d.MediaType, errdef.ErrInvalid)
@@ -503,6 +556,7 @@ func (w *walker) manifest(at string, d descriptor, depth int) (*node, error) {
 		} else if !ok {
 			return nil, fmt.Errorf("%s: config %s: not in the kit: %w", at, doc.Config.Digest, errdef.ErrInvalid)
 		}
+		n.reach = 1 + len(*doc.Layers)
 		for i, c := range *doc.Layers {
 			_, ok, err := w.blob(fmt.Sprintf("%s: layers[%d]", at, i), c)
 			if err != nil {

@@ -302,3 +302,48 @@ func TestMarker(t *testing.T) {
 	_, err = l.Check()
 	wantInvalid(t, err, "images/oci-layout")
 }
+
+// TestServedTwice: two references served as one repository:tag (the
+// registry host is dropped) name one digest.
+func TestServedTwice(t *testing.T) {
+	o := &kittest.OCI{}
+	a, b := newImage(t, o), newImage(t, o)
+	o.Tag("a.example/team/app:1", a)
+	o.Tag("b.example/team/app:1", b)
+	_, err := check(t, o, []manifest.Image{image("a.example/team/app:1", a), image("b.example/team/app:1", b)})
+	wantInvalid(t, err, "both served as team/app:1")
+
+	o = &kittest.OCI{}
+	a = newImage(t, o)
+	o.Tag("a.example/team/app:1", a)
+	o.Tag("b.example/team/app:1", a)
+	if _, err := check(t, o, []manifest.Image{image("a.example/team/app:1", a), image("b.example/team/app:1", a)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReach: what a registry would walk, repository by repository, is
+// bounded (MaxReach), however small the kit.
+func TestReach(t *testing.T) {
+	o := &kittest.OCI{}
+	child := newImage(t, o)
+	children := make([]ocispec.Descriptor, 1000)
+	for i := range children {
+		children[i] = child
+	}
+	idx := index(t, o, children...)
+	per := 1 + len(children) + 1 + 1 // the index, then the image and its layer once
+	var images []manifest.Image
+	for i := range ocilayout.MaxReach/per + 1 {
+		ref := fmt.Sprintf("registry.example/r%d:1", i)
+		o.Tag(ref, idx)
+		images = append(images, image(ref, idx))
+	}
+	_, err := check(t, o, images)
+	wantInvalid(t, err, "reach more than")
+	// One repository fewer is within the bound.
+	o.Index = o.Index[:len(o.Index)-1]
+	if _, err := check(t, o, images[:len(images)-1]); err != nil {
+		t.Fatal(err)
+	}
+}
