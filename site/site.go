@@ -7,14 +7,17 @@
 //	  .lock               flock held by every command that changes the site
 //	  state.json          active kits, generation, high-water versions
 //	  audit.log           JSON lines: install, rollback, forced activation, quarantine
-//	  store/oci/          OCI image layout: every image blob of every kit, shared, 0444
+//	  store/oci/          OCI image layout: every image blob of every kit, shared, 0444;
+//	                      its index.json is the current generation's image index
 //	  generations/N/      the materialised tree of generation N
 //	    .offkit/state.json         the state this generation was made with
 //	    .offkit/kits/NAME/manifest.json, index.json   each active kit's manifest and image index
 //	    .offkit/images/index.json  the images served in this generation (ref.name annotated)
 //	    rules/ dashboards/ mirror/ debug/ authority/ files/
+//	  generations/.removing-N-ID  a generation being removed (recovery finishes it)
 //	  current -> generations/N
-//	  staging/            work in progress, confined with os.Root
+//	  staging/            work in progress, confined with os.Root; TX/journal.json
+//	                      lists the blobs an install is publishing
 //	  quarantine/         kits that failed verification, with the reason
 //
 // The commit point of an install or rollback is the rename of the `current`
