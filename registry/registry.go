@@ -65,21 +65,19 @@
 // MANIFEST_UNKNOWN and BLOB_UNKNOWN (404), PAGINATION_NUMBER_INVALID (400).
 // Page sizes are capped at MaxPageSize.
 //
-// # Content negotiation
+// # Manifests as stored
 //
-// Accept headers are merged (every header line, every comma-separated
-// item). A manifest is served as stored when the client accepts its media
-// type, lists no manifest type, or accepts anything; a client that names
-// manifest types but no index type and asks by tag for an index gets the
-// linux/amd64 (or only) child it can read, as distribution does; any other
-// request is served as stored. Manifests are never converted.
+// A manifest is served as stored, with its own media type as Content-Type,
+// whatever the client's Accept headers list (as distribution does): a tag
+// that names an index answers with that index, never with one of its
+// children, so a tag never resolves to a digest other than the one it
+// names. Manifests are never converted.
 package registry
 
 import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"mime"
 	"net/http"
 	"net/url"
 	"os"
@@ -267,14 +265,6 @@ func (g *Registry) manifest(w http.ResponseWriter, r *http.Request, repo *reposi
 			return
 		}
 		desc, ok = repo.tags[ref]
-		if ok && isIndex(desc.MediaType) {
-			if accepts, strict := acceptFunc(r.Header.Values("Accept")); strict && !accepts(desc.MediaType) &&
-				!accepts(ocispec.MediaTypeImageIndex) && !accepts(dockerManifestList) {
-				if child, found := platformChild(g.store, repo, desc, accepts); found {
-					desc = child
-				}
-			}
-		}
 	}
 	if !ok {
 		writeError(w, r, http.StatusNotFound, "MANIFEST_UNKNOWN", "manifest "+ref+" is not known")
@@ -327,29 +317,6 @@ func (g *Registry) serveBlob(w http.ResponseWriter, r *http.Request, desc ocispe
 		h.Set("Cache-Control", "no-cache")
 	}
 	http.ServeContent(w, r, "", time.Time{}, f)
-}
-
-// acceptFunc merges every Accept header line and comma-separated item. It
-// reports strict when the client names at least one manifest media type and
-// no wildcard.
-func acceptFunc(lines []string) (accepts func(string) bool, strict bool) {
-	set := map[string]bool{}
-	wildcard := false
-	for _, l := range lines {
-		for _, item := range strings.Split(l, ",") {
-			mt, _, err := mime.ParseMediaType(strings.TrimSpace(item))
-			if err != nil {
-				continue
-			}
-			if mt == "*/*" || mt == "application/*" {
-				wildcard = true
-			}
-			set[mt] = true
-		}
-	}
-	strict = !wildcard && (set[ocispec.MediaTypeImageManifest] || set[dockerManifest] ||
-		set[ocispec.MediaTypeImageIndex] || set[dockerManifestList])
-	return func(mt string) bool { return set[mt] }, strict
 }
 
 // page applies n and last to a sorted list and sets the Link header of the

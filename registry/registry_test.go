@@ -331,34 +331,49 @@ func TestErrors(t *testing.T) {
 	}
 }
 
-func TestContentNegotiation(t *testing.T) {
+// TestManifestServedAsStored: a tag that names an index answers with that
+// index, with its own media type and the digest the tag names, whatever
+// Accept lists (as distribution does); HEAD and GET agree.
+func TestManifestServedAsStored(t *testing.T) {
 	f := newFixture(t)
-	amd := f.children["linux/amd64"]
+	schema2, ociManifest, ociIndex := string(types.DockerManifestSchema2), string(types.OCIManifestSchema1), string(types.OCIImageIndex)
 	for _, c := range []struct {
 		name   string
 		accept []string
-		want   v1.Hash
 	}{
-		{"none", nil, f.index},
-		{"wildcard", []string{"*/*"}, f.index},
-		{"crane-style comma list", []string{string(types.DockerManifestSchema2) + ", " + string(types.OCIImageIndex) + ";q=0.9"}, f.index},
-		{"skopeo-style lines", []string{string(types.DockerManifestSchema2), string(types.OCIManifestSchema1), string(types.OCIImageIndex)}, f.index},
-		{"schema2 only: the linux/amd64 child", []string{string(types.DockerManifestSchema2)}, amd},
-		{"schema2 only over two lines", []string{"text/plain", string(types.DockerManifestSchema2)}, amd},
+		{"no Accept", nil},
+		{"wildcard", []string{"*/*"}},
+		{"crane-style comma list", []string{schema2 + ", " + ociIndex + ";q=0.9"}},
+		{"skopeo-style lines", []string{schema2, ociManifest, ociIndex}},
+		{"schema2 only", []string{schema2}},
+		{"schema2 only over two lines", []string{"text/plain", schema2}},
+		{"image manifest types only", []string{ociManifest + ", " + schema2}},
+		{"an unrelated type only", []string{"text/plain"}},
 	} {
 		var hdr []string
 		for _, a := range c.accept {
 			hdr = append(hdr, "Accept", a)
 		}
-		r := f.do(t, "GET", "/v2/team/app/manifests/1.2", hdr...)
-		if r.code != 200 || r.header.Get("Docker-Content-Digest") != c.want.String() || sha(r.body) != c.want.String() {
-			t.Errorf("%s: %d %s, want %s", c.name, r.code, r.header.Get("Docker-Content-Digest"), c.want)
+		for _, ref := range []string{"1.2", f.index.String()} {
+			g := f.do(t, "GET", "/v2/team/app/manifests/"+ref, hdr...)
+			if g.code != 200 || g.header.Get("Content-Type") != ociIndex ||
+				g.header.Get("Docker-Content-Digest") != f.index.String() || sha(g.body) != f.index.String() {
+				t.Errorf("%s: GET %s: %d %s %s, body %s; want the stored index %s (%s)", c.name, ref, g.code,
+					g.header.Get("Content-Type"), g.header.Get("Docker-Content-Digest"), sha(g.body), f.index, ociIndex)
+			}
+			h := f.do(t, "HEAD", "/v2/team/app/manifests/"+ref, hdr...)
+			for _, k := range []string{"Content-Type", "Docker-Content-Digest", "Content-Length", "ETag"} {
+				if h.code != g.code || h.header.Get(k) != g.header.Get(k) {
+					t.Errorf("%s: HEAD %s: %d %s %q, GET says %d %q", c.name, ref, h.code, k, h.header.Get(k), g.code, g.header.Get(k))
+				}
+			}
 		}
 	}
-	// By digest the stored manifest is served whatever Accept says.
-	r := f.do(t, "GET", "/v2/team/app/manifests/"+f.index.String(), "Accept", string(types.DockerManifestSchema2))
-	if r.header.Get("Docker-Content-Digest") != f.index.String() {
-		t.Errorf("by digest: %s", r.header.Get("Docker-Content-Digest"))
+	// A child is served as stored too, by its digest, with its own type.
+	amd := f.children["linux/amd64"]
+	r := f.do(t, "GET", "/v2/team/app/manifests/"+amd.String(), "Accept", ociIndex)
+	if r.code != 200 || r.header.Get("Content-Type") != schema2 || r.header.Get("Docker-Content-Digest") != amd.String() || sha(r.body) != amd.String() {
+		t.Errorf("child by digest with an index-only Accept: %d %s %s", r.code, r.header.Get("Content-Type"), r.header.Get("Docker-Content-Digest"))
 	}
 }
 

@@ -514,28 +514,3 @@ func readDocument(store Store, desc ocispec.Descriptor) (*document, error) {
 	}
 	return &doc, nil
 }
-
-// platformChild picks, for a client that cannot read an index, the child a
-// distribution registry would give it: linux/amd64, else the only child.
-func platformChild(store Store, r *repository, index ocispec.Descriptor, accepts func(string) bool) (ocispec.Descriptor, bool) {
-	doc, err := readDocument(store, index)
-	if err != nil {
-		return ocispec.Descriptor{}, false
-	}
-	var pick []ocispec.Descriptor
-	for _, c := range doc.Manifests {
-		if !accepts(c.MediaType) {
-			continue
-		}
-		if p := c.Platform; p != nil && p.OS == "linux" && p.Architecture == "amd64" {
-			pick = append([]ocispec.Descriptor{c}, pick...)
-		} else if p == nil || !strings.EqualFold(p.OS, "unknown") {
-			pick = append(pick, c)
-		}
-	}
-	if len(pick) == 0 || (len(pick) > 1 && (pick[0].Platform == nil || pick[0].Platform.Architecture != "amd64")) {
-		return ocispec.Descriptor{}, false
-	}
-	d, ok := r.manifests[string(pick[0].Digest)]
-	return d, ok
-}
