@@ -9,7 +9,7 @@ DEMO := $(CURDIR)/_demo
 EXAMPLE := examples/zastava-runtime
 RACE_PKGS := ./internal/... ./kit/... ./verify/... ./site/... ./registry/... ./serve/... ./images/... ./push/...
 
-.PHONY: all build demo test race vet interop bench clean
+.PHONY: all build demo walkthrough test race vet interop bench clean
 
 all: build
 
@@ -26,6 +26,12 @@ demo: build
 	$(OFFKIT) install $(DEMO)/zastava-runtime-1.4.2.kit.tar.zst --root $(DEMO)/site --key $(DEMO)/demo.pub
 	$(OFFKIT) status --root $(DEMO)/site
 	bash scripts/demo-serve.sh $(OFFKIT) $(DEMO)/site
+
+# The README's operator's day, run for real: two releases, install, serve,
+# refusal, rollback, a damaged kit (scripts/walkthrough.sh --readme prints
+# what the README shows).
+walkthrough: build
+	bash scripts/walkthrough.sh $(OFFKIT) $(CURDIR)/_walkthrough
 
 vet:
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
@@ -45,4 +51,4 @@ bench: build
 	bash scripts/bench-serve.sh
 
 clean:
-	rm -rf $(BIN) $(DEMO) $(EXAMPLE)/_image
+	rm -rf $(BIN) $(DEMO) $(CURDIR)/_walkthrough $(EXAMPLE)/_image

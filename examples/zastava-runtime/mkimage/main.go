@@ -3,13 +3,18 @@
 //
 //	go run ./examples/zastava-runtime/mkimage -o examples/zastava-runtime/_image
 //
+// -version V (default Version) makes the image of release V instead: tagged
+// V and labelled with version V, so its configs, manifests and index differ
+// while its layers stay the same (scripts/walkthrough.sh builds 1.4.2 and
+// 1.4.3 this way).
+//
 // The image is a multi-arch index (linux/amd64, linux/arm64) of two images
 // of one layer each. A layer holds the files of -src (by default
 // examples/zastava-runtime/image: a config file and a README, no binaries)
 // and /etc/zastava/platform, naming its platform. Every time in the tar and
 // the config is the kit's createdAt, so two runs write the same bytes. The
 // layout's index.json has one entry, annotated
-// org.opencontainers.image.ref.name = Ref.
+// org.opencontainers.image.ref.name = Repository:V (Ref by default).
 package main
 
 import (
@@ -34,8 +39,12 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// Ref is the reference the image has in the example kit.
-const Ref = "registry.stella-ops.org/stellaops/zastava-observer:1.4.2"
+// The reference the image has in the example kit.
+const (
+	Repository = "registry.stella-ops.org/stellaops/zastava-observer"
+	Version    = "1.4.2"
+	Ref        = Repository + ":" + Version
+)
 
 // created is the createdAt of examples/zastava-runtime/kit.yaml.
 var created = time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
@@ -48,23 +57,30 @@ var platforms = []v1.Platform{
 func main() {
 	out := flag.String("o", "", "OCI image layout folder to write (created; its index.json is replaced)")
 	src := flag.String("src", "examples/zastava-runtime/image", "folder of the files the image holds")
+	version := flag.String("version", Version, "the image's tag and version label")
 	flag.Parse()
-	if *out == "" || flag.NArg() > 0 {
-		fmt.Fprintln(os.Stderr, "usage: mkimage -o DIR [-src DIR]")
+	if *out == "" || flag.NArg() > 0 || *version == "" || strings.ContainsAny(*version, ":/@ ") {
+		fmt.Fprintln(os.Stderr, "usage: mkimage -o DIR [-src DIR] [-version V]")
 		os.Exit(2)
 	}
-	d, err := Write(*out, os.DirFS(*src))
+	d, err := WriteVersion(*out, os.DirFS(*src), *version)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mkimage:", err)
 		os.Exit(1)
 	}
-	fmt.Printf("%s@%s\n", Ref, d)
+	fmt.Printf("%s:%s@%s\n", Repository, *version, d)
 }
 
 // Write writes the image index built from files into the OCI image layout
-// folder dir and returns the index digest.
+// folder dir, as Ref, and returns the index digest.
 func Write(dir string, files fs.FS) (v1.Hash, error) {
-	idx, err := Index(files)
+	return WriteVersion(dir, files, Version)
+}
+
+// WriteVersion is Write for release version: the image is tagged version
+// and labelled with it.
+func WriteVersion(dir string, files fs.FS, version string) (v1.Hash, error) {
+	idx, err := IndexVersion(files, version)
 	if err != nil {
 		return v1.Hash{}, err
 	}
@@ -72,17 +88,22 @@ func Write(dir string, files fs.FS) (v1.Hash, error) {
 	if err != nil {
 		return v1.Hash{}, err
 	}
-	if err := p.AppendIndex(idx, layout.WithAnnotations(map[string]string{ocispec.AnnotationRefName: Ref})); err != nil {
+	if err := p.AppendIndex(idx, layout.WithAnnotations(map[string]string{ocispec.AnnotationRefName: Repository + ":" + version})); err != nil {
 		return v1.Hash{}, err
 	}
 	return idx.Digest()
 }
 
-// Index builds the multi-arch image index from files.
+// Index builds the multi-arch image index of Version from files.
 func Index(files fs.FS) (v1.ImageIndex, error) {
+	return IndexVersion(files, Version)
+}
+
+// IndexVersion builds the multi-arch image index of version from files.
+func IndexVersion(files fs.FS, version string) (v1.ImageIndex, error) {
 	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
 	for _, p := range platforms {
-		img, err := image(files, p)
+		img, err := image(files, p, version)
 		if err != nil {
 			return nil, fmt.Errorf("%s/%s: %w", p.OS, p.Architecture, err)
 		}
@@ -94,7 +115,7 @@ func Index(files fs.FS) (v1.ImageIndex, error) {
 	return idx, nil
 }
 
-func image(files fs.FS, p v1.Platform) (v1.Image, error) {
+func image(files fs.FS, p v1.Platform, version string) (v1.Image, error) {
 	tb, err := layerTar(files, p)
 	if err != nil {
 		return nil, err
@@ -133,7 +154,7 @@ func image(files fs.FS, p v1.Platform) (v1.Image, error) {
 		User:       "65532:65532",
 		Labels: map[string]string{
 			ocispec.AnnotationTitle:   "zastava-observer",
-			ocispec.AnnotationVersion: "1.4.2",
+			ocispec.AnnotationVersion: version,
 			ocispec.AnnotationVendor:  "offkit demo (not a StellaOps build)",
 		},
 	}
