@@ -311,8 +311,8 @@ func (p *pusher) registryError(err error) error {
 	case errors.Is(err, auth.ErrBasicCredentialNotFound),
 		errors.As(err, &resp) && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden):
 		return fmt.Errorf("registry %s: access refused (credentials come from the docker config, see `docker login`): %w", p.target.Host, err)
-	case !p.opts.PlainHTTP && strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
-		return fmt.Errorf("registry %s: speaks plain http (use --plain-http for a loopback registry): %w", p.target.Host, err)
+	case !p.opts.PlainHTTP && errors.Is(err, http.ErrSchemeMismatch):
+		return fmt.Errorf("registry %s: speaks plain http (use --plain-http for a loopback registry): %w: %w", p.target.Host, errdef.ErrInvalid, err)
 	case errors.As(err, &nerr):
 		return fmt.Errorf("registry %s: unreachable: %w", p.target.Host, err)
 	case errors.Is(err, oraserr.ErrNotFound):

@@ -3,7 +3,10 @@
 //
 //   - kit.schema.json: the kit spec (kit.yaml, after YAML is read as JSON);
 //   - manifest.schema.json: the kit manifest (offkit/manifest.json);
-//   - serve.schema.json: the serve configuration (serve.yaml), when present.
+//   - serve.schema.json: the serve configuration (serve.yaml), when present;
+//   - output/*.schema.json: what each offkit command prints with --json
+//     (output/error.schema.json for every failure, output/log.schema.json for
+//     the JSON log lines on stderr).
 //
 // The schemas are also the documentation of those formats: every field has
 // its type, bounds and pattern there.
@@ -23,7 +26,7 @@ import (
 	"golang.org/x/text/message"
 )
 
-//go:embed *.schema.json
+//go:embed *.schema.json output/*.schema.json
 var files embed.FS
 
 // Names of the embedded schemas.
@@ -31,6 +34,19 @@ const (
 	Kit      = "kit.schema.json"
 	Manifest = "manifest.schema.json"
 	Serve    = "serve.schema.json"
+
+	OutputBuild    = "output/build.schema.json"
+	OutputSign     = "output/sign.schema.json"
+	OutputInspect  = "output/inspect.schema.json"
+	OutputVerify   = "output/verify.schema.json"
+	OutputInstall  = "output/install.schema.json"
+	OutputStatus   = "output/status.schema.json"
+	OutputRollback = "output/rollback.schema.json"
+	OutputKey      = "output/key.schema.json"
+	OutputPush     = "output/push.schema.json"
+	OutputVersion  = "output/version.schema.json"
+	OutputError    = "output/error.schema.json"
+	OutputLog      = "output/log.schema.json"
 )
 
 // FS returns the embedded schema files.

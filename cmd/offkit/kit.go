@@ -143,14 +143,14 @@ func (a *app) buildCmd() *cobra.Command {
 					return err
 				}
 			}
-			var done func()
+			var done func(error)
 			opts.Progress, done = a.progress("packing")
 			res, err := kit.Build(cmd.Context(), spec, opts)
-			done()
+			done(err)
 			if err != nil {
 				return err
 			}
-			return a.emit(res, func(w io.Writer) {
+			return a.emit(newBuildOutput(res), func(w io.Writer) {
 				fmt.Fprintf(w, "built %s (%d bytes, %d entries)\n", res.Path, res.Size, len(res.Manifest.Entries))
 				fmt.Fprintf(w, "manifest %s\n", res.ManifestDigest)
 				if res.SignaturePath != "" {
@@ -187,7 +187,7 @@ func (a *app) signCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.emit(res, func(w io.Writer) {
+			return a.emit(signOutput{Path: args[0], SignResult: res}, func(w io.Writer) {
 				fmt.Fprintf(w, "signed %s with key %s\nmanifest %s\nsignature %s\n", args[0], res.KeyID, res.ManifestDigest, res.SignaturePath)
 			})
 		},
@@ -254,7 +254,7 @@ type kitSummary struct {
 	ExpiresAt      *time.Time           `json:"expiresAt,omitempty"`
 	Builder        manifest.Builder     `json:"builder"`
 	Roles          []roleSummary        `json:"roles"`
-	Images         []manifest.Image     `json:"images,omitempty"`
+	Images         []manifest.Image     `json:"images"`
 	Entries        int                  `json:"entries"`
 	Bytes          int64                `json:"bytes"`
 	Compression    manifest.Compression `json:"compression"`
@@ -263,7 +263,7 @@ type kitSummary struct {
 func summarize(m *manifest.Manifest, raw []byte) *kitSummary {
 	s := &kitSummary{
 		Name: m.Name, Version: m.Version, ManifestDigest: manifest.Digest(raw),
-		CreatedAt: m.CreatedAt, ExpiresAt: m.ExpiresAt, Builder: m.Builder, Images: m.Images,
+		CreatedAt: m.CreatedAt, ExpiresAt: m.ExpiresAt, Builder: m.Builder, Images: orEmpty(m.Images), Roles: []roleSummary{},
 		Entries: len(m.Entries), Bytes: m.TotalSize(), Compression: m.Compression, Signer: "(unsigned)",
 	}
 	if m.Signer != nil {
@@ -330,15 +330,15 @@ func (a *app) verifyCmd() *cobra.Command {
 			}
 			p, done := a.progress("verifying")
 			res, err := verify.File(cmd.Context(), args[0], verify.Options{Keys: keys, ImageKeys: imageKeys, Progress: p, Now: a.now()})
-			done()
+			done(err)
 			if err != nil {
 				return err
 			}
-			out := map[string]any{
-				"kit": args[0], "name": res.Manifest.Name, "version": res.Manifest.Version,
-				"manifestDigest": res.ManifestDigest, "signer": res.Signer.KeyID(),
-				"fileSignature": res.FileSignature, "entries": res.Entries, "bytes": res.Bytes,
-				"seekable": res.Seekable, "verified": true, "signedImages": res.SignedImages,
+			out := verifyOutput{
+				Kit: args[0], Name: res.Manifest.Name, Version: res.Manifest.Version,
+				ManifestDigest: res.ManifestDigest, Signer: res.Signer.KeyID(),
+				FileSignature: res.FileSignature, Entries: res.Entries, Bytes: res.Bytes,
+				Seekable: res.Seekable, Verified: true, SignedImages: orEmpty(res.SignedImages),
 			}
 			return a.emit(out, func(w io.Writer) {
 				fmt.Fprintf(w, "verified %s: %s %s\n", args[0], res.Manifest.Name, res.Manifest.Version)
@@ -398,7 +398,7 @@ func (a *app) keyCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			out := map[string]string{"privateKey": keyFile, "publicKey": pubFile, "keyId": pk.KeyID()}
+			out := keyOutput{PrivateKey: keyFile, PublicKey: pubFile, KeyID: pk.KeyID()}
 			return a.emit(out, func(w io.Writer) {
 				fmt.Fprintf(w, "Private key written to %s\nPublic key written to %s\nKey id %s\n", keyFile, pubFile, pk.KeyID())
 			})

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -28,7 +29,9 @@ var version = "0.1.0-dev"
 
 // app carries what every subcommand shares.
 type app struct {
-	json   bool
+	json bool
+	// tty: stderr is a terminal (progress bars instead of log lines).
+	tty    bool
 	stdout io.Writer
 	stderr io.Writer
 	log    *slog.Logger
@@ -46,46 +49,84 @@ func main() {
 	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
 		debug.SetMemoryLimit(memoryLimit)
 	}
-	a := &app{stdout: os.Stdout, stderr: os.Stderr, now: time.Now, drain: defaultDrain}
-	ctx, signalled := onSignal(a)
-	err := newRoot(a).ExecuteContext(ctx)
+	a := &app{stdout: os.Stdout, stderr: os.Stderr, now: time.Now, drain: defaultDrain, tty: term.IsTerminal(int(os.Stderr.Fd()))}
+	os.Exit(a.run(onSignal(a), os.Args[1:]))
+}
+
+// errTerminated is the cancellation cause of a SIGTERM (exit 143); any other
+// cancellation is a SIGINT's (exit 130).
+var errTerminated = errors.New("terminated")
+
+// run executes the command line args and returns the exit code; a failure
+// is written to stderr, and with --json also as {"error", "exitCode"} on
+// stdout. Cancelling ctx stops the command: exit 130, or 143 when the
+// cancellation cause is errTerminated.
+func (a *app) run(ctx context.Context, args []string) int {
+	if a.log == nil {
+		a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	root := newRoot(a)
+	root.SetArgs(args)
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	err := root.ExecuteContext(ctx)
 	if err != nil && ctx.Err() != nil && !errors.Is(err, context.Canceled) {
 		err = fmt.Errorf("%w: %w", err, context.Canceled)
 	}
 	code := errdef.ExitCode(err)
-	if code == errdef.ExitCancelled {
-		code = signalled()
+	if code == errdef.ExitCancelled && errors.Is(context.Cause(ctx), errTerminated) {
+		code = errdef.ExitTerminated
 	}
 	if err != nil {
-		if a.json {
-			json.NewEncoder(a.stdout).Encode(map[string]any{"error": err.Error(), "exitCode": code})
+		// A command line that did not parse may have stopped before --json.
+		if a.json || wantsJSON(args) {
+			json.NewEncoder(a.stdout).Encode(errorOutput{Error: err.Error(), ExitCode: code})
 		}
 		fmt.Fprintf(a.stderr, "offkit: %v\n", err)
 	}
-	os.Exit(code)
+	return code
+}
+
+// errorOutput is what --json prints on stdout for every failure
+// (schemas/output/error.schema.json).
+type errorOutput struct {
+	Error    string `json:"error"`
+	ExitCode int    `json:"exitCode"`
+}
+
+// wantsJSON reports whether args ask for --json before any "--".
+func wantsJSON(args []string) bool {
+	for _, arg := range args {
+		switch arg {
+		case "--":
+			return false
+		case "--json", "--json=true", "--json=1":
+			return true
+		}
+	}
+	return false
 }
 
 // defaultDrain is how long a command may take to stop after SIGINT or
 // SIGTERM cancelled it; serve sets its own (its shutdown grace).
 const defaultDrain = 5 * time.Second
 
-// onSignal cancels the returned context on SIGINT or SIGTERM. The command
-// then stops at its next check and exits 130 (SIGINT) or 143 (SIGTERM), as
-// signalled reports; a second signal, or a command still running a.drain
-// after the first (blocked in a system call), exits at once with that code.
-func onSignal(a *app) (context.Context, func() int) {
-	ctx, cancel := context.WithCancel(context.Background())
+// onSignal cancels the returned context on SIGINT or SIGTERM (with cause
+// errTerminated). The command then stops at its next check and exits 130
+// (SIGINT) or 143 (SIGTERM); a second signal, or a command still running
+// a.drain after the first (blocked in a system call), exits at once with
+// that code.
+func onSignal(a *app) context.Context {
+	ctx, cancel := context.WithCancelCause(context.Background())
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	code := make(chan int, 1)
 	go func() {
 		sig := <-sigs
-		c := errdef.ExitCancelled
+		c, cause := errdef.ExitCancelled, context.Canceled
 		if sig == syscall.SIGTERM {
-			c = errdef.ExitTerminated
+			c, cause = errdef.ExitTerminated, errTerminated
 		}
-		code <- c
-		cancel()
+		cancel(cause)
 		select {
 		case <-sigs:
 		case <-time.After(a.drain):
@@ -93,14 +134,7 @@ func onSignal(a *app) (context.Context, func() int) {
 		fmt.Fprintf(a.stderr, "offkit: %v: cancelled\n", sig)
 		os.Exit(c)
 	}()
-	return ctx, func() int {
-		select {
-		case c := <-code:
-			return c
-		default:
-			return errdef.ExitCancelled
-		}
-	}
+	return ctx
 }
 
 func newRoot(a *app) *cobra.Command {
@@ -111,20 +145,66 @@ func newRoot(a *app) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRun: func(cmd *cobra.Command, args []string) {
-			a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+			opts := &slog.HandlerOptions{Level: slog.LevelInfo}
+			if a.json {
+				a.log = slog.New(slog.NewJSONHandler(a.stderr, opts))
+			} else {
+				a.log = slog.New(slog.NewTextHandler(a.stderr, opts))
+			}
 		},
 	}
 	root.PersistentFlags().BoolVar(&a.json, "json", false, "machine-readable output on stdout")
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
-		return fmt.Errorf("%s: %v: %w", cmd.CommandPath(), err, errdef.ErrInvalid)
+		return fmt.Errorf("%s%v: %w", commandPrefix(cmd), err, errdef.ErrInvalid)
 	})
 	root.AddCommand(
 		a.buildCmd(), a.signCmd(), a.inspectCmd(), a.verifyCmd(), a.installCmd(),
 		a.statusCmd(), a.rollbackCmd(), a.keyCmd(),
 		a.pushCmd(),
 	)
-	root.AddCommand(a.serveCmd())
+	root.AddCommand(a.serveCmd(), a.versionCmd())
+	invalidArgs(root)
 	return root
+}
+
+// invalidArgs makes every wrong number of arguments and every unknown
+// subcommand under c an invalid command line (exit 11): cobra's own errors
+// wrap no sentinel.
+func invalidArgs(c *cobra.Command) {
+	check := c.Args
+	if check == nil {
+		// cobra's default: a command with subcommands takes none of its own.
+		check = func(cmd *cobra.Command, args []string) error {
+			if cmd.HasSubCommands() && len(args) > 0 {
+				return fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath())
+			}
+			return nil
+		}
+	}
+	if !c.Runnable() {
+		// Runnable, so that cobra checks its arguments instead of
+		// printing help for an unknown subcommand.
+		c.RunE = func(cmd *cobra.Command, args []string) error { return cmd.Help() }
+	}
+	c.Args = func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return fmt.Errorf("%s%v: %w", commandPrefix(cmd), err, errdef.ErrInvalid)
+		}
+		return nil
+	}
+	for _, sub := range c.Commands() {
+		invalidArgs(sub)
+	}
+}
+
+// commandPrefix is "verify: " for offkit verify, "" for offkit itself (every
+// message already starts with "offkit: ").
+func commandPrefix(cmd *cobra.Command) string {
+	if !cmd.HasParent() {
+		return ""
+	}
+	p := cmd.CommandPath()
+	return p[strings.IndexByte(p, ' ')+1:] + ": "
 }
 
 // usageError is an invalid command line (exit 11).
@@ -143,34 +223,79 @@ func (a *app) emit(v any, text func(w io.Writer)) error {
 	return nil
 }
 
-// progress returns a progress callback: a bar on a terminal, a log line
-// every 10% otherwise, nothing with --json.
-func (a *app) progress(what string) (func(done, total int64), func()) {
+// progress returns a progress callback and the function to call with the
+// command's error when it ends: a bar on a terminal, a log line every 10%
+// otherwise, nothing with --json. The bar goes to 100% only on success; on a
+// failure or cancellation it stops where it was and says so, and the error
+// follows.
+func (a *app) progress(what string) (func(done, total int64), func(error)) {
 	if a.json {
-		return nil, func() {}
+		return nil, func(error) {}
 	}
-	if f, ok := a.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+	var done, total int64
+	stopped := func(err error) bool {
+		if err == nil || total == 0 {
+			return false
+		}
+		pct := done * 100 / total
+		if a.tty {
+			fmt.Fprintf(a.stderr, "%s stopped at %d%% (%d of %d bytes)\n", what, pct, done, total)
+		} else {
+			a.log.Info(what+" stopped", "percent", pct, "bytes", done, "total", total)
+		}
+		return true
+	}
+	if a.tty {
 		var bar *progressbar.ProgressBar
-		return func(done, total int64) {
+		return func(d, t int64) {
+				done, total = d, t
 				if bar == nil {
-					bar = progressbar.DefaultBytes(total, what)
+					bar = a.newBar(t, what)
 				}
-				bar.Set64(done)
-			}, func() {
-				if bar != nil {
-					bar.Finish()
+				bar.Set64(d)
+			}, func(err error) {
+				if bar == nil {
+					return
 				}
+				if err != nil {
+					bar.Exit()
+					stopped(err)
+					return
+				}
+				bar.Finish()
 			}
 	}
 	last := int64(-1)
-	return func(done, total int64) {
-		if total < 64<<20 {
-			return
+	return func(d, t int64) {
+			done, total = d, t
+			if t < 64<<20 {
+				return
+			}
+			pct := d * 100 / t
+			if pct/10 != last/10 {
+				last = pct
+				a.log.Info(what, "percent", pct, "bytes", d, "total", t)
+			}
+		}, func(err error) {
+			if total >= 64<<20 {
+				stopped(err)
+			}
 		}
-		pct := done * 100 / total
-		if pct/10 != last/10 {
-			last = pct
-			a.log.Info(what, "percent", pct, "bytes", done, "total", total)
-		}
-	}, func() {}
+}
+
+// newBar is progressbar.DefaultBytes writing to a.stderr.
+func (a *app) newBar(total int64, what string) *progressbar.ProgressBar {
+	return progressbar.NewOptions64(total,
+		progressbar.OptionSetDescription(what),
+		progressbar.OptionSetWriter(a.stderr),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionShowTotalBytes(true),
+		progressbar.OptionSetWidth(10),
+		progressbar.OptionThrottle(65*time.Millisecond),
+		progressbar.OptionShowCount(),
+		progressbar.OptionOnCompletion(func() { fmt.Fprintln(a.stderr) }),
+		progressbar.OptionSpinnerType(14),
+		progressbar.OptionFullWidth(),
+		progressbar.OptionSetRenderBlankState(true),
+	)
 }

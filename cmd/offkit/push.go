@@ -59,11 +59,12 @@ from the docker config (docker login).`,
 				}
 				p, done := a.progress("verifying")
 				res, err = push.Kit(cmd.Context(), args[0], verify.Options{Keys: keys, Progress: p, Now: a.now()}, opts)
-				done()
+				done(err)
 			}
 			if err != nil {
 				return err
 			}
+			res.Images = orEmpty(res.Images)
 			return a.emit(res, func(w io.Writer) { printPush(w, res) })
 		},
 	}

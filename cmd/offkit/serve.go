@@ -1,11 +1,15 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/offkit/offkit/internal/errdef"
 	"github.com/offkit/offkit/internal/reponame"
 	"github.com/offkit/offkit/registry"
 	"github.com/offkit/offkit/serve"
@@ -67,6 +71,9 @@ with slots of its own, so probes and scrapes answer while clients hold every slo
 			if cmd.Flags().Changed("keep-host") {
 				cfg.Registry.KeepHost = keepHost
 			}
+			if err := checkSite(root); err != nil {
+				return err
+			}
 			view := site.NewView(root)
 			if _, err := view.Generation(); err != nil {
 				a.log.Warn("nothing installed yet: serving empty trees until the first install", "root", root)
@@ -116,4 +123,32 @@ with slots of its own, so probes and scrapes answer while clients hold every slo
 	cmd.Flags().StringVar(&stripPrefix, "strip-prefix", "", `repository prefix to drop from served names ("stellaops/")`)
 	cmd.Flags().BoolVar(&keepHost, "keep-host", false, "serve names with their registry host")
 	return cmd
+}
+
+// siteMarks are the names of which a site root holds at least one once it
+// was installed into: a folder with none of them is not a site, and serving
+// it would serve nothing (a mistyped --root).
+var siteMarks = []string{"generations", "state.json", "current"}
+
+// checkSite returns an error (exit 1) unless root is a site root.
+func checkSite(root string) error {
+	st, err := os.Stat(root)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("site root %s: %w", root, errdef.ErrNotFound)
+	case err != nil:
+		return fmt.Errorf("site root %s: %w", root, err)
+	case !st.IsDir():
+		return fmt.Errorf("site root %s: not a folder: %w", root, errdef.ErrInvalid)
+	}
+	for _, name := range siteMarks {
+		_, err := os.Lstat(filepath.Join(root, name))
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("site root %s: %w", root, err)
+		}
+	}
+	return fmt.Errorf("site root %s: not a site (no generations/, state.json or current: install a kit first): %w", root, errdef.ErrNotFound)
 }

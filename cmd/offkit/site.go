@@ -61,7 +61,7 @@ func (a *app) installCmd() *cobra.Command {
 			res, err := s.Install(cmd.Context(), args[0], site.InstallOptions{
 				Keys: keys, ImageKeys: imageKeys, DryRun: dryRun, Force: force, Reason: reason, Now: a.now(), Grace: grace, Progress: p,
 			})
-			done()
+			done(err)
 			if err != nil {
 				return err
 			}
@@ -182,7 +182,8 @@ func (a *app) rollbackCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.emit(st, func(w io.Writer) {
+			out := rollbackOutput{Root: root, Generation: st.Generation, Kits: orEmpty(st.Kits)}
+			return a.emit(out, func(w io.Writer) {
 				fmt.Fprintf(w, "rolled back to generation %d\n", st.Generation)
 				for _, k := range st.Kits {
 					fmt.Fprintf(w, "  %s %s\n", k.Name, k.Version)

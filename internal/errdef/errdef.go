@@ -12,6 +12,8 @@ package errdef
 import (
 	"context"
 	"errors"
+	"io/fs"
+	"syscall"
 )
 
 var (
@@ -28,6 +30,10 @@ var (
 	// ErrInvalid: the input is invalid: bad spec, unsafe archive entry, over a
 	// limit, malformed JSON (exit 11).
 	ErrInvalid = errors.New("invalid input")
+	// ErrIO: a file could not be read or written: permission denied, disk
+	// full, read-only file system, I/O error (exit 12). Errors from the
+	// operating system map to 12 without wrapping it (see ExitCode).
+	ErrIO = errors.New("could not read or write")
 )
 
 // Exit codes of the offkit command line.
@@ -39,6 +45,7 @@ const (
 	ExitNotNewer    = 8
 	ExitExpired     = 9
 	ExitInvalid     = 11
+	ExitIO          = 12
 	ExitCancelled   = 130 // SIGINT
 	ExitTerminated  = 143 // SIGTERM
 	exitUnspecified = 1
@@ -46,6 +53,10 @@ const (
 
 // ExitCode maps err to the documented exit code. An error that wraps none of
 // the sentinels maps to 1.
+//
+// The offkit sentinels decide first; then an operating-system error anywhere
+// in the chain that says the file system could not be read or written
+// (EACCES, EPERM, ENOSPC, EDQUOT, EROFS, EIO) maps to 12, as ErrIO does.
 func ExitCode(err error) int {
 	switch {
 	case err == nil:
@@ -64,6 +75,25 @@ func ExitCode(err error) int {
 		return ExitNotNewer
 	case errors.Is(err, ErrNotFound):
 		return ExitNotFound
+	case errors.Is(err, ErrIO), isIO(err):
+		return ExitIO
 	}
 	return exitUnspecified
+}
+
+// ioErrnos are the system errors that mean "could not read or write".
+var ioErrnos = []syscall.Errno{syscall.EACCES, syscall.EPERM, syscall.ENOSPC, syscall.EDQUOT, syscall.EROFS, syscall.EIO}
+
+// isIO reports whether err's chain holds a system error of ioErrnos (as a
+// syscall.Errno, or as fs.ErrPermission, which EACCES and EPERM match).
+func isIO(err error) bool {
+	if errors.Is(err, fs.ErrPermission) {
+		return true
+	}
+	for _, e := range ioErrnos {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
