@@ -78,27 +78,36 @@ func TestServeNotASite(t *testing.T) {
 func TestExitMismatch(t *testing.T) {
 	r, f := newRunner(t), newFixture(t)
 	k := mismatchKit(t, f.key, 0)
-	r.fails(errdef.ExitMismatch, []string{"verify", k, "--key", f.pub}, "files/a/values.yaml")
+	r.fails(errdef.ExitMismatch, []string{"verify", k, "--key", f.pub}, "files/a/b.yaml")
 	root := filepath.Join(t.TempDir(), "site")
-	r.fails(errdef.ExitMismatch, []string{"install", k, "--root", root, "--key", f.pub}, "files/a/values.yaml")
+	r.fails(errdef.ExitMismatch, []string{"install", k, "--root", root, "--key", f.pub}, "files/a/b.yaml")
 	if _, err := os.Stat(filepath.Join(root, "current")); err == nil {
 		t.Errorf("a refused install activated a generation")
 	}
 }
 
-// mismatchKit crafts a kit signed by key whose first content entry,
-// files/a/values.yaml, differs from its manifest digest (same size), followed
-// by tail bytes of incompressible content.
-func mismatchKit(t *testing.T, key *kittest.Key, tail int) string {
+// mismatchKit crafts a kit signed by key whose entry files/a/b.yaml differs
+// from its manifest digest (same size); with pad > 0, pad bytes of
+// incompressible content come before it (files/a/a.bin) and after it
+// (files/a/c.bin).
+func mismatchKit(t *testing.T, key *kittest.Key, pad int) string {
 	t.Helper()
-	content := []kittest.Entry{kittest.File("files/a/values.yaml", []byte("replicas: 3\n"))}
-	if tail > 0 {
-		big := make([]byte, tail)
-		rand.Read(big)
-		content = append(content, kittest.File("files/a/zz.bin", big))
+	random := func() []byte {
+		b := make([]byte, pad)
+		rand.Read(b)
+		return b
+	}
+	bad := kittest.File("files/a/b.yaml", []byte("replicas: 3\n"))
+	content := []kittest.Entry{bad}
+	if pad > 0 {
+		content = []kittest.Entry{kittest.File("files/a/a.bin", random()), bad, kittest.File("files/a/c.bin", random())}
 	}
 	m := kittest.ManifestFor(content)
-	content[0] = kittest.File("files/a/values.yaml", []byte("replicas: 9\n"))
+	for i := range content {
+		if content[i].Header.Name == bad.Header.Name {
+			content[i] = kittest.File(bad.Header.Name, []byte("replicas: 9\n"))
+		}
+	}
 	c := &kittest.Craft{Content: content, Manifest: m, Key: key}
 	return c.Write(t, filepath.Join(t.TempDir(), "bad-1.0.0.kit.tar.zst"))
 }
