@@ -1,18 +1,58 @@
 #!/usr/bin/env bash
 # The last step of `make demo`: serve the installed site on loopback, show
 # what a puller and the monitoring stack see, then stop the server.
+#
+# offkit serve listens on a free port (127.0.0.1:0) unless ADDR is given and
+# logs the address it got. When a step fails, the cause is printed: the
+# HTTP status and body, and the server's log.
 set -euo pipefail
-OFFKIT=$1 ROOT=$2 ADDR=${3:-127.0.0.1:18080}
-"$OFFKIT" serve --root "$ROOT" --listen "$ADDR" 2>"$ROOT/../serve.log" &
+OFFKIT=$1 ROOT=$2 ADDR=${3:-127.0.0.1:0}
+LOG=$(dirname "$ROOT")/serve.log
+tmp=$(mktemp -d)
+"$OFFKIT" serve --root "$ROOT" --listen "$ADDR" 2>"$LOG" &
 pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT
-for _ in $(seq 50); do curl -fs "http://$ADDR/readyz" >/dev/null && break; sleep 0.1; done
-show() { echo "\$ curl $*"; curl -fsS "$@"; echo; }
-show "http://$ADDR/readyz"
-show "http://$ADDR/v2/_catalog"
-show "http://$ADDR/v2/stellaops/zastava-observer/tags/list"
-echo "\$ curl -I http://$ADDR/v2/stellaops/zastava-observer/manifests/1.4.2"
-curl -fsSI -H 'Accept: application/vnd.oci.image.index.v1+json' "http://$ADDR/v2/stellaops/zastava-observer/manifests/1.4.2" | grep -iE '^(HTTP|content-type|docker-content-digest|content-length)'
-show "http://$ADDR/rules/index.json"
-echo "\$ curl http://$ADDR/metrics | grep offkit_http_requests_total"
-curl -fsS "http://$ADDR/metrics" | grep '^offkit_http_requests_total' || true
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null || true; rm -rf "$tmp"' EXIT
+
+fail() {
+	echo "demo: $*" >&2
+	echo "--- offkit serve log ($LOG):" >&2
+	cat "$LOG" >&2
+	exit 1
+}
+
+# The address offkit serve logs once it listens ("msg=serving address=http://…").
+addr=
+for _ in $(seq 100); do
+	addr=$(sed -n 's|.*msg=serving address=http://\([^ ]*\).*|\1|p' "$LOG" | head -1)
+	[[ -n $addr ]] && break
+	kill -0 "$pid" 2>/dev/null || fail "offkit serve exited before listening"
+	sleep 0.1
+done
+[[ -n $addr ]] || fail "offkit serve did not start listening within 10 s"
+
+# get URL [CURL-ARGS...]: print the response (body, or headers with -I), or
+# fail with the cause.
+get() {
+	local url=$1 code
+	shift
+	code=$(curl -sS -o "$tmp/out" -w '%{http_code}' "$@" "$url" 2>"$tmp/err") ||
+		fail "curl $url: $(cat "$tmp/err")"
+	[[ $code == 2?? ]] || fail "$url: HTTP $code: $(head -c 2000 "$tmp/out")"
+	cat "$tmp/out"
+}
+
+for _ in $(seq 50); do
+	[[ $(curl -s -o /dev/null -w '%{http_code}' "http://$addr/readyz") == 200 ]] && break
+	kill -0 "$pid" 2>/dev/null || fail "offkit serve exited"
+	sleep 0.1
+done
+show() { echo "\$ curl $1"; get "$@"; echo; }
+show "http://$addr/readyz"
+show "http://$addr/v2/_catalog"
+show "http://$addr/v2/stellaops/zastava-observer/tags/list"
+echo "\$ curl -I http://$addr/v2/stellaops/zastava-observer/manifests/1.4.2"
+get "http://$addr/v2/stellaops/zastava-observer/manifests/1.4.2" -I | tr -d '\r' |
+	grep -iE '^(HTTP|content-type|docker-content-digest|content-length)'
+show "http://$addr/rules/index.json"
+echo "\$ curl http://$addr/metrics | grep offkit_http_requests_total"
+get "http://$addr/metrics" | grep '^offkit_http_requests_total' || true
