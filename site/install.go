@@ -87,7 +87,7 @@ func (s *Site) Install(ctx context.Context, kitPath string, opts InstallOptions)
 		// A root this Open created is removed again unless a kit was
 		// installed in it.
 		defer func() {
-			if err != nil || opts.DryRun {
+			if gen, _ := s.currentGeneration(); gen == 0 && (err != nil || opts.DryRun) {
 				os.RemoveAll(s.created)
 			}
 			s.created = ""
