@@ -39,7 +39,7 @@ type Config struct {
 	// accepted.
 	MaxConnections int `json:"maxConnections,omitempty"`
 	// MaxConnectionsPerClient caps the open connections from one client IP
-	// address; more are closed as soon as they are accepted.
+	// address (an IPv6 /64); more are closed as soon as they are accepted.
 	MaxConnectionsPerClient int      `json:"maxConnectionsPerClient,omitempty"`
 	MaxBodyBytes            int64    `json:"maxBodyBytes,omitempty"`
 	Registry                Registry `json:"registry,omitempty"`

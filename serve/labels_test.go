@@ -3,6 +3,7 @@ package serve
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -78,6 +79,24 @@ func TestMethodAndCodeLabels(t *testing.T) {
 	for in, want := range map[int]string{200: "200", 599: "599", 99: "other", 600: "other", 999: "other"} {
 		if got := codeLabel(in); got != want {
 			t.Errorf("codeLabel(%d) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestClientKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"127.0.0.1:1234":          "127.0.0.1",
+		"[::1]:80":                "::",
+		"[2001:db8:1:2:3::4]:443": "2001:db8:1:2::",
+		"[2001:db8:1:2:ff::9]:1":  "2001:db8:1:2::",
+		"[::ffff:10.0.0.1]:8080":  "10.0.0.1",
+	} {
+		a, err := net.ResolveTCPAddr("tcp", in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := clientKey(a); got != want {
+			t.Errorf("clientKey(%s) = %q, want %q", in, got, want)
 		}
 	}
 }

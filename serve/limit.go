@@ -78,16 +78,22 @@ func (l *limitListener) release(key string) {
 	<-l.sem
 }
 
-// clientKey is the client's IP address (the port dropped).
+// clientKey is the client's IP address (the port dropped); an IPv6 client
+// is its /64, the least a site hands one host.
 func clientKey(a net.Addr) string {
+	var ip net.IP
 	if t, ok := a.(*net.TCPAddr); ok {
-		return t.IP.String()
+		ip = t.IP
+	} else if host, _, err := net.SplitHostPort(a.String()); err == nil {
+		ip = net.ParseIP(host)
 	}
-	host, _, err := net.SplitHostPort(a.String())
-	if err != nil {
+	if ip == nil {
 		return a.String()
 	}
-	return host
+	if ip.To4() == nil {
+		ip = ip.Mask(net.CIDRMask(64, 128))
+	}
+	return ip.String()
 }
 
 type limitConn struct {

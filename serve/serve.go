@@ -11,8 +11,9 @@
 // It holds up under hostile clients with these limits (Config, serve.yaml):
 //
 //   - Connections: at most MaxConnections open (more wait to be accepted)
-//     and at most MaxConnectionsPerClient from one client IP address (more
-//     are closed as soon as they are accepted).
+//     and at most MaxConnectionsPerClient from one client IP address (an
+//     IPv6 client counts as its /64; more are closed as soon as they are
+//     accepted).
 //   - Time: ReadHeaderTimeout for the request head, ReadTimeout for the
 //     whole request, IdleTimeout between keep-alive requests, WriteTimeout
 //     for the whole response, and WriteStallTimeout for each 64 KiB of it: a
