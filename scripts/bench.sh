@@ -85,10 +85,10 @@ for corpus in images raw; do
   spec="$B/$corpus.yaml"; out="$B/out-$corpus"; rm -rf "$out"; mkdir -p "$out"
   K="$out/bench-$corpus-1.0.0.kit.tar.zst"
   if [ $corpus = images ]; then
-    measure "$corpus build" "$OFFKIT build -f $spec -o $out --key $B/bench.key --plain-http"
+    measure "$corpus build" "$OFFKIT build -f $spec -o $out --key $B/bench.key --overwrite --plain-http"
     measure "$corpus tar|zstd" "tar -cf - -C $B/imgtree . | zstd -q -T0 -3 > $B/base.tar.zst"
   else
-    measure "$corpus build" "$OFFKIT build -f $spec -o $out --key $B/bench.key"
+    measure "$corpus build" "$OFFKIT build -f $spec -o $out --key $B/bench.key --overwrite"
     measure "$corpus tar|zstd" "tar -cf - -C $RAW usr | zstd -q -T0 -3 > $B/base.tar.zst"
   fi
   KSIZE=$(stat -c %s "$K"); BSIZE=$(stat -c %s "$B/base.tar.zst")
@@ -110,7 +110,7 @@ done
 # Constant memory: 4x the bytes (raw4.yaml above).
 out="$B/out-raw4"; rm -rf "$out"; mkdir -p "$out"
 RUNS=1
-measure "raw4 build" "$OFFKIT build -f $B/raw4.yaml -o $out --key $B/bench.key"
+measure "raw4 build" "$OFFKIT build -f $B/raw4.yaml -o $out --key $B/bench.key --overwrite"
 measure "raw4 verify" "$OFFKIT verify $out/bench-raw4-1.0.0.kit.tar.zst --key $B/bench.pub"
 PREP="rm -rf $B/site4"
 measure "raw4 install" "$OFFKIT install $out/bench-raw4-1.0.0.kit.tar.zst --root $B/site4 --key $B/bench.pub"

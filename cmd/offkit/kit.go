@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -104,7 +105,7 @@ func (a *app) loadPrivateKey(path string) (*sign.PrivateKey, error) {
 
 func (a *app) buildCmd() *cobra.Command {
 	var specPath, outDir, keyPath string
-	var plainHTTP bool
+	var plainHTTP, allowExpired, overwrite bool
 	var concurrency int
 	cmd := &cobra.Command{
 		Use:   "build -f kit.yaml [-o DIR] [--key cosign.key]",
@@ -121,6 +122,13 @@ func (a *app) buildCmd() *cobra.Command {
 			spec, err := manifest.ParseSpec(specPath, b)
 			if err != nil {
 				return err
+			}
+			if spec.ExpiresAt != nil && !a.now().Before(*spec.ExpiresAt) {
+				if !allowExpired {
+					return fmt.Errorf("spec %s: /expiresAt %s is already past: every site would refuse the kit (--allow-expired builds it anyway): %w",
+						specPath, spec.ExpiresAt.Format(time.RFC3339), errdef.ErrExpired)
+				}
+				a.log.Warn("building a kit that has already expired", "expiresAt", spec.ExpiresAt.Format(time.RFC3339))
 			}
 			opts := kit.BuildOptions{
 				Dir:         filepath.Dir(specPath),
@@ -143,12 +151,28 @@ func (a *app) buildCmd() *cobra.Command {
 					return err
 				}
 			}
+			// A kit of that name exists: build beside it, then keep it
+			// (same bytes), replace it (--overwrite) or refuse.
+			final := filepath.Join(outDir, (&manifest.Manifest{Name: spec.Name, Version: spec.Version}).FileName())
+			var staging string
+			if _, err := os.Lstat(final); err == nil {
+				if staging, err = os.MkdirTemp(outDir, ".offkit-build-"); err != nil {
+					return err
+				}
+				defer os.RemoveAll(staging)
+				opts.OutDir = staging
+			}
 			var done func(error)
 			opts.Progress, done = a.progress("packing")
 			res, err := kit.Build(cmd.Context(), spec, opts)
 			done(err)
 			if err != nil {
 				return err
+			}
+			if staging != "" {
+				if err := publishBuilt(res, final, overwrite); err != nil {
+					return err
+				}
 			}
 			return a.emit(newBuildOutput(res), func(w io.Writer) {
 				fmt.Fprintf(w, "built %s (%d bytes, %d entries)\n", res.Path, res.Size, len(res.Manifest.Entries))
@@ -165,12 +189,92 @@ func (a *app) buildCmd() *cobra.Command {
 	cmd.Flags().StringVarP(&outDir, "output", "o", ".", "output folder")
 	cmd.Flags().StringVar(&keyPath, "key", "", "cosign private key (password from COSIGN_PASSWORD or a prompt)")
 	cmd.Flags().BoolVar(&plainHTTP, "plain-http", false, "pull images over plain http (loopback registries)")
+	cmd.Flags().BoolVar(&allowExpired, "allow-expired", false, "build a kit whose expiresAt is already past (with a warning)")
+	cmd.Flags().BoolVar(&overwrite, "overwrite", false, "replace an existing kit file of the same name whose bytes differ")
 	cmd.Flags().IntVar(&concurrency, "concurrency", 0, "compression goroutines (0: one per core; never changes the bytes)")
 	return cmd
 }
 
+// publishBuilt moves the kit res built in a staging folder to final, where a
+// kit file exists: the same bytes keep it, other bytes replace it only with
+// overwrite (which skips the comparison), else the build is refused (exit
+// 11) naming it. res then names
+// the published files.
+func publishBuilt(res *kit.BuildResult, final string, overwrite bool) error {
+	if !overwrite {
+		same, err := sameBytes(res.Path, final)
+		if err != nil {
+			return err
+		}
+		if !same {
+			return usageError("%s exists with other bytes (another build of %s %s): pass --overwrite to replace it", final, res.Manifest.Name, res.Manifest.Version)
+		}
+	}
+	if err := os.Rename(res.Path, final); err != nil {
+		return err
+	}
+	res.Path = final
+	if res.SignaturePath == "" {
+		if err := os.Remove(final + ".sig"); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	if err := os.Rename(res.SignaturePath, final+".sig"); err != nil {
+		return err
+	}
+	res.SignaturePath = final + ".sig"
+	return nil
+}
+
+// sameBytes reports whether the files a and b hold the same bytes.
+func sameBytes(a, b string) (bool, error) {
+	fa, err := os.Open(a)
+	if err != nil {
+		return false, err
+	}
+	defer fa.Close()
+	fb, err := os.Open(b)
+	if err != nil {
+		return false, err
+	}
+	defer fb.Close()
+	sa, err := fa.Stat()
+	if err != nil {
+		return false, err
+	}
+	sb, err := fb.Stat()
+	if err != nil {
+		return false, err
+	}
+	if !sb.Mode().IsRegular() {
+		return false, fmt.Errorf("%s: not a regular file: %w", b, errdef.ErrInvalid)
+	}
+	if sa.Size() != sb.Size() {
+		return false, nil
+	}
+	ba, bb := make([]byte, 1<<20), make([]byte, 1<<20)
+	for {
+		na, erra := io.ReadFull(fa, ba)
+		nb, errb := io.ReadFull(fb, bb)
+		if !bytes.Equal(ba[:na], bb[:nb]) {
+			return false, nil
+		}
+		if erra == io.EOF || erra == io.ErrUnexpectedEOF {
+			return errb == io.EOF || errb == io.ErrUnexpectedEOF, nil
+		}
+		if erra != nil {
+			return false, erra
+		}
+		if errb != nil {
+			return false, errb
+		}
+	}
+}
+
 func (a *app) signCmd() *cobra.Command {
 	var keyPath string
+	var replace bool
 	cmd := &cobra.Command{
 		Use:   "sign K.kit.tar.zst --key cosign.key",
 		Short: "Sign a kit: its manifest inside and the whole file beside it (K.sig)",
@@ -183,6 +287,11 @@ func (a *app) signCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if !replace {
+				if err := sameSigner(args[0], key.Public().KeyID()); err != nil {
+					return err
+				}
+			}
 			res, err := kit.Sign(args[0], key)
 			if err != nil {
 				return err
@@ -193,7 +302,25 @@ func (a *app) signCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&keyPath, "key", "", "cosign private key")
+	cmd.Flags().BoolVar(&replace, "replace-signer", false, "sign a kit that another key signed, replacing its signer")
 	return cmd
+}
+
+// sameSigner returns an error (exit 11) when the kit at path is signed by a
+// key other than keyID: signing it again would silently replace its signer.
+func sameSigner(path, keyID string) error {
+	head, err := kit.ReadHead(path)
+	if err != nil {
+		return err
+	}
+	m, err := manifest.Parse(head.ManifestBytes)
+	if err != nil {
+		return err
+	}
+	if m.Signer != nil && m.Signer.KeyID != keyID {
+		return usageError("kit %s is signed by %s: pass --replace-signer to sign it with %s instead", path, m.Signer.KeyID, keyID)
+	}
+	return nil
 }
 
 func (a *app) inspectCmd() *cobra.Command {
@@ -383,15 +510,11 @@ func (a *app) keyCmd() *cobra.Command {
 				return err
 			}
 			keyFile, pubFile := prefix+".key", prefix+".pub"
-			for _, f := range []string{keyFile, pubFile} {
-				if _, err := os.Stat(f); err == nil {
-					return usageError("%s exists: refusing to overwrite a key", f)
-				}
-			}
-			if err := os.WriteFile(keyFile, priv, 0o600); err != nil {
+			if err := writeNew(keyFile, priv, 0o600); err != nil {
 				return err
 			}
-			if err := os.WriteFile(pubFile, pub, 0o644); err != nil {
+			if err := writeNew(pubFile, pub, 0o644); err != nil {
+				os.Remove(keyFile)
 				return err
 			}
 			pk, err := sign.LoadPublicKey(pub)
@@ -407,4 +530,26 @@ func (a *app) keyCmd() *cobra.Command {
 	gen.Flags().StringVar(&prefix, "output-key-prefix", "cosign", "file name prefix of the key pair")
 	key.AddCommand(gen)
 	return key
+}
+
+// writeNew creates path with data, refusing (exit 11) to replace a file that
+// exists: O_EXCL, so that no check-then-write race can overwrite a key.
+func writeNew(path string, data []byte, perm os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if errors.Is(err, os.ErrExist) {
+		return usageError("%s exists: refusing to overwrite a key", path)
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(path)
+		return err
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -112,6 +113,7 @@ type siteStatus struct {
 
 func (a *app) statusCmd() *cobra.Command {
 	var root string
+	var check bool
 	cmd := &cobra.Command{
 		Use:   "status --root ROOT",
 		Short: "Show the active kits, their versions, age and staleness",
@@ -138,29 +140,54 @@ func (a *app) statusCmd() *cobra.Command {
 				ks.Expired = k.ExpiresAt != nil && !now.Before(*k.ExpiresAt)
 				out.Kits = append(out.Kits, ks)
 			}
-			return a.emit(out, func(w io.Writer) {
-				fmt.Fprintf(w, "site %s: generation %d", root, out.Generation)
-				if out.PreviousGeneration > 0 {
-					fmt.Fprintf(w, " (rollback to %d available)", out.PreviousGeneration)
-				}
-				fmt.Fprintf(w, ", %d quarantined\n", out.Quarantined)
-				if len(out.Kits) == 0 {
-					fmt.Fprintln(w, "no kits installed")
-				}
+			var expired []string
+			if check {
 				for _, k := range out.Kits {
-					flag := "fresh"
-					if k.Expired {
-						flag = "EXPIRED"
-					} else if k.Stale {
-						flag = "STALE"
+					switch {
+					case k.Expired:
+						expired = append(expired, k.Name+" "+k.Version+" (expired "+k.ExpiresAt.Format(time.RFC3339)+")")
+					case k.Stale:
+						a.log.Warn("stale kit", "kit", k.Name, "version", k.Version, "age", k.Age, "stalenessWindowHours", k.StalenessWindowHours)
 					}
-					fmt.Fprintf(w, "  %-24s %-12s %s  age %-10s %s  %d entries, %d images\n", k.Name, k.Version, k.ManifestDigest[:19], k.Age, flag, k.Entries, k.Images)
 				}
-			})
+			}
+			if len(expired) > 0 {
+				err := fmt.Errorf("site %s: active kits have expired: %s: %w", root, strings.Join(expired, ", "), errdef.ErrExpired)
+				if a.json {
+					return err // the error object is the output
+				}
+				if perr := a.emit(out, func(w io.Writer) { printStatus(w, root, out) }); perr != nil {
+					return perr
+				}
+				return err
+			}
+			return a.emit(out, func(w io.Writer) { printStatus(w, root, out) })
 		},
 	}
 	cmd.Flags().StringVar(&root, "root", "", "site root")
+	cmd.Flags().BoolVar(&check, "check", false, "exit 9 when an active kit has expired; warn about stale kits")
 	return cmd
+}
+
+// printStatus writes status's text output.
+func printStatus(w io.Writer, root string, out siteStatus) {
+	fmt.Fprintf(w, "site %s: generation %d", root, out.Generation)
+	if out.PreviousGeneration > 0 {
+		fmt.Fprintf(w, " (rollback to %d available)", out.PreviousGeneration)
+	}
+	fmt.Fprintf(w, ", %d quarantined\n", out.Quarantined)
+	if len(out.Kits) == 0 {
+		fmt.Fprintln(w, "no kits installed")
+	}
+	for _, k := range out.Kits {
+		flag := "fresh"
+		if k.Expired {
+			flag = "EXPIRED"
+		} else if k.Stale {
+			flag = "STALE"
+		}
+		fmt.Fprintf(w, "  %-24s %-12s %s  age %-10s %s  %d entries, %d images\n", k.Name, k.Version, k.ManifestDigest[:19], k.Age, flag, k.Entries, k.Images)
+	}
 }
 
 func (a *app) rollbackCmd() *cobra.Command {
