@@ -28,10 +28,11 @@ demo: build
 	bash scripts/demo-serve.sh $(OFFKIT) $(DEMO)/site
 
 # The README's operator's day, run for real: two releases, install, serve,
-# refusal, rollback, a damaged kit (scripts/walkthrough.sh --readme prints
-# what the README shows).
+# refusal, rollback, a damaged kit; then check that the README shows what it
+# printed (scripts/walkthrough.sh --readme prints the README's copy).
 walkthrough: build
 	bash scripts/walkthrough.sh $(OFFKIT) $(CURDIR)/_walkthrough
+	bash scripts/walkthrough.sh --check README.md $(OFFKIT) $(CURDIR)/_walkthrough
 
 vet:
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)

@@ -1,5 +1,5 @@
 // Package images collects the container images of a kit into one OCI image
-// layout folder: the `images/` part of the kit format (DESIGN.md).
+// layout folder: the `images/` part of the kit format (docs/kit-format.md).
 //
 // A source (manifest.ImageSource) is one of:
 //

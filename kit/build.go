@@ -1,6 +1,6 @@
 // Package kit builds, packs and reads offkit kits: one deterministic tar in
-// seekable zstd frames, `NAME-VERSION.kit.tar.zst`, laid out as DESIGN.md
-// says: offkit/manifest.json, offkit/manifest.json.sig, SHA256SUMS, then the
+// seekable zstd frames, `NAME-VERSION.kit.tar.zst`, laid out as
+// docs/kit-format.md says: offkit/manifest.json, offkit/manifest.json.sig, SHA256SUMS, then the
 // content sorted by path (images/, rules/, dashboards/, mirror/, debug/,
 // files/).
 //

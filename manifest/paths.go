@@ -14,7 +14,7 @@ import (
 const MaxNameLen = 255
 
 // The folders a kit's content lives in, and the role each gives its entries
-// (DESIGN.md, "Content paths inside the kit"). An entry's role follows from
+// (docs/kit-format.md, "Content folders and roles"). An entry's role follows from
 // its path: nothing else may say what an entry is.
 var contentRoles = map[string]Role{
 	"rules":      RoleRules,

@@ -9,22 +9,42 @@
 # error message is shown). No network; the server listens on a free
 # loopback port.
 #
-#   scripts/walkthrough.sh [--readme] OFFKIT [WORKDIR]
+#   scripts/walkthrough.sh [--readme | --check README.md] OFFKIT [WORKDIR]
 #
-# --readme prints what the README shows: the same output with what depends
-# on the generated key (the key id, the manifest digests, which commit to
-# it, and the kit sizes, which hold its signature) and on the clock (a kit's
-# age: "age …") marked as such. WORKDIR (default _walkthrough) is emptied first.
+# --readme prints what the README shows, as Markdown: the same output with
+# what depends on the generated key (the key id, the manifest digests, which
+# commit to it, and the kit sizes, which hold its signature) and on the clock
+# (a kit's age: "age …") marked as such. --check README.md compares that
+# with the README's copy (between the "walkthrough" comment lines) and
+# prints the difference. WORKDIR (default _walkthrough) is emptied first.
 set -euo pipefail
 
-readme=false
-if [[ ${1:-} == --readme ]]; then
+readme=false check=
+case ${1:-} in
+--readme)
 	readme=true
 	shift
-fi
+	;;
+--check)
+	check=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
+	shift 2
+	;;
+esac
 if [[ $# -lt 1 || $# -gt 2 ]]; then
-	echo "usage: scripts/walkthrough.sh [--readme] OFFKIT [WORKDIR]" >&2
+	echo "usage: scripts/walkthrough.sh [--readme | --check README.md] OFFKIT [WORKDIR]" >&2
 	exit 2
+fi
+if [[ -n $check ]]; then
+	want=$(mktemp) have=$(mktemp)
+	trap 'rm -f "$want" "$have"' EXIT
+	"$0" --readme "$@" >"$want"
+	sed -n '/^<!-- walkthrough: begin/,/^<!-- walkthrough: end/{//!p}' "$check" >"$have"
+	if ! diff -u --label "$check" --label "scripts/walkthrough.sh --readme" "$have" "$want"; then
+		echo "walkthrough: $check is out of date: paste the output of scripts/walkthrough.sh --readme between its walkthrough lines" >&2
+		exit 1
+	fi
+	echo "walkthrough: $check shows what the walkthrough prints"
+	exit 0
 fi
 repo=$(cd "$(dirname "$0")/.." && pwd)
 offkit=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
@@ -54,13 +74,15 @@ mask() { masks+=("$1" "$2"); }
 filter() {
 	local line i
 	while IFS= read -r line || [[ -n $line ]]; do
+		line=${line%$'\r'} # HTTP header lines end in CR LF
 		if $readme; then
 			for ((i = 0; i < ${#masks[@]}; i += 2)); do
 				line=${line//"${masks[i]}"/"${masks[i + 1]}"}
 			done
 			# status: the age of a kit depends on today's date.
-			if [[ $line =~ ^(.*\ age\ )([0-9]+d\ [0-9]+h|[0-9]+h|[0-9]+m)(\ +)(.*)$ ]]; then
-				line="${BASH_REMATCH[1]}…${BASH_REMATCH[3]}${BASH_REMATCH[4]}"
+			# (status pads it to 10 columns: so does "…" here.)
+			if [[ $line =~ ^(.*\ age\ )([^ ]+( [^ ]+)?)\ +((fresh|STALE|EXPIRED)\ .*)$ ]]; then
+				line="${BASH_REMATCH[1]}…          ${BASH_REMATCH[4]}"
 			fi
 		fi
 		printf '%s\n' "$line"
@@ -97,7 +119,19 @@ refused() {
 		exit 1
 	fi
 }
-say() { printf '\n# %s\n' "$*"; }
+# say TEXT: a new part of the day; in the README, prose before a code block.
+fence=false
+say() {
+	if ! $readme; then
+		printf '\n# %s\n' "$*"
+		return
+	fi
+	if $fence; then
+		printf '```\n\n'
+	fi
+	printf '%s\n\n```\n' "$*"
+	fence=true
+}
 
 # The two releases' sources: the example as it is (1.4.2), and a copy whose
 # version, image tag and createdAt move on (1.4.3). Not shown: this is what
@@ -178,3 +212,6 @@ if [[ $code == 0 ]]; then
 	exit 1
 fi
 refused "$code" "offkit verify damaged.kit.tar.zst --key cosign.pub"
+if $fence; then
+	printf '```\n'
+fi

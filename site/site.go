@@ -1,7 +1,7 @@
 // Package site installs verified kits into a site root and keeps it
 // consistent across crashes.
 //
-// Layout (DESIGN.md, "Site root"):
+// Layout (docs/site.md):
 //
 //	ROOT/
 //	  .lock               flock held by every command that changes the site

@@ -164,8 +164,9 @@ func with(e kittest.Entry, edit func(*tar.Header)) kittest.Entry {
 	return e
 }
 
-// TestHostileKits is the table of DESIGN.md's hostile inputs, each signed by
-// the trusted key: a signature does not excuse an unsafe kit.
+// TestHostileKits is the table of hostile inputs the kit format refuses
+// (docs/kit-format.md), each signed by the trusted key: a signature does not
+// excuse an unsafe kit.
 func TestHostileKits(t *testing.T) {
 	key := kittest.NewKey(t)
 	a := kittest.File("files/a", []byte("alpha"))

@@ -1,6 +1,6 @@
 // Command offkit builds signed offline kits and verifies, installs and
 // serves them on an air-gapped site. It only parses flags and wires the
-// packages together; see DESIGN.md for the contracts.
+// packages together; see docs/ for the contracts.
 package main
 
 import (

@@ -1,6 +1,5 @@
 // Package errdef holds the few sentinel errors that every offkit package wraps,
-// and the exit code each one maps to on the command line (see DESIGN.md,
-// "Command line").
+// and the exit code each one maps to on the command line (docs/exit-codes.md).
 //
 // Errors are wrapped with the path, field or digest at fault:
 //
