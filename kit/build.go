@@ -437,6 +437,8 @@ func collectFiles(spec *manifest.Spec, dir string) ([]source, error) {
 	}
 	var out []source
 	uids := map[string]string{}
+	type origin struct{ path, file, field string }
+	seen := map[string]origin{}
 	for _, g := range groups {
 		for i, fsrc := range g.list {
 			field := fmt.Sprintf("spec /%s/%d", g.field, i)
@@ -449,7 +451,7 @@ func collectFiles(spec *manifest.Spec, dir string) ([]source, error) {
 				dest = filepath.Base(filepath.Clean(fsrc.Src))
 			}
 			dest = strings.Trim(filepath.ToSlash(dest), "/")
-			files, err := walkSource(src)
+			files, err := walkSource(src, fsrc.Symlinks)
 			if err != nil {
 				return nil, fmt.Errorf("%s/src %q: %w", field, fsrc.Src, err)
 			}
@@ -473,19 +475,25 @@ func collectFiles(spec *manifest.Spec, dir string) ([]source, error) {
 					}
 					uids[uid] = f.abs
 				}
+				// Two names one file system may take for one (case, Unicode
+				// normalisation), or a file where another source has a folder.
+				if prev, ok := seen[manifest.Fold(kp)]; ok {
+					return nil, fmt.Errorf("%s: kit path %q (from %s) collides with %q (from %s, %s): %w", field, kp, f.abs, prev.path, prev.file, prev.field, errdef.ErrInvalid)
+				}
+				seen[manifest.Fold(kp)] = origin{kp, f.abs, field}
 				out = append(out, source{entry: manifest.Entry{Path: kp, Role: g.role}, file: f.abs})
+			}
+		}
+	}
+	for _, s := range out {
+		for dir := path.Dir(s.entry.Path); dir != "."; dir = path.Dir(dir) {
+			if prev, ok := seen[manifest.Fold(dir)]; ok {
+				return nil, fmt.Errorf("%s: kit path %q is a file (from %s), but %s puts %q inside it: %w", prev.field, prev.path, prev.file, s.file, s.entry.Path, errdef.ErrInvalid)
 			}
 		}
 	}
 	if err := hashFiles(out); err != nil {
 		return nil, err
-	}
-	seen := map[string]string{}
-	for _, s := range out {
-		if prev, ok := seen[s.entry.Path]; ok {
-			return nil, fmt.Errorf("kit path %q comes from both %s and %s: %w", s.entry.Path, prev, s.file, errdef.ErrInvalid)
-		}
-		seen[s.entry.Path] = s.file
 	}
 	return out, nil
 }
@@ -493,8 +501,9 @@ func collectFiles(spec *manifest.Spec, dir string) ([]source, error) {
 type walked struct{ abs, rel string }
 
 // walkSource lists the regular files of a file or folder; rel is "" for a
-// file. Symlinks, devices and other special files are refused.
-func walkSource(src string) ([]walked, error) {
+// file. Devices, FIFOs and sockets are refused; symbolic links are refused,
+// followed or skipped as links says. Errors name the path at fault.
+func walkSource(src string, links manifest.Symlinks) ([]walked, error) {
 	st, err := os.Lstat(src)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -502,29 +511,71 @@ func walkSource(src string) ([]walked, error) {
 		}
 		return nil, err
 	}
+	if st.Mode()&fs.ModeSymlink != 0 && links == manifest.SymlinksFollow {
+		if st, err = os.Stat(src); err != nil {
+			return nil, fmt.Errorf("following symlink %s: %w", src, err)
+		}
+	}
 	if st.Mode().IsRegular() {
 		return []walked{{abs: src}}, nil
 	}
 	if !st.IsDir() {
-		return nil, fmt.Errorf("not a regular file or folder: %w", errdef.ErrInvalid)
+		return nil, fmt.Errorf("%s: not a regular file or folder: %w", src, errdef.ErrInvalid)
 	}
-	var out []walked
-	err = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
+	w := &walker{links: links, visiting: map[string]bool{}}
+	err = w.walk(src, "")
+	return w.out, err
+}
+
+// walker walks a folder, following links into folders when asked; visiting
+// holds the real paths of the folders being walked, to refuse a loop.
+type walker struct {
+	links    manifest.Symlinks
+	visiting map[string]bool
+	out      []walked
+}
+
+func (w *walker) walk(dir, rel string) error {
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return err
+	}
+	if w.visiting[real] {
+		return fmt.Errorf("%s: symlink loop (back to %s): %w", dir, real, errdef.ErrInvalid)
+	}
+	w.visiting[real] = true
+	defer delete(w.visiting, real)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, d := range entries {
+		p, r := filepath.Join(dir, d.Name()), path.Join(rel, d.Name())
+		mode := d.Type()
+		if mode&fs.ModeSymlink != 0 {
+			switch w.links {
+			case manifest.SymlinksSkip:
+				continue
+			case manifest.SymlinksFollow:
+				st, err := os.Stat(p)
+				if err != nil {
+					return fmt.Errorf("following symlink %s: %w", p, err)
+				}
+				mode = st.Mode().Type()
+			default:
+				return fmt.Errorf("%s: a symbolic link (kits carry regular files only; set symlinks: follow or skip on this source): %w", p, errdef.ErrInvalid)
+			}
 		}
-		if d.IsDir() {
-			return nil
+		switch {
+		case mode.IsDir():
+			if err := w.walk(p, r); err != nil {
+				return err
+			}
+		case mode.IsRegular():
+			w.out = append(w.out, walked{abs: p, rel: r})
+		default:
+			return fmt.Errorf("%s: not a regular file (devices, FIFOs and sockets are not carried): %w", p, errdef.ErrInvalid)
 		}
-		if !d.Type().IsRegular() {
-			return fmt.Errorf("%s: not a regular file (symlinks and special files are not carried): %w", p, errdef.ErrInvalid)
-		}
-		rel, err := filepath.Rel(src, p)
-		if err != nil {
-			return err
-		}
-		out = append(out, walked{abs: p, rel: filepath.ToSlash(rel)})
-		return nil
-	})
-	return out, err
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -111,6 +112,12 @@ func TestBuildRefusesBadSources(t *testing.T) {
 		{"missing file", nil, manifest.Spec{Files: []manifest.FileSource{{Src: "nope"}}}, errdef.ErrNotFound, `"nope"`},
 		{"two sources, one path", map[string]string{"a/v.yaml": "a", "b/v.yaml": "b"}, manifest.Spec{Files: []manifest.FileSource{{Src: "a/v.yaml"}, {Src: "b/v.yaml"}}}, errdef.ErrInvalid, "files/v.yaml"},
 		{"dest escapes", map[string]string{"v.yaml": "a"}, manifest.Spec{Files: []manifest.FileSource{{Src: "v.yaml", Dest: "../../etc/x"}}}, errdef.ErrInvalid, "not safe"},
+		// Names one file system takes for one: the kit.yaml field and both
+		// source files are named, not entries[N].
+		{"case twins in a folder", map[string]string{"d/Values.yaml": "a", "d/values.yaml": "b"}, manifest.Spec{Files: []manifest.FileSource{{Src: "d"}}}, errdef.ErrInvalid, `spec /files/0: kit path "files/d/values.yaml"`},
+		{"NFC and NFD twins", map[string]string{"d/caf\u00e9": "a", "d/cafe\u0301": "b"}, manifest.Spec{Files: []manifest.FileSource{{Src: "d"}}}, errdef.ErrInvalid, "spec /files/0"},
+		{"case twins across sources", map[string]string{"a/V.yaml": "a", "b/v.yaml": "b"}, manifest.Spec{Files: []manifest.FileSource{{Src: "a/V.yaml"}, {Src: "b/v.yaml"}}}, errdef.ErrInvalid, "spec /files/0"},
+		{"file where another source has a folder", map[string]string{"a/x": "a", "b/x/y": "b"}, manifest.Spec{Files: []manifest.FileSource{{Src: "a/x"}, {Src: "b/x"}}}, errdef.ErrInvalid, `spec /files/0: kit path "files/x" is a file`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -126,13 +133,51 @@ func TestBuildRefusesBadSources(t *testing.T) {
 	}
 }
 
-func TestSymlinkSourceRefused(t *testing.T) {
+// TestSymlinks: a source's symbolic links are refused by default (naming
+// the kit.yaml field and the link), followed or skipped when the source says
+// so; a kit never holds a link.
+func TestSymlinks(t *testing.T) {
 	src := t.TempDir()
-	kittest.Files(t, src, map[string]string{"files/a": "a"})
-	os.Symlink("/etc/passwd", filepath.Join(src, "files/link"))
-	spec := &manifest.Spec{Name: "x", Version: "1.0.0", CreatedAt: &kittest.Created, Files: []manifest.FileSource{{Src: "files"}}}
-	_, err := kit.Build(context.Background(), spec, kit.BuildOptions{Dir: src, OutDir: t.TempDir()})
-	if !errors.Is(err, errdef.ErrInvalid) || !strings.Contains(err.Error(), "link") {
-		t.Fatalf("got %v", err)
+	kittest.Files(t, src, map[string]string{"files/a": "a", "target/t.txt": "target", "loop/l/x": "x"})
+	os.Symlink("../target/t.txt", filepath.Join(src, "files/link"))
+	os.Symlink("../target", filepath.Join(src, "files/dir"))
+	os.Symlink("..", filepath.Join(src, "loop/l/up"))
+	build := func(fs manifest.FileSource) (*kit.BuildResult, error) {
+		spec := &manifest.Spec{Name: "x", Version: "1.0.0", CreatedAt: &kittest.Created, Files: []manifest.FileSource{fs}}
+		return kit.Build(context.Background(), spec, kit.BuildOptions{Dir: src, OutDir: t.TempDir()})
+	}
+	paths := func(res *kit.BuildResult) []string {
+		var out []string
+		for _, e := range res.Manifest.Entries {
+			out = append(out, e.Path+"="+strconv.FormatInt(e.Size, 10))
+		}
+		return out
+	}
+
+	_, err := build(manifest.FileSource{Src: "files"})
+	if !errors.Is(err, errdef.ErrInvalid) || !strings.Contains(err.Error(), "spec /files/0/src") || !strings.Contains(err.Error(), filepath.Join(src, "files/dir")) {
+		t.Fatalf("refuse (default): got %v", err)
+	}
+	res, err := build(manifest.FileSource{Src: "files", Symlinks: manifest.SymlinksSkip})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(paths(res), " "); got != "files/files/a=1" {
+		t.Fatalf("skip: %s", got)
+	}
+	res, err = build(manifest.FileSource{Src: "files", Symlinks: manifest.SymlinksFollow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(paths(res), " "); got != "files/files/a=1 files/files/dir/t.txt=6 files/files/link=6" {
+		t.Fatalf("follow: %s", got)
+	}
+	_, err = build(manifest.FileSource{Src: "loop", Symlinks: manifest.SymlinksFollow})
+	if !errors.Is(err, errdef.ErrInvalid) || !strings.Contains(err.Error(), "symlink loop") {
+		t.Fatalf("follow a loop: got %v", err)
+	}
+	// The choice is part of kit.yaml.
+	if _, err := manifest.ParseSpec("kit.yaml", []byte("name: x\nversion: 1.0.0\nfiles:\n  - src: d\n    symlinks: sometimes\n")); !errors.Is(err, errdef.ErrInvalid) || !strings.Contains(err.Error(), "symlinks") {
+		t.Fatalf("bad symlinks choice: %v", err)
 	}
 }

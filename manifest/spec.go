@@ -58,8 +58,22 @@ type ImageVerify struct {
 // FileSource is a file or folder to copy into the kit. Src is a file or a
 // folder (copied recursively, regular files only); Dest is where it goes under
 // the role's folder (rules/, dashboards/, files/, mirror/, debug/); it defaults
-// to the base name of Src.
+// to the base name of Src. Symlinks says what a symbolic link inside Src
+// does: "refuse" (the default) fails the build naming it, "follow" carries
+// what it points to (a file, or a folder walked in turn; a loop fails), and
+// "skip" leaves it out. A kit never contains a link.
 type FileSource struct {
-	Src  string `json:"src"`
-	Dest string `json:"dest,omitempty"`
+	Src      string   `json:"src"`
+	Dest     string   `json:"dest,omitempty"`
+	Symlinks Symlinks `json:"symlinks,omitempty"`
 }
+
+// Symlinks is what a file source does with the symbolic links it holds.
+type Symlinks string
+
+// The choices of FileSource.Symlinks; "" is SymlinksRefuse.
+const (
+	SymlinksRefuse Symlinks = "refuse"
+	SymlinksFollow Symlinks = "follow"
+	SymlinksSkip   Symlinks = "skip"
+)
