@@ -246,18 +246,27 @@ func (a *app) progress(what string) (func(done, total int64), func(error)) {
 		return true
 	}
 	if a.tty {
+		// The bar draws at most every barInterval (it draws on every call:
+		// no throttle of its own), so that the last state can be drawn
+		// at once when the command fails.
 		var bar *progressbar.ProgressBar
+		var drawn time.Time
 		return func(d, t int64) {
 				done, total = d, t
 				if bar == nil {
 					bar = a.newBar(t, what)
 				}
+				if d < t && time.Since(drawn) < barInterval {
+					return
+				}
+				drawn = time.Now()
 				bar.Set64(d)
 			}, func(err error) {
 				if bar == nil {
 					return
 				}
 				if err != nil {
+					bar.Set64(done)
 					bar.Exit()
 					stopped(err)
 					return
@@ -283,7 +292,11 @@ func (a *app) progress(what string) (func(done, total int64), func(error)) {
 		}
 }
 
-// newBar is progressbar.DefaultBytes writing to a.stderr.
+// barInterval is how often a progress bar is drawn at most.
+const barInterval = 65 * time.Millisecond
+
+// newBar is progressbar.DefaultBytes writing to a.stderr, drawing on every
+// update (progress throttles).
 func (a *app) newBar(total int64, what string) *progressbar.ProgressBar {
 	return progressbar.NewOptions64(total,
 		progressbar.OptionSetDescription(what),
@@ -291,7 +304,6 @@ func (a *app) newBar(total int64, what string) *progressbar.ProgressBar {
 		progressbar.OptionShowBytes(true),
 		progressbar.OptionShowTotalBytes(true),
 		progressbar.OptionSetWidth(10),
-		progressbar.OptionThrottle(65*time.Millisecond),
 		progressbar.OptionShowCount(),
 		progressbar.OptionOnCompletion(func() { fmt.Fprintln(a.stderr) }),
 		progressbar.OptionSpinnerType(14),

@@ -43,10 +43,14 @@ func TestProgressStopsOnFailure(t *testing.T) {
 			t.Errorf("%s: want the bar, \"stopped at N%%\", then the error:\n%q", args[0], res.stderr)
 			continue
 		}
-		for _, m := range percent.FindAllStringSubmatch(res.stderr[:fail], -1) {
-			if m[1] == "100" {
-				t.Errorf("%s: %s%% before the error", args[0], m[1])
-			}
+		// The bar's last state is where it stopped: after the first 4 MiB.
+		bars := strings.Split(res.stderr[:stop], "\r")
+		last := bars[len(bars)-1]
+		if m := percent.FindStringSubmatch(last); m == nil || m[1] != "49" {
+			t.Errorf("%s: the bar's last state %q, want 49%%", args[0], last)
+		}
+		if !strings.Contains(res.stderr[stop:fail], "stopped at 49%") {
+			t.Errorf("%s: %q", args[0], res.stderr[stop:fail])
 		}
 	}
 }
