@@ -188,6 +188,23 @@ func TestExitIO(t *testing.T) {
 	}
 }
 
+// Writing where the file system refuses it (sysfs refuses new folders even
+// to root: EPERM) is 12 too.
+func TestExitIOWrite(t *testing.T) {
+	const denied = "/sys/offkit-test"
+	err := os.Mkdir(denied, 0o755)
+	if err == nil {
+		os.Remove(denied)
+	}
+	if errdef.ExitCode(err) != errdef.ExitIO {
+		t.Skipf("creating %s: %v, not a permission error here", denied, err)
+	}
+	r, f := newRunner(t), newFixture(t)
+	spec, _ := buildSpec(t, "")
+	r.fails(errdef.ExitIO, []string{"build", "-f", spec, "-o", denied, "--key", f.priv}, denied)
+	r.fails(errdef.ExitIO, []string{"install", f.kit(t, "app", "1.0.0"), "--root", denied, "--key", f.pub}, denied)
+}
+
 // A cancelled command exits 130 (SIGINT), or 143 when SIGTERM cancelled it.
 func TestExitCancelled(t *testing.T) {
 	r, f := newRunner(t), newFixture(t)
