@@ -24,6 +24,7 @@ func TestExitBadCommandLine(t *testing.T) {
 	}{
 		{[]string{"bogus"}, `unknown command "bogus"`},
 		{[]string{"key", "bogus"}, `unknown command "bogus" for "offkit key"`},
+		{[]string{"completion", "bash", "x"}, `unknown command "x"`},
 		{[]string{"verify"}, "verify: accepts 1 arg(s), received 0"},
 		{[]string{"verify", "a.kit.tar.zst", "b.kit.tar.zst"}, "verify: accepts 1 arg(s), received 2"},
 		{[]string{"status", "extra", "--root", "x"}, `status: unknown command "extra"`},

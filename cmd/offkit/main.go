@@ -163,6 +163,9 @@ func newRoot(a *app) *cobra.Command {
 		a.pushCmd(),
 	)
 	root.AddCommand(a.serveCmd(), a.versionCmd())
+	// cobra's own help and completion commands too.
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
 	invalidArgs(root)
 	return root
 }
