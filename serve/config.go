@@ -40,9 +40,20 @@ type Config struct {
 	MaxConnections int `json:"maxConnections,omitempty"`
 	// MaxConnectionsPerClient caps the open connections from one client IP
 	// address (an IPv6 /64); more are closed as soon as they are accepted.
-	MaxConnectionsPerClient int      `json:"maxConnectionsPerClient,omitempty"`
-	MaxBodyBytes            int64    `json:"maxBodyBytes,omitempty"`
-	Registry                Registry `json:"registry,omitempty"`
+	MaxConnectionsPerClient int       `json:"maxConnectionsPerClient,omitempty"`
+	MaxBodyBytes            int64     `json:"maxBodyBytes,omitempty"`
+	Registry                Registry  `json:"registry,omitempty"`
+	Readiness               Readiness `json:"readiness,omitempty"`
+}
+
+// Readiness chooses what else makes /readyz fail, besides a site that is not
+// installed or readable.
+type Readiness struct {
+	// FailOnExpiredKit makes /readyz fail, naming the kit, while an active
+	// kit's expiresAt is reached. Off by default: an expired kit's images
+	// keep serving and the server stays ready (offkit_kit_expired on
+	// /metrics tells).
+	FailOnExpiredKit bool `json:"failOnExpiredKit,omitempty"`
 }
 
 // TLSConfig names the certificate and key files.

@@ -36,7 +36,10 @@ Limits (serve.yaml): at most maxConnections (1024) connections, maxConnectionsPe
 (64) from one client address; an idle keep-alive connection is closed after idleTimeout
 (15s), a client that takes no 64 KiB of a response within writeStallTimeout (30s) is cut
 off. --health-listen serves /healthz, /readyz and /metrics alone on a second address
-with slots of its own, so probes and scrapes answer while clients hold every slot.`,
+with slots of its own, so probes and scrapes answer while clients hold every slot.
+
+An expired kit keeps serving and /readyz stays ready (offkit_kit_expired is 1 on
+/metrics); readiness.failOnExpiredKit in serve.yaml makes /readyz fail naming it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if root == "" {
@@ -92,18 +95,7 @@ with slots of its own, so probes and scrapes answer while clients hold every slo
 				srv.Ready("registry", reg.Ready)
 				srv.Metrics().MustRegister(reg)
 			}
-			srv.Kits(func() (int, []serve.Kit, error) {
-				st, err := view.State()
-				if err != nil {
-					return 0, nil, err
-				}
-				var kits []serve.Kit
-				for _, k := range st.Kits {
-					kits = append(kits, serve.Kit{Name: k.Name, Version: k.Version, CreatedAt: k.CreatedAt,
-						StalenessWindow: time.Duration(k.StalenessWindowHours) * time.Hour})
-				}
-				return st.Generation, kits, nil
-			})
+			srv.Kits(serveKits(view.State, a.now))
 			for _, part := range []string{"rules", "dashboards"} {
 				srv.Handle("/"+part+"/", part, serve.Tree(part, view))
 			}
@@ -123,6 +115,27 @@ with slots of its own, so probes and scrapes answer while clients hold every slo
 	cmd.Flags().StringVar(&stripPrefix, "strip-prefix", "", `repository prefix to drop from served names ("stellaops/")`)
 	cmd.Flags().BoolVar(&keepHost, "keep-host", false, "serve names with their registry host")
 	return cmd
+}
+
+// serveKits lists the site's active kits for serve's /metrics and /readyz,
+// their age, staleness and expiry decided by site.KitState at now().
+func serveKits(state func() (*site.State, error), now func() time.Time) func() (int, []serve.Kit, error) {
+	return func() (int, []serve.Kit, error) {
+		st, err := state()
+		if err != nil {
+			return 0, nil, err
+		}
+		t := now()
+		kits := make([]serve.Kit, 0, len(st.Kits))
+		for _, k := range st.Kits {
+			sk := serve.Kit{Name: k.Name, Version: k.Version, Age: k.Age(t), Stale: k.Stale(t), Expired: k.Expired(t)}
+			if k.ExpiresAt != nil {
+				sk.ExpiresAt = *k.ExpiresAt
+			}
+			kits = append(kits, sk)
+		}
+		return st.Generation, kits, nil
+	}
 }
 
 // siteMarks are the names of which a site root holds at least one once it

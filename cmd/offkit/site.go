@@ -134,10 +134,7 @@ func (a *app) statusCmd() *cobra.Command {
 			now := a.now()
 			out := siteStatus{Root: root, Generation: st.Generation, PreviousGeneration: s.PreviousGeneration(), Quarantined: s.QuarantineCount(), Kits: []kitStatus{}}
 			for _, k := range st.Kits {
-				age := now.Sub(k.CreatedAt)
-				ks := kitStatus{KitState: k, Age: humanAge(age)}
-				ks.Stale = k.StalenessWindowHours > 0 && age > time.Duration(k.StalenessWindowHours)*time.Hour
-				ks.Expired = k.ExpiresAt != nil && !now.Before(*k.ExpiresAt)
+				ks := kitStatus{KitState: k, Age: humanAge(k.Age(now)), Stale: k.Stale(now), Expired: k.Expired(now)}
 				out.Kits = append(out.Kits, ks)
 			}
 			var expired []string
