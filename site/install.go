@@ -61,16 +61,22 @@ type InstallResult struct {
 	Generation     int    `json:"generation"`
 	Previous       string `json:"previousVersion,omitempty"`
 	// AlreadyActive: the very kit was active (and complete); nothing was done.
-	AlreadyActive bool  `json:"alreadyActive,omitempty"`
-	DryRun        bool  `json:"dryRun,omitempty"`
-	Forced        bool  `json:"forced,omitempty"`
-	Entries       int   `json:"entries"`
-	Bytes         int64 `json:"bytes"`
-	BlobsNew      int   `json:"blobsNew"`
-	BlobsShared   int   `json:"blobsShared"`
+	AlreadyActive bool `json:"alreadyActive,omitempty"`
+	// RollForward: after a rollback, the very kit that set the high-water
+	// mark (same manifest digest) was activated again, without force.
+	RollForward bool  `json:"rollForward,omitempty"`
+	DryRun      bool  `json:"dryRun,omitempty"`
+	Forced      bool  `json:"forced,omitempty"`
+	Entries     int   `json:"entries"`
+	Bytes       int64 `json:"bytes"`
+	BlobsNew    int   `json:"blobsNew"`
+	BlobsShared int   `json:"blobsShared"`
 }
 
 var errAlreadyActive = errors.New("already active")
+
+// errReadOnly refuses a change through a Site opened by OpenReadOnly.
+var errReadOnly = fmt.Errorf("site opened read-only: only a dry run: %w", errdef.ErrInvalid)
 
 func newer(a, b string) bool {
 	if b == "" {
@@ -96,8 +102,18 @@ func (s *Site) Install(ctx context.Context, kitPath string, opts InstallOptions)
 	if opts.Force && strings.TrimSpace(opts.Reason) == "" {
 		return nil, fmt.Errorf("--force-activate needs --force-reason: %w", errdef.ErrInvalid)
 	}
-	st, err := s.readState()
-	if err != nil {
+	if s.readOnly && !opts.DryRun {
+		return nil, errReadOnly
+	}
+	var st *State
+	if s.readOnly {
+		// No lock, no recovery: check against what `current` holds.
+		snap, err := s.Snapshot()
+		if err != nil {
+			return nil, err
+		}
+		st = snap.State
+	} else if st, err = s.readState(); err != nil {
 		return nil, err
 	}
 	cur := st.Generation
@@ -162,9 +178,19 @@ func (s *Site) Install(ctx context.Context, kitPath string, opts InstallOptions)
 				}
 			}
 		}
-		if hw := st.HighWater[vm.Name]; !repair && !newer(vm.Version, hw) {
+		hw := st.HighWater[vm.Name]
+		switch {
+		case repair || newer(vm.Version, hw):
+		case st.HighWaterDigest[vm.Name] == res.ManifestDigest:
+			// The kit that set the mark, again (after a rollback).
+			res.RollForward = true
+		default:
 			if !opts.Force {
-				return fmt.Errorf("kit %s %s: installed high-water version is %s (use --force-activate --force-reason): %w", vm.Name, vm.Version, hw, errdef.ErrNotNewer)
+				set := ""
+				if d := st.HighWaterDigest[vm.Name]; d != "" {
+					set = ", set by manifest " + d + ", the only kit of that version that may return without force"
+				}
+				return fmt.Errorf("kit %s %s (manifest %s): installed high-water version is %s%s (use --force-activate --force-reason): %w", vm.Name, vm.Version, res.ManifestDigest, hw, set, errdef.ErrNotNewer)
 			}
 			res.Forced = true
 		}
@@ -295,8 +321,12 @@ func (s *Site) commit(ctx context.Context, st *State, active []*activeKit, m *ma
 		CreatedAt: m.CreatedAt, ExpiresAt: m.ExpiresAt, StalenessWindowHours: m.StalenessWindowHours,
 		InstalledAt: now.Truncate(time.Second), Forced: res.Forced, Entries: res.Entries, Bytes: res.Bytes, Images: len(m.Images),
 	})
+	for k, v := range st.HighWaterDigest {
+		setHighWaterDigest(nst, k, v)
+	}
 	if newer(m.Version, nst.HighWater[m.Name]) {
 		nst.HighWater[m.Name] = m.Version
+		setHighWaterDigest(nst, m.Name, manifest.Digest(mbytes))
 	}
 	if err := os.WriteFile(filepath.Join(tree, metaDir, stateFile), encodeState(nst), 0o444); err != nil {
 		return 0, err
@@ -377,6 +407,9 @@ func (s *Site) commit(ctx context.Context, st *State, active []*activeKit, m *ma
 		fields["previousVersion"] = res.Previous
 	}
 	event := "install"
+	if res.RollForward {
+		fields["rollForward"] = true
+	}
 	if res.Forced {
 		event = "forced-activation"
 		fields["reason"] = opts.Reason

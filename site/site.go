@@ -5,7 +5,8 @@
 //
 //	ROOT/
 //	  .lock               flock held by every command that changes the site
-//	  state.json          active kits, generation, high-water versions
+//	  state.json          active kits, generation, high-water versions (and the
+//	                      manifest digests that set them: roll-forward)
 //	  audit.log           JSON lines: install, rollback, forced activation, quarantine
 //	  store/oci/          OCI image layout: every image blob of every kit, shared, 0444;
 //	                      its index.json is the current generation's image index
@@ -104,6 +105,11 @@ type State struct {
 	// HighWater is the highest version of each kit name ever activated
 	// without force; versions only move forward.
 	HighWater map[string]string `json:"highWater"`
+	// HighWaterDigest is the manifest digest of the kit that set each
+	// high-water mark: after a rollback, installing that very kit again is
+	// a roll-forward, allowed without force. (Absent on sites made before
+	// it was recorded: there a roll-forward needs force.)
+	HighWaterDigest map[string]string `json:"highWaterDigest,omitempty"`
 	// Previous is the generation this one replaced: where a rollback goes.
 	Previous int `json:"previous,omitempty"`
 	// Retired records when each generation still kept stopped being
@@ -130,6 +136,9 @@ type KitState struct {
 type Site struct {
 	root string
 	lock *os.File
+	// readOnly: opened by OpenReadOnly, without the lock; nothing is
+	// written.
+	readOnly bool
 	// created is the topmost folder Open created ("" when root existed):
 	// an install refused there removes it again.
 	created string
@@ -241,11 +250,7 @@ func (s *Site) recover() error {
 				return err
 			}
 		}
-		for name, v := range st.HighWater {
-			if newer(v, gst.HighWater[name]) {
-				gst.HighWater[name] = v
-			}
-		}
+		mergeHighWater(gst, st)
 		gst.Generation = gen
 		gst.Retired = st.Retired
 		delete(gst.Retired, gen)
@@ -377,6 +382,9 @@ type RollbackOptions struct {
 // checking that generation is complete (checkGeneration); an incomplete
 // one is errdef.ErrDigestMismatch naming what it lacks, and nothing changes.
 func (s *Site) Rollback(opts RollbackOptions) (*State, error) {
+	if s.readOnly {
+		return nil, errReadOnly
+	}
 	cur, err := s.currentGeneration()
 	if err != nil {
 		return nil, err
@@ -396,11 +404,7 @@ func (s *Site) Rollback(opts RollbackOptions) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
-	for name, v := range st.HighWater {
-		if newer(v, pst.HighWater[name]) {
-			pst.HighWater[name] = v
-		}
-	}
+	mergeHighWater(pst, st)
 	now := opts.Now
 	if now.IsZero() {
 		now = time.Now()

@@ -53,7 +53,14 @@ func (a *app) installCmd() *cobra.Command {
 			if grace == 0 {
 				grace = -1 // at once: zero means the default in site.InstallOptions
 			}
-			s, err := site.Open(root, !dryRun)
+			var s *site.Site
+			if dryRun {
+				// No lock, nothing written, and a first install's root
+				// need not exist.
+				s, err = site.OpenReadOnly(root, true)
+			} else {
+				s, err = site.Open(root, true)
+			}
 			if err != nil {
 				return err
 			}
@@ -72,6 +79,9 @@ func (a *app) installCmd() *cobra.Command {
 					fmt.Fprintf(w, "%s %s is already active (generation %d): nothing to do\n", res.Name, res.Version, res.Generation)
 				case res.DryRun:
 					fmt.Fprintf(w, "dry run: %s %s verified (%d entries, %d bytes); nothing written\n", res.Name, res.Version, res.Entries, res.Bytes)
+					if res.RollForward {
+						fmt.Fprintf(w, "it would return to the version the site rolled back from\n")
+					}
 				default:
 					from := "new"
 					if res.Previous != "" {
@@ -81,6 +91,9 @@ func (a *app) installCmd() *cobra.Command {
 						res.Name, res.Version, from, res.Generation, res.Entries, res.Bytes, res.BlobsNew, res.BlobsShared)
 					if res.Forced {
 						fmt.Fprintf(w, "forced activation recorded in %s\n", filepath.Join(root, "audit.log"))
+					}
+					if res.RollForward {
+						fmt.Fprintf(w, "rolled forward to the kit that set the high-water mark\n")
 					}
 				}
 			})
@@ -109,6 +122,10 @@ type siteStatus struct {
 	PreviousGeneration int         `json:"previousGeneration,omitempty"`
 	Kits               []kitStatus `json:"kits"`
 	Quarantined        int         `json:"quarantined"`
+	// InstallInProgress: an install or rollback holds the site lock.
+	InstallInProgress bool `json:"installInProgress"`
+	// Interrupted: staging holds the work of a command cut short.
+	Interrupted bool `json:"interrupted,omitempty"`
 }
 
 func (a *app) statusCmd() *cobra.Command {
@@ -122,17 +139,19 @@ func (a *app) statusCmd() *cobra.Command {
 			if root == "" {
 				return usageError("--root is required")
 			}
-			s, err := site.Open(root, false)
+			// A snapshot: no lock, no recovery, nothing written.
+			s, err := site.OpenReadOnly(root, false)
 			if err != nil {
 				return err
 			}
-			defer s.Close()
-			st, err := s.State()
+			snap, err := s.Snapshot()
 			if err != nil {
 				return err
 			}
+			st := snap.State
 			now := a.now()
-			out := siteStatus{Root: root, Generation: st.Generation, PreviousGeneration: s.PreviousGeneration(), Quarantined: s.QuarantineCount(), Kits: []kitStatus{}}
+			out := siteStatus{Root: root, Generation: snap.Generation, PreviousGeneration: snap.PreviousGeneration, Quarantined: snap.Quarantined,
+				InstallInProgress: snap.Busy, Interrupted: snap.Interrupted, Kits: []kitStatus{}}
 			for _, k := range st.Kits {
 				ks := kitStatus{KitState: k, Age: humanAge(k.Age(now)), Stale: k.Stale(now), Expired: k.Expired(now)}
 				out.Kits = append(out.Kits, ks)
@@ -173,6 +192,11 @@ func printStatus(w io.Writer, root string, out siteStatus) {
 		fmt.Fprintf(w, " (rollback to %d available)", out.PreviousGeneration)
 	}
 	fmt.Fprintf(w, ", %d quarantined\n", out.Quarantined)
+	if out.InstallInProgress {
+		fmt.Fprintln(w, "an install or rollback is in progress: this is what is served until it switches")
+	} else if out.Interrupted {
+		fmt.Fprintln(w, "staging holds the work of an interrupted install: the next install or rollback discards it")
+	}
 	if len(out.Kits) == 0 {
 		fmt.Fprintln(w, "no kits installed")
 	}
