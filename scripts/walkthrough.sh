@@ -3,10 +3,10 @@
 # key, build releases 1.4.2 and 1.4.3 of the example kit
 # (examples/zastava-runtime; the image tag and the kit version both change),
 # verify, install both, serve, refuse a version that is not newer, roll back,
-# refuse a kit damaged in transit. Each command is printed after "$ " with
-# its output (standard output; the log lines a command writes on standard
-# error go to WORKDIR/log, and are shown when a step fails; a refusal's
-# error message is shown). No network; the server listens on a free
+# roll forward, refuse a kit damaged in transit. Each command is printed
+# after "$ " with its output (standard output; the log lines a command writes
+# on standard error go to WORKDIR/log, and are shown when a step fails; a
+# refusal's error message is shown). No network; the server listens on a free
 # loopback port.
 #
 #   scripts/walkthrough.sh [--readme | --check README.md] OFFKIT [WORKDIR]
@@ -197,6 +197,10 @@ refused 8 "offkit install out/zastava-runtime-1.4.2.kit.tar.zst --root site --ke
 say "Something wrong with 1.4.3? Roll back; the server follows without a restart."
 run "offkit rollback --root site"
 run "offkit status --root site"
+run "curl -fsS http://\$addr/v2/stellaops/zastava-observer/tags/list; echo"
+
+say "Fixed after all? The kit that set the high-water mark (same manifest digest) may return without force."
+run "offkit install out/zastava-runtime-1.4.3.kit.tar.zst --root site --key cosign.pub"
 run "curl -fsS http://\$addr/v2/stellaops/zastava-observer/tags/list; echo"
 
 say "A kit damaged in transit never reaches the site."
