@@ -1,6 +1,7 @@
-// Package kit builds, packs and reads offkit kits: one deterministic tar in
-// seekable zstd frames, `NAME-VERSION.kit.tar.zst`, laid out as
-// docs/kit-format.md says: offkit/manifest.json, offkit/manifest.json.sig, SHA256SUMS, then the
+// Package kit builds and signs offkit kits: it collects the sources a spec
+// names (files, rules, dashboards, registry images) and writes them with
+// package kitfile, the kit file format: one deterministic tar in seekable
+// zstd frames, `NAME-VERSION.kit.tar.zst`, laid out as docs/kit-format.md says: offkit/manifest.json, offkit/manifest.json.sig, SHA256SUMS, then the
 // content sorted by path (images/, rules/, dashboards/, mirror/, debug/,
 // files/).
 //
@@ -32,6 +33,7 @@ import (
 	"github.com/offkit/offkit/images"
 	"github.com/offkit/offkit/internal/errdef"
 	"github.com/offkit/offkit/internal/ocilayout"
+	"github.com/offkit/offkit/kitfile"
 	"github.com/offkit/offkit/manifest"
 	"github.com/offkit/offkit/sign"
 )
@@ -246,24 +248,14 @@ func pack(ctx context.Context, w io.Writer, m *manifest.Manifest, mbytes, sig []
 	if conc <= 0 {
 		conc = runtime.GOMAXPROCS(0)
 	}
-	p, err := newPacker(w, m.CreatedAt, m.Compression.Level, int(m.Compression.FrameSize), conc)
+	kw, err := kitfile.NewWriter(w, m.CreatedAt, kitfile.WriterOptions{
+		Level: m.Compression.Level, FrameSize: int(m.Compression.FrameSize), Concurrency: conc,
+	})
 	if err != nil {
 		return err
 	}
-	defer p.zw.Close()
-	sums := m.SHA256SUMS()
-	if err := p.addHead(ManifestPath, mbytes); err != nil {
-		return err
-	}
-	if sig != nil {
-		if err := p.addHead(SignaturePath, sig); err != nil {
-			return err
-		}
-	}
-	if err := p.addHead(SumsPath, sums); err != nil {
-		return err
-	}
-	if err := p.flushFrame(); err != nil {
+	defer kw.Close()
+	if err := kw.WriteHead(mbytes, sig, m.SHA256SUMS()); err != nil {
 		return err
 	}
 	total, done := m.TotalSize(), int64(0)
@@ -273,7 +265,7 @@ func pack(ctx context.Context, w io.Writer, m *manifest.Manifest, mbytes, sig []
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := p.addFed(s.entry.Path, s.entry.Size, f); err != nil {
+		if err := addFed(kw, s.entry.Path, s.entry.Size, f); err != nil {
 			return err
 		}
 		done += s.entry.Size
@@ -281,7 +273,7 @@ func pack(ctx context.Context, w io.Writer, m *manifest.Manifest, mbytes, sig []
 			opts.Progress(done, total)
 		}
 	}
-	return p.close()
+	return kw.Close()
 }
 
 // writebackChunk is how many bytes of the kit are written before the kernel

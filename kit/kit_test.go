@@ -13,6 +13,7 @@ import (
 	"github.com/offkit/offkit/internal/errdef"
 	"github.com/offkit/offkit/internal/kittest"
 	"github.com/offkit/offkit/kit"
+	"github.com/offkit/offkit/kitfile"
 	"github.com/offkit/offkit/manifest"
 )
 
@@ -68,7 +69,7 @@ func TestSignLaterEqualsSignedBuild(t *testing.T) {
 func TestHeadAndLayout(t *testing.T) {
 	key := kittest.NewKey(t)
 	res := kittest.Build(t, key, "a", "1.0.0", 1000, t.TempDir())
-	h, err := kit.ReadHead(res.Path)
+	h, err := kitfile.ReadHead(res.Path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package kit
 
 import (
-	"archive/tar"
 	"bytes"
 	"crypto/sha256"
 	"errors"
@@ -10,10 +9,9 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/klauspost/compress/zstd"
-
 	"github.com/offkit/offkit/internal/errdef"
 	"github.com/offkit/offkit/internal/seekable"
+	"github.com/offkit/offkit/kitfile"
 	"github.com/offkit/offkit/manifest"
 	"github.com/offkit/offkit/sign"
 )
@@ -31,63 +29,39 @@ type SignResult struct {
 // kit that Build with that key gives. Sign needs the seek table; it does not
 // check the content (verify does).
 func Sign(path string, key *sign.PrivateKey) (*SignResult, error) {
-	f, _, err := Open(path)
+	f, size, err := kitfile.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("kit %w", err)
 	}
 	defer f.Close()
-	st, err := f.Stat()
+	frames, err := seekable.ReadSeekTable(f, size)
+	if err != nil {
+		return nil, fmt.Errorf("kit %s: signing needs the seek table: %w: %w", path, err, errdef.ErrInvalid)
+	}
+	head, err := kitfile.ReadHeadFrom(io.NewSectionReader(f, 0, size))
+	if err != nil {
+		return nil, fmt.Errorf("kit %s: %w", path, err)
+	}
+	// The content starts in the first frame after the head.
+	first, at := 0, int64(0)
+	for first < len(frames) && at < head.Size {
+		at += frames[first].DecompressedSize
+		first++
+	}
+	if at != head.Size || first == len(frames) {
+		return nil, fmt.Errorf("kit %s: the head does not end at a frame boundary before the content: %w", path, errdef.ErrInvalid)
+	}
+	m, err := manifest.Parse(head.ManifestBytes)
 	if err != nil {
 		return nil, err
 	}
-	frames, err := seekable.ReadSeekTable(f, st.Size())
-	if err != nil {
-		return nil, fmt.Errorf("kit %s: signing needs the seek table: %v: %w", path, err, errdef.ErrInvalid)
-	}
-	head := frames[0]
-	comp := make([]byte, head.CompressedSize)
-	if _, err := f.ReadAt(comp, head.Offset); err != nil {
-		return nil, err
-	}
-	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(seekable.MaxFrameSize))
-	if err != nil {
-		return nil, err
-	}
-	raw, err := dec.DecodeAll(comp, nil)
-	dec.Close()
-	if err != nil {
-		return nil, fmt.Errorf("kit %s: head frame: %v: %w", path, err, errdef.ErrInvalid)
-	}
-	tr := tar.NewReader(bytes.NewReader(raw))
-	var mbytes, sums []byte
-	for sums == nil {
-		hdr, err := tr.Next()
-		if err != nil {
-			return nil, fmt.Errorf("kit %s: head frame does not hold the kit's head: %v: %w", path, err, errdef.ErrInvalid)
-		}
-		b, err := io.ReadAll(io.LimitReader(tr, manifest.MaxManifestSize+1))
-		if err != nil {
-			return nil, err
-		}
-		switch hdr.Name {
-		case ManifestPath:
-			mbytes = b
-		case SignaturePath:
-		case SumsPath:
-			sums = b
-		default:
-			return nil, fmt.Errorf("kit %s: unexpected %q in the head frame: %w", path, hdr.Name, errdef.ErrInvalid)
-		}
-	}
-	m, err := manifest.Parse(mbytes)
-	if err != nil {
-		return nil, err
-	}
-	if !bytes.Equal(sums, m.SHA256SUMS()) {
-		return nil, fmt.Errorf("kit %s: %s does not match the manifest: %w", path, SumsPath, errdef.ErrDigestMismatch)
+	sums := m.SHA256SUMS()
+	if !bytes.Equal(head.Sums, sums) {
+		return nil, fmt.Errorf("kit %s: %s does not match the manifest: %w", path, kitfile.SumsPath, errdef.ErrDigestMismatch)
 	}
 	m.Signer = &manifest.Signer{KeyID: key.Public().KeyID()}
-	if mbytes, err = m.Encode(); err != nil {
+	mbytes, err := m.Encode()
+	if err != nil {
 		return nil, err
 	}
 	sig, err := key.SignBlob(mbytes)
@@ -102,44 +76,26 @@ func Sign(path string, key *sign.PrivateKey) (*SignResult, error) {
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
 	h := sha256.New()
-	w := io.MultiWriter(tmp, h)
-	// The new head frame, exactly as pack writes it.
-	var hb bytes.Buffer
-	tw := tar.NewWriter(&hb)
-	for _, e := range []struct {
-		name string
-		b    []byte
-	}{{ManifestPath, mbytes}, {SignaturePath, sig}, {SumsPath, sums}} {
-		if err := tw.WriteHeader(Header(e.name, int64(len(e.b)), m.CreatedAt)); err != nil {
-			return nil, err
-		}
-		if _, err := tw.Write(e.b); err != nil {
-			return nil, err
-		}
-	}
-	if err := tw.Flush(); err != nil {
-		return nil, err
-	}
-	enc, err := seekable.NewEncoder(zstd.EncoderLevelFromZstd(m.Compression.Level))
+	// The new head, then every other frame as it is, through the writer
+	// Build uses.
+	kw, err := kitfile.NewWriter(io.MultiWriter(tmp, h), m.CreatedAt, kitfile.WriterOptions{
+		Level: m.Compression.Level, FrameSize: int(m.Compression.FrameSize), Concurrency: 1,
+	})
 	if err != nil {
+		return nil, fmt.Errorf("kit %s: %w: %w", path, err, errdef.ErrInvalid)
+	}
+	defer kw.Close()
+	if err := kw.WriteHead(mbytes, sig, sums); err != nil {
 		return nil, err
 	}
-	newHead := enc.EncodeAll(hb.Bytes(), nil)
-	enc.Close()
-	if _, err := w.Write(newHead); err != nil {
+	var rest int64
+	for _, fr := range frames[first:] {
+		rest += fr.CompressedSize
+	}
+	if err := kw.CopyFrames(io.NewSectionReader(f, frames[first].Offset, rest), frames[first:]); err != nil {
 		return nil, err
 	}
-	out := []seekable.Frame{{CompressedSize: int64(len(newHead)), DecompressedSize: int64(hb.Len())}}
-	rest := frames[1:]
-	var restLen int64
-	for _, fr := range rest {
-		restLen += fr.CompressedSize
-		out = append(out, fr)
-	}
-	if _, err := io.Copy(w, io.NewSectionReader(f, rest0(frames), restLen)); err != nil {
-		return nil, err
-	}
-	if _, err := w.Write(seekable.SeekTable(out)); err != nil {
+	if err := kw.Close(); err != nil {
 		return nil, err
 	}
 	if err := tmp.Sync(); err != nil {
@@ -171,11 +127,4 @@ func Sign(path string, key *sign.PrivateKey) (*SignResult, error) {
 		res.SignaturePath = path + ".sig"
 	}
 	return res, nil
-}
-
-func rest0(frames []seekable.Frame) int64 {
-	if len(frames) < 2 {
-		return frames[0].CompressedSize
-	}
-	return frames[1].Offset
 }

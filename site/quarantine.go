@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/offkit/offkit/internal/errdef"
-	"github.com/offkit/offkit/kit"
+	"github.com/offkit/offkit/kitfile"
 	"github.com/offkit/offkit/manifest"
 )
 
@@ -38,13 +38,13 @@ func (s *Site) quarantine(kitPath string, cause error) error {
 	}
 	abs, _ := filepath.Abs(kitPath)
 	q := Quarantine{Time: now.Truncate(time.Second), Kit: abs, Reason: cause.Error(), ExitCode: errdef.ExitCode(cause)}
-	if f, _, err := kit.Open(kitPath); err == nil {
+	if f, _, err := kitfile.Open(kitPath); err == nil {
 		h := sha256.New()
 		q.Size, _ = io.Copy(h, f)
 		f.Close()
 		q.SHA256 = "sha256:" + hex.EncodeToString(h.Sum(nil))
 	}
-	if head, err := kit.ReadHead(kitPath); err == nil {
+	if head, err := kitfile.ReadHead(kitPath); err == nil {
 		q.ManifestDigest = manifest.Digest(head.ManifestBytes)
 		if err := os.WriteFile(filepath.Join(dir, "manifest.json"), head.ManifestBytes, 0o444); err != nil {
 			return err

@@ -12,7 +12,7 @@ import (
 	"github.com/offkit/offkit/internal/errdef"
 	"github.com/offkit/offkit/internal/kittest"
 	"github.com/offkit/offkit/internal/seekable"
-	"github.com/offkit/offkit/kit"
+	"github.com/offkit/offkit/kitfile"
 	"github.com/offkit/offkit/manifest"
 	"github.com/offkit/offkit/sign"
 )
@@ -44,7 +44,7 @@ func TestNothingDecodedBeforeTheSignature(t *testing.T) {
 	// The head frame: the manifest, unsigned.
 	var head bytes.Buffer
 	tw := tar.NewWriter(&head)
-	tw.WriteHeader(kit.Header(kit.ManifestPath, int64(len(mb)), m.CreatedAt))
+	tw.WriteHeader(kitfile.Header(kitfile.ManifestPath, int64(len(mb)), m.CreatedAt))
 	tw.Write(mb)
 	tw.Flush()
 

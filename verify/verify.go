@@ -74,13 +74,13 @@ import (
 	"github.com/offkit/offkit/internal/errdef"
 	"github.com/offkit/offkit/internal/ocilayout"
 	"github.com/offkit/offkit/internal/seekable"
-	"github.com/offkit/offkit/kit"
+	"github.com/offkit/offkit/kitfile"
 	"github.com/offkit/offkit/manifest"
 	"github.com/offkit/offkit/sign"
 )
 
 // MaxSignatureSize bounds offkit/manifest.json.sig and K.sig.
-const MaxSignatureSize = kit.MaxSignatureSize
+const MaxSignatureSize = kitfile.MaxSignatureSize
 
 // headLimit bounds the decompressed bytes read before the manifest is known.
 const headLimit = manifest.MaxManifestSize + MaxSignatureSize + 64<<10
@@ -139,7 +139,7 @@ type Result struct {
 // File verifies the kit at path. A whole-file signature at path+".sig" is
 // checked when present.
 func File(ctx context.Context, path string, opts Options) (*Result, error) {
-	f, size, err := kit.Open(path)
+	f, size, err := kitfile.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("kit %w", err)
 	}
@@ -190,7 +190,7 @@ func Stream(ctx context.Context, r io.Reader, opts Options) (*Result, error) {
 }
 
 func readSig(path string) ([]byte, error) {
-	f, _, err := kit.Open(path)
+	f, _, err := kitfile.Open(path)
 	if errors.Is(err, errdef.ErrNotFound) {
 		return nil, nil
 	}
@@ -216,26 +216,26 @@ func stream(ctx context.Context, raw io.Reader, frames []seekable.Frame, opts Op
 	if now.IsZero() {
 		now = time.Now()
 	}
-	kr, err := kit.NewReader(raw, frames, opts.Concurrency, headLimit)
+	kr, err := kitfile.NewReader(raw, frames, opts.Concurrency, headLimit)
 	if err != nil {
 		return nil, err
 	}
 	defer kr.Close()
 
-	mbytes, err := readHeadEntry(kr, kit.ManifestPath, manifest.MaxManifestSize)
+	mbytes, err := readHeadEntry(kr, kitfile.ManifestPath, manifest.MaxManifestSize)
 	if err != nil {
 		return nil, err
 	}
-	sig, err := readHeadEntry(kr, kit.SignaturePath, MaxSignatureSize)
+	sig, err := readHeadEntry(kr, kitfile.SignaturePath, MaxSignatureSize)
 	if errors.Is(err, errUnexpectedName) {
-		return nil, fmt.Errorf("kit is not signed (no %s): %w", kit.SignaturePath, errdef.ErrSignature)
+		return nil, fmt.Errorf("kit is not signed (no %s): %w", kitfile.SignaturePath, errdef.ErrSignature)
 	}
 	if err != nil {
 		return nil, err
 	}
 	signer, err := sign.VerifyAny(opts.Keys, mbytes, sig)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", kit.SignaturePath, err)
+		return nil, fmt.Errorf("%s: %w", kitfile.SignaturePath, err)
 	}
 	m, err := manifest.Parse(mbytes)
 	if err != nil {
@@ -246,10 +246,10 @@ func stream(ctx context.Context, raw io.Reader, frames []seekable.Frame, opts Op
 		if m.Signer != nil {
 			claimed = "signer " + m.Signer.KeyID
 		}
-		return nil, fmt.Errorf("%s: names %s, but key %s signed it: %w", kit.ManifestPath, claimed, signer.KeyID(), errdef.ErrSignature)
+		return nil, fmt.Errorf("%s: names %s, but key %s signed it: %w", kitfile.ManifestPath, claimed, signer.KeyID(), errdef.ErrSignature)
 	}
 	if !kr.ModTime().Equal(m.CreatedAt) {
-		return nil, fmt.Errorf("%s: entries are dated %s, but the kit was created at %s: %w", kit.ManifestPath, kr.ModTime().Format(time.RFC3339), m.CreatedAt.Format(time.RFC3339), errdef.ErrInvalid)
+		return nil, fmt.Errorf("%s: entries are dated %s, but the kit was created at %s: %w", kitfile.ManifestPath, kr.ModTime().Format(time.RFC3339), m.CreatedAt.Format(time.RFC3339), errdef.ErrInvalid)
 	}
 	if !opts.IgnoreExpiry && m.Expired(now) {
 		return nil, fmt.Errorf("kit %s %s expired at %s: %w", m.Name, m.Version, m.ExpiresAt.Format(time.RFC3339), errdef.ErrExpired)
@@ -271,12 +271,12 @@ func stream(ctx context.Context, raw io.Reader, frames []seekable.Frame, opts Op
 	total := m.TotalSize()
 	kr.SetLimit(int64(len(mbytes)+len(sig)+len(sums)) + total + int64(len(m.Entries)+4)*perEntryOverhead + 10240)
 
-	got, err := readHeadEntry(kr, kit.SumsPath, len(sums))
+	got, err := readHeadEntry(kr, kitfile.SumsPath, len(sums))
 	if err != nil {
 		return nil, err
 	}
 	if string(got) != string(sums) {
-		return nil, fmt.Errorf("entry %q does not match the manifest: %w", kit.SumsPath, errdef.ErrDigestMismatch)
+		return nil, fmt.Errorf("entry %q does not match the manifest: %w", kitfile.SumsPath, errdef.ErrDigestMismatch)
 	}
 
 	index := make(map[string]int, len(m.Entries))
@@ -354,7 +354,7 @@ func stream(ctx context.Context, raw io.Reader, frames []seekable.Frame, opts Op
 // checkEntry streams the current entry to sink, checking its sha256; keep,
 // when not nil, receives a copy of the bytes (at most e.Size, as the tar
 // reader ends the entry there).
-func checkEntry(ctx context.Context, kr *kit.Reader, e manifest.Entry, h hash.Hash, sink Sink, keep *bytes.Buffer) error {
+func checkEntry(ctx context.Context, kr *kitfile.Reader, e manifest.Entry, h hash.Hash, sink Sink, keep *bytes.Buffer) error {
 	h.Reset()
 	var w io.Writer = h
 	if keep != nil {
@@ -403,7 +403,7 @@ var errUnexpectedName = errors.New("unexpected entry")
 
 // readHeadEntry reads the next entry, which must be called name and be at
 // most max bytes.
-func readHeadEntry(kr *kit.Reader, name string, max int) ([]byte, error) {
+func readHeadEntry(kr *kitfile.Reader, name string, max int) ([]byte, error) {
 	hdr, err := kr.Next()
 	if err == io.EOF {
 		return nil, fmt.Errorf("entry %q: missing, the kit ends early: %w", name, errdef.ErrInvalid)

@@ -18,7 +18,7 @@ import (
 
 	"github.com/offkit/offkit/internal/errdef"
 	"github.com/offkit/offkit/internal/kittest"
-	"github.com/offkit/offkit/kit"
+	"github.com/offkit/offkit/kitfile"
 	"github.com/offkit/offkit/manifest"
 	"github.com/offkit/offkit/sign"
 	"github.com/offkit/offkit/verify"
@@ -201,7 +201,7 @@ func TestHostileKits(t *testing.T) {
 		{"content differs", kittest.Craft{Content: []kittest.Entry{kittest.File("files/a", []byte("alphA"))}, Manifest: listed(a)}, 2, `"files/a": sha256`},
 		{"zstd bomb after the archive", kittest.Craft{Content: []kittest.Entry{a}, Manifest: listed(a), After: make([]byte, 64<<20)}, 11, "larger than its manifest declares"},
 		{"trailing data in the stream", kittest.Craft{Content: []kittest.Entry{a}, Manifest: listed(a), After: []byte("garbage")}, 11, "after the end of the archive"},
-		{"manifest over the limit", kittest.Craft{Head: []kittest.Entry{kittest.File(kit.ManifestPath, bigManifest)}}, 11, "over the limit"},
+		{"manifest over the limit", kittest.Craft{Head: []kittest.Entry{kittest.File(kitfile.ManifestPath, bigManifest)}}, 11, "over the limit"},
 		{"no manifest first", kittest.Craft{Head: []kittest.Entry{a}}, 11, "offkit/manifest.json"},
 		// Issue 6, finding 5: headers the writer never produces. The
 		// manifest is the genuine one: its sha256s cover the contents only.
@@ -354,7 +354,7 @@ func TestNotARegularFile(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("verify of a FIFO is still waiting for a writer")
 	}
-	_, err := kit.ReadHead(fifo)
+	_, err := kitfile.ReadHead(fifo)
 	wantCode(t, err, 11, "not a regular file")
 	_, err = verify.File(context.Background(), dir, opts(key))
 	wantCode(t, err, 11, "not a regular file")

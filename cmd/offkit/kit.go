@@ -16,6 +16,7 @@ import (
 
 	"github.com/offkit/offkit/internal/errdef"
 	"github.com/offkit/offkit/kit"
+	"github.com/offkit/offkit/kitfile"
 	"github.com/offkit/offkit/manifest"
 	"github.com/offkit/offkit/sign"
 	"github.com/offkit/offkit/verify"
@@ -309,7 +310,7 @@ func (a *app) signCmd() *cobra.Command {
 // sameSigner returns an error (exit 11) when the kit at path is signed by a
 // key other than keyID: signing it again would silently replace its signer.
 func sameSigner(path, keyID string) error {
-	head, err := kit.ReadHead(path)
+	head, err := kitfile.ReadHead(path)
 	if err != nil {
 		return err
 	}
@@ -330,7 +331,7 @@ func (a *app) inspectCmd() *cobra.Command {
 		Short: "Show a kit's manifest, signer and contents, reading only its head",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			head, err := kit.ReadHead(args[0])
+			head, err := kitfile.ReadHead(args[0])
 			if err != nil {
 				return err
 			}

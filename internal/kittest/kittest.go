@@ -15,6 +15,7 @@ import (
 
 	"github.com/offkit/offkit/internal/seekable"
 	"github.com/offkit/offkit/kit"
+	"github.com/offkit/offkit/kitfile"
 	"github.com/offkit/offkit/manifest"
 	"github.com/offkit/offkit/sign"
 )
@@ -185,15 +186,15 @@ func (c *Craft) Write(t testing.TB, path string) string {
 				t.Fatal(err)
 			}
 		}
-		head = append(head, File(kit.ManifestPath, mb))
+		head = append(head, File(kitfile.ManifestPath, mb))
 		if c.Key != nil {
 			sig, err := c.Key.Private.SignBlob(mb)
 			if err != nil {
 				t.Fatal(err)
 			}
-			head = append(head, File(kit.SignaturePath, sig))
+			head = append(head, File(kitfile.SignaturePath, sig))
 		}
-		head = append(head, File(kit.SumsPath, m.SHA256SUMS()))
+		head = append(head, File(kitfile.SumsPath, m.SHA256SUMS()))
 	}
 	var tb bytes.Buffer
 	tw := tar.NewWriter(&tb)

@@ -19,7 +19,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/offkit/offkit/internal/ocilayout"
-	"github.com/offkit/offkit/kit"
+	"github.com/offkit/offkit/kitfile"
 	"github.com/offkit/offkit/manifest"
 )
 
@@ -229,11 +229,11 @@ func Rewrite(t testing.TB, path string, key *Key, edit func(c *Contents)) string
 			t.Fatal(err)
 		}
 		switch h.Name {
-		case kit.ManifestPath:
+		case kitfile.ManifestPath:
 			if c.Manifest, err = manifest.Parse(b); err != nil {
 				t.Fatal(err)
 			}
-		case kit.SignaturePath, kit.SumsPath:
+		case kitfile.SignaturePath, kitfile.SumsPath:
 		default:
 			c.Files[h.Name] = b
 		}

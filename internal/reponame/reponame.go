@@ -5,10 +5,11 @@
 //
 // The rules, in order:
 //
-//  1. The reference is parsed as a container image reference: optional
-//     registry host, repository path, then ":tag" and/or "@sha256:<hex>".
-//     A reference with no registry host is Docker Hub's, as container
-//     runtimes read it: "app:1.2" is "library/app" tag "1.2".
+//  1. The reference is parsed as a container image reference (Parse):
+//     optional registry host, repository path, then ":tag" and/or
+//     "@sha256:<hex>". A reference with no registry host is Docker Hub's
+//     (docker.io), as container runtimes read it: "app:1.2" is
+//     "library/app" tag "1.2".
 //  2. The registry host is dropped ("registry.example/team/app:1.2" is
 //     served as "team/app:1.2"), unless Mapping.KeepHost is set (then it is
 //     served as "registry.example/team/app:1.2", ports dropped from the host's
@@ -27,8 +28,6 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-
-	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/offkit/offkit/internal/errdef"
 )
@@ -61,21 +60,16 @@ type Ref struct {
 
 // Map maps one reference.
 func (m Mapping) Map(ref string) (Ref, error) {
-	rest, dgst, _ := strings.Cut(ref, "@")
-	var tag string
-	if i := strings.LastIndexByte(rest, ':'); i > strings.LastIndexByte(rest, '/') {
-		rest, tag = rest[:i], rest[i+1:]
+	r, err := Parse(ref)
+	if err != nil {
+		return Ref{}, fmt.Errorf("image reference %w: %w", err, errdef.ErrInvalid)
 	}
-	if tag == "" && dgst == "" {
+	if r.Tag == "" && r.Digest == "" {
 		return Ref{}, fmt.Errorf("image reference %q: neither tag nor digest: %w", ref, errdef.ErrInvalid)
 	}
-	repo, err := name.NewRepository(rest)
-	if err != nil {
-		return Ref{}, fmt.Errorf("image reference %q: %v: %w", ref, err, errdef.ErrInvalid)
-	}
-	out := Ref{Repository: repo.RepositoryStr(), Tag: tag, Digest: dgst}
+	out := Ref{Repository: r.Path, Tag: r.Tag, Digest: r.Digest}
 	if m.KeepHost {
-		host, _, _ := strings.Cut(repo.RegistryStr(), ":")
+		host, _, _ := strings.Cut(r.Host, ":")
 		out.Repository = host + "/" + out.Repository
 	}
 	if p := strings.Trim(m.StripPrefix, "/"); p != "" {
@@ -86,11 +80,8 @@ func (m Mapping) Map(ref string) (Ref, error) {
 	if len(out.Repository) > MaxNameLength || !Name.MatchString(out.Repository) {
 		return Ref{}, fmt.Errorf("image reference %q: %q is not a valid repository name: %w", ref, out.Repository, errdef.ErrInvalid)
 	}
-	if tag != "" && !Tag.MatchString(tag) {
-		return Ref{}, fmt.Errorf("image reference %q: %q is not a valid tag: %w", ref, tag, errdef.ErrInvalid)
-	}
-	if dgst != "" && !ValidDigest(dgst) {
-		return Ref{}, fmt.Errorf("image reference %q: %q is not a sha256 digest: %w", ref, dgst, errdef.ErrInvalid)
+	if r.Digest != "" && !ValidDigest(r.Digest) {
+		return Ref{}, fmt.Errorf("image reference %q: %q is not a sha256 digest: %w", ref, r.Digest, errdef.ErrInvalid)
 	}
 	return out, nil
 }

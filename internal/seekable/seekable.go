@@ -95,6 +95,9 @@ type job struct {
 	dsize int64
 	out   []byte
 	done  chan struct{}
+	// Or frames already compressed, copied from src as they are.
+	src    io.Reader
+	copied []Frame
 }
 
 // NewWriter returns a Writer writing to w.
@@ -153,6 +156,10 @@ func (sw *Writer) drain() {
 	defer close(sw.done)
 	for j := range sw.queue {
 		<-j.done
+		if j.src != nil {
+			sw.copyFrames(j)
+			continue
+		}
 		if sw.getErr() != nil {
 			keep(sw.outs, j.out)
 			continue
@@ -168,6 +175,37 @@ func (sw *Writer) drain() {
 		sw.off += int64(n)
 		sw.mu.Unlock()
 	}
+}
+
+// copyFrames writes the frames of j, already compressed, as they are.
+func (sw *Writer) copyFrames(j *job) {
+	if sw.getErr() != nil {
+		return
+	}
+	for _, f := range j.copied {
+		n, err := io.CopyN(sw.w, j.src, f.CompressedSize)
+		if err != nil {
+			sw.setErr(fmt.Errorf("copying frame: %w", err))
+			return
+		}
+		sw.mu.Lock()
+		sw.frames = append(sw.frames, Frame{Offset: sw.off, CompressedSize: n, DecompressedSize: f.DecompressedSize})
+		sw.off += n
+		sw.mu.Unlock()
+	}
+}
+
+// CopyFrames queues frames that are already compressed, their bytes read
+// in order from src, to be written as they are after the frames queued
+// before. src is read on the Writer's goroutine until Close returns.
+func (sw *Writer) CopyFrames(src io.Reader, frames []Frame) error {
+	if err := sw.getErr(); err != nil {
+		return err
+	}
+	done := make(chan struct{})
+	close(done)
+	sw.queue <- &job{src: src, copied: frames, done: done}
+	return nil
 }
 
 // NewEncoder returns an encoder with the fixed options of the format.

@@ -1,4 +1,4 @@
-package kit
+package kitfile
 
 import (
 	"errors"

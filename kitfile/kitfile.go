@@ -1,0 +1,51 @@
+// Package kitfile reads and writes the kit file, NAME-VERSION.kit.tar.zst,
+// as docs/kit-format.md describes it. It is the format only: collecting
+// sources is package kit's job, deciding what to trust is package verify's.
+//
+// A kit is one tar stream cut into independent zstd frames followed by a
+// seek table (internal/seekable). The tar starts with the head, in its own
+// frame(s): ManifestPath, SignaturePath (absent in an unsigned kit), then
+// SumsPath; the content entries follow, sorted by path. Every entry is a
+// regular file with the header Header gives: mode 0644, uid and gid 0
+// without names, the kit's createdAt (whole seconds, UTC) as modification
+// time, a PAX path record only when the name needs it, nothing else.
+//
+// Limits on what is read: the manifest is at most manifest.MaxManifestSize
+// bytes, the signature MaxSignatureSize, one entry's tar header
+// MaxHeaderBytes; the decompressed stream is bounded by the caller (the
+// sizes the manifest declares), past which reading fails with ErrLimit.
+// Links, devices, FIFOs, sparse files, unsafe, repeated or colliding names,
+// and any header that is not byte for byte the canonical one are refused
+// with errdef.ErrInvalid.
+package kitfile
+
+import (
+	"archive/tar"
+	"time"
+)
+
+// The fixed paths at the head of every kit.
+const (
+	ManifestPath  = "offkit/manifest.json"
+	SignaturePath = "offkit/manifest.json.sig"
+	SumsPath      = "SHA256SUMS"
+)
+
+// MaxSignatureSize bounds offkit/manifest.json.sig, and a kit's whole-file
+// signature K.sig.
+const MaxSignatureSize = 16 << 10
+
+// Header returns the tar header of every kit entry: a regular file, mode
+// 0644, owned by uid and gid 0 with empty owner names, modified at the kit's
+// createdAt (whole seconds, UTC), nothing else. archive/tar's writer turns it
+// into USTAR, or PAX with only a path record when the name needs it; the
+// reader refuses any header that does not encode to the same bytes.
+func Header(name string, size int64, mtime time.Time) *tar.Header {
+	return &tar.Header{
+		Typeflag: tar.TypeReg,
+		Name:     name,
+		Size:     size,
+		Mode:     0o644,
+		ModTime:  mtime.UTC().Truncate(time.Second),
+	}
+}
