@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"hash"
 	"io"
 	"log/slog"
 	"os"
@@ -22,7 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/offkit/offkit/internal/atomicfile"
-	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/verifyread"
 	"github.com/offkit/offkit/manifest"
 )
 
@@ -75,7 +74,12 @@ func (f *File) Open(ctx context.Context) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &verifyReader{rc: rc, b: f.blob, h: sha256.New()}, nil
+	b := f.blob
+	v := verifyread.New(rc, fmt.Sprintf("image %q: blob %s", b.ref, b.desc.Digest), b.desc.Size, b.desc.Digest.String())
+	return struct {
+		io.Reader
+		io.Closer
+	}{v, rc}, nil
 }
 
 // Close releases the sources of the plan (open layout folders). Files
@@ -225,66 +229,6 @@ func writeBlob(dir string, f File, fill func(io.Writer) error) error {
 	}
 	return nil
 }
-
-// verifyReader reads one blob from its source, checking it on the way: it
-// yields at most the declared size, and ends with io.EOF only when the
-// bytes are exactly the declared size with the declared digest, with an
-// error wrapping errdef.ErrDigestMismatch otherwise.
-type verifyReader struct {
-	rc  io.ReadCloser
-	b   *blobRef
-	h   hash.Hash
-	n   int64
-	end error // set once the blob has been read to its end
-}
-
-func (v *verifyReader) Read(p []byte) (int, error) {
-	if v.end != nil {
-		return 0, v.end
-	}
-	size := v.b.desc.Size
-	if rest := size - v.n; int64(len(p)) > rest {
-		p = p[:rest]
-	}
-	var n int
-	var err error
-	if len(p) > 0 {
-		n, err = v.rc.Read(p)
-		v.h.Write(p[:n])
-		v.n += int64(n)
-	}
-	switch {
-	case v.n == size:
-		v.end = v.check()
-		return n, v.end
-	case err == io.EOF:
-		v.end = v.mismatch(false)
-		return n, v.end
-	case err != nil:
-		v.end = fmt.Errorf("image %q: blob %s: %w", v.b.ref, v.b.desc.Digest, err)
-		return n, v.end
-	}
-	return n, nil
-}
-
-// check ends a blob read to its declared size: one byte more, or another
-// digest, is a mismatch. An error after the last byte is not one (a source
-// may check digests itself and fail only then): the digest decides.
-func (v *verifyReader) check() error {
-	var one [1]byte
-	extra, _ := io.ReadFull(v.rc, one[:])
-	if extra > 0 || hex.EncodeToString(v.h.Sum(nil)) != v.b.desc.Digest.Hex {
-		return v.mismatch(extra > 0)
-	}
-	return io.EOF
-}
-
-func (v *verifyReader) mismatch(more bool) error {
-	return fmt.Errorf("image %q: blob %s: got sha256:%x, %d bytes (more: %t), want %d: %w",
-		v.b.ref, v.b.desc.Digest, v.h.Sum(nil), v.n, more, v.b.desc.Size, errdef.ErrDigestMismatch)
-}
-
-func (v *verifyReader) Close() error { return v.rc.Close() }
 
 // indexJSON encodes index.json: the roots sorted by ref.name, then the
 // extras (signatures, attestations, referrers) sorted by ref.name and

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/verifyread"
 	"github.com/offkit/offkit/manifest"
 )
 
@@ -133,32 +134,10 @@ func checkDigest(h v1.Hash) error {
 	return nil
 }
 
-// checkBytes checks b against the size and digest of d.
-func checkBytes(ref string, d v1.Descriptor, b []byte) error {
-	h, n, err := v1.SHA256(bytes.NewReader(b))
-	if err != nil {
-		return err
-	}
-	if n != d.Size || h != d.Digest {
-		return fmt.Errorf("image %q: %s: got %d bytes with digest %s: %w", ref, d.Digest, n, h, errdef.ErrDigestMismatch)
-	}
-	return nil
-}
-
 // readSmall reads a manifest or config of at most MaxManifestSize bytes
 // and checks it against d.
 func readSmall(ref string, d v1.Descriptor, r io.Reader) ([]byte, error) {
-	if d.Size > MaxManifestSize {
-		return nil, fmt.Errorf("image %q: %s: %d bytes, over the %d limit: %w", ref, d.Digest, d.Size, MaxManifestSize, errdef.ErrInvalid)
-	}
-	b, err := io.ReadAll(io.LimitReader(r, d.Size+1))
-	if err != nil {
-		return nil, fmt.Errorf("image %q: reading %s: %w", ref, d.Digest, err)
-	}
-	if err := checkBytes(ref, d, b); err != nil {
-		return nil, err
-	}
-	return b, nil
+	return verifyread.ReadAll(r, fmt.Sprintf("image %q: %s", ref, d.Digest), d.Size, d.Digest.String(), MaxManifestSize)
 }
 
 // addInline adds a checked blob held in memory; mediaType is that of a
@@ -212,10 +191,7 @@ func (p *sourcePlan) fetchManifest(ctx context.Context, d v1.Descriptor) ([]byte
 	if err != nil {
 		return nil, err
 	}
-	if err := checkBytes(p.ref, d, b); err != nil {
-		return nil, err
-	}
-	return b, nil
+	return readSmall(p.ref, d, bytes.NewReader(b))
 }
 
 // walk adds the manifest d (bytes b, or fetched when b is nil) and

@@ -25,6 +25,7 @@ import (
 	"github.com/offkit/offkit/images"
 	"github.com/offkit/offkit/internal/errdef"
 	"github.com/offkit/offkit/internal/kittest"
+	"github.com/offkit/offkit/internal/verifyread"
 	"github.com/offkit/offkit/manifest"
 )
 
@@ -126,11 +127,11 @@ func TestOpenChecksBlobs(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		lie  func([]byte) []byte
-		want string
+		want verifyread.Problem
 	}{
-		{"flipped", func(b []byte) []byte { b = slices.Clone(b); b[len(b)/2] ^= 1; return b }, "(more: false)"},
-		{"short", func(b []byte) []byte { return b[:len(b)-1] }, "(more: false)"},
-		{"long", func(b []byte) []byte { return append(slices.Clone(b), 'x') }, "(more: true)"},
+		{"flipped", func(b []byte) []byte { b = slices.Clone(b); b[len(b)/2] ^= 1; return b }, verifyread.Mismatch},
+		{"short", func(b []byte) []byte { return b[:len(b)-1] }, verifyread.Short},
+		{"long", func(b []byte) []byte { return append(slices.Clone(b), 'x') }, verifyread.Long},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			lr := &lyingRegistry{h: registry.New(registry.Logger(log.New(io.Discard, "", 0))), lie: tc.lie}
@@ -164,8 +165,9 @@ func TestOpenChecksBlobs(t *testing.T) {
 			}
 			n, err := io.Copy(io.Discard, rc)
 			rc.Close()
-			if !errors.Is(err, errdef.ErrDigestMismatch) || !strings.Contains(err.Error(), bad.String()) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("read %d bytes, err = %v; want %v naming %s %s", n, err, errdef.ErrDigestMismatch, bad, tc.want)
+			var ve *verifyread.Error
+			if !errors.Is(err, errdef.ErrDigestMismatch) || !strings.Contains(err.Error(), bad.String()) || !errors.As(err, &ve) || ve.Problem != tc.want {
+				t.Fatalf("read %d bytes, err = %v; want %v naming %s, problem %d", n, err, errdef.ErrDigestMismatch, bad, tc.want)
 			}
 			if n > f.Size {
 				t.Errorf("read %d bytes of a blob of %d", n, f.Size)

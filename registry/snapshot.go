@@ -1,12 +1,9 @@
 package registry
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"sort"
@@ -17,6 +14,7 @@ import (
 
 	"github.com/offkit/offkit/internal/errdef"
 	"github.com/offkit/offkit/internal/reponame"
+	"github.com/offkit/offkit/internal/verifyread"
 )
 
 // Limits on what a snapshot reads from the store.
@@ -500,13 +498,9 @@ func readDocument(store Store, desc ocispec.Descriptor) (*document, error) {
 	} else if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("manifest %s: not a regular file in the store: %w", dg, errdef.ErrInvalid)
 	}
-	b, err := io.ReadAll(io.LimitReader(f, desc.Size+1))
+	b, err := verifyread.ReadAll(f, "manifest "+dg+" in the store", desc.Size, dg, MaxManifestSize)
 	if err != nil {
-		return nil, fmt.Errorf("manifest %s: %w", dg, err)
-	}
-	sum := sha256.Sum256(b)
-	if int64(len(b)) != desc.Size || "sha256:"+hex.EncodeToString(sum[:]) != dg {
-		return nil, fmt.Errorf("manifest %s in the store: size or digest differs: %w", dg, errdef.ErrDigestMismatch)
+		return nil, err
 	}
 	var doc document
 	if err := json.Unmarshal(b, &doc); err != nil {

@@ -64,16 +64,15 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"time"
 
 	"github.com/offkit/offkit/internal/errdef"
 	"github.com/offkit/offkit/internal/ocilayout"
 	"github.com/offkit/offkit/internal/seekable"
+	"github.com/offkit/offkit/internal/verifyread"
 	"github.com/offkit/offkit/kitfile"
 	"github.com/offkit/offkit/manifest"
 	"github.com/offkit/offkit/sign"
@@ -284,7 +283,6 @@ func stream(ctx context.Context, raw io.Reader, frames []seekable.Frame, opts Op
 		index[e.Path] = i
 	}
 	res := &Result{Manifest: m, ManifestBytes: mbytes, ManifestDigest: manifest.Digest(mbytes), Signer: signer, Seekable: kr.Seekable()}
-	h := sha256.New()
 	var done int64
 	for i, e := range m.Entries {
 		if e.InBase {
@@ -315,7 +313,7 @@ func stream(ctx context.Context, raw io.Reader, frames []seekable.Frame, opts Op
 		if isigs.wants(e) || layout.Wants(e.Path) {
 			keep = bytes.NewBuffer(make([]byte, 0, e.Size))
 		}
-		if err := checkEntry(ctx, kr, e, h, opts.Sink, keep); err != nil {
+		if err := checkEntry(ctx, kr, e, opts.Sink, keep); err != nil {
 			return nil, err
 		}
 		if keep != nil {
@@ -351,52 +349,30 @@ func stream(ctx context.Context, raw io.Reader, frames []seekable.Frame, opts Op
 	return res, nil
 }
 
-// checkEntry streams the current entry to sink, checking its sha256; keep,
-// when not nil, receives a copy of the bytes (at most e.Size, as the tar
-// reader ends the entry there).
-func checkEntry(ctx context.Context, kr *kitfile.Reader, e manifest.Entry, h hash.Hash, sink Sink, keep *bytes.Buffer) error {
-	h.Reset()
-	var w io.Writer = h
+// checkEntry streams the current entry to sink through the verifying
+// reader: the sink sees io.EOF only once the entry's bytes are the ones the
+// manifest declares. keep, when not nil, receives a copy of the bytes.
+func checkEntry(ctx context.Context, kr *kitfile.Reader, e manifest.Entry, sink Sink, keep *bytes.Buffer) error {
+	v := verifyread.New(kr, fmt.Sprintf("entry %q", e.Path), e.Size, "sha256:"+e.SHA256)
+	var r io.Reader = v
 	if keep != nil {
-		w = io.MultiWriter(h, keep)
+		r = io.TeeReader(v, keep)
 	}
-	r := io.TeeReader(kr, w)
 	if sink != nil {
-		lr := &exactReader{r: r, n: e.Size}
-		if err := sink.Entry(ctx, e, lr); err != nil {
+		if err := sink.Entry(ctx, e, r); err != nil {
+			if ve := (*verifyread.Error)(nil); errors.As(err, &ve) {
+				return err // it names the entry
+			}
 			return fmt.Errorf("entry %q: %w", e.Path, err)
 		}
-		if lr.n != 0 {
-			return fmt.Errorf("entry %q: sink left %d bytes unread", e.Path, lr.n)
+		if v.N() != e.Size {
+			return fmt.Errorf("entry %q: sink left %d bytes unread", e.Path, e.Size-v.N())
 		}
-	} else if _, err := io.Copy(io.Discard, r); err != nil {
-		return fmt.Errorf("entry %q: %w", e.Path, err)
 	}
-	if sum := hex.EncodeToString(h.Sum(nil)); sum != e.SHA256 {
-		return fmt.Errorf("entry %q: sha256 %s, manifest says %s: %w", e.Path, sum, e.SHA256, errdef.ErrDigestMismatch)
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return err
 	}
 	return nil
-}
-
-// exactReader passes through at most n bytes.
-type exactReader struct {
-	r io.Reader
-	n int64
-}
-
-func (x *exactReader) Read(p []byte) (int, error) {
-	if x.n <= 0 {
-		return 0, io.EOF
-	}
-	if int64(len(p)) > x.n {
-		p = p[:x.n]
-	}
-	n, err := x.r.Read(p)
-	x.n -= int64(n)
-	if err == io.EOF && x.n > 0 {
-		err = io.ErrUnexpectedEOF
-	}
-	return n, err
 }
 
 var errUnexpectedName = errors.New("unexpected entry")
