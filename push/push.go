@@ -62,7 +62,6 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/content"
-	"oras.land/oras-go/v2/content/oci"
 	oraserr "oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry"
 	"oras.land/oras-go/v2/registry/remote"
@@ -237,32 +236,6 @@ func plan(t Target, m reponame.Mapping, index []byte) ([]root, error) {
 	order := map[string]int{"image": 0, "digest": 1, "cosign": 2}
 	slices.SortStableFunc(roots, func(a, b root) int { return order[a.kind] - order[b.kind] })
 	return roots, nil
-}
-
-// Layout pushes the roots of index (an OCI image index with ref.name
-// annotations) whose content is the OCI image layout at dir.
-func Layout(ctx context.Context, dir string, index []byte, opts Options) (*Result, error) {
-	t, err := ParseTarget(opts.To)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := plan(t, opts.Mapping, index); err != nil {
-		return nil, err
-	}
-	p, err := newPusher(ctx, t, opts)
-	if err != nil {
-		return nil, err
-	}
-	return p.layout(ctx, dir, index)
-}
-
-// layout pushes the roots of index from the OCI layout at dir.
-func (p *pusher) layout(ctx context.Context, dir string, index []byte) (*Result, error) {
-	roots, err := plan(p.target, p.opts.Mapping, index)
-	if err != nil {
-		return nil, err
-	}
-	return p.push(ctx, oci.NewStorageFromFS(os.DirFS(dir)), roots)
 }
 
 // pusher pushes into one registry.

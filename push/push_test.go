@@ -235,7 +235,7 @@ func TestPushSiteTwice(t *testing.T) {
 	var progressed int
 	opts := push.Options{To: tg.host + "/mirror", PlainHTTP: true, Progress: func(push.Image) { progressed++ }}
 
-	res, err := push.Site(ctx, f.root, opts)
+	res, err := push.Site(ctx, site.NewView(f.root), opts)
 	must(t, err)
 	f.checkPulled(t, tg.host+"/mirror")
 	if len(res.Images) != 4 || progressed != 4 {
@@ -262,7 +262,7 @@ func TestPushSiteTwice(t *testing.T) {
 	}
 
 	tg.reset()
-	again, err := push.Site(ctx, f.root, opts)
+	again, err := push.Site(ctx, site.NewView(f.root), opts)
 	must(t, err)
 	if n := tg.uploads.Load(); n != 0 {
 		t.Errorf("second push: %d blob upload requests, want 0", n)
@@ -300,7 +300,7 @@ func TestPushKit(t *testing.T) {
 
 	// The site holds the same images: pushing it uploads nothing.
 	tg.reset()
-	_, err = push.Site(context.Background(), f.root, opts)
+	_, err = push.Site(context.Background(), site.NewView(f.root), opts)
 	must(t, err)
 	if n := tg.uploads.Load() + tg.manifests.Load(); n != 0 {
 		t.Errorf("site push after kit push: %d writes, want 0", n)
@@ -346,7 +346,7 @@ func TestPushKitRefused(t *testing.T) {
 func TestMapping(t *testing.T) {
 	f := newFixture(t)
 	tg := newTarget(t)
-	res, err := push.Site(context.Background(), f.root, push.Options{To: tg.host + "/site/ns", PlainHTTP: true, Mapping: reponame.Mapping{StripPrefix: "stellaops/"}})
+	res, err := push.Site(context.Background(), site.NewView(f.root), push.Options{To: tg.host + "/site/ns", PlainHTTP: true, Mapping: reponame.Mapping{StripPrefix: "stellaops/"}})
 	must(t, err)
 	want := map[string]bool{
 		tg.host + "/site/ns/team/app:1.2":                    true,
@@ -373,16 +373,16 @@ func TestErrors(t *testing.T) {
 	tg := newTarget(t)
 	ctx := context.Background()
 	for _, to := range []string{"", "http://" + tg.host, tg.host + "/Upper", tg.host + "/ns:tag", "bad host/ns", tg.host + "//x", tg.host + "/ns@sha256:00"} {
-		if _, err := push.Site(ctx, f.root, push.Options{To: to, PlainHTTP: true}); !errors.Is(err, errdef.ErrInvalid) {
+		if _, err := push.Site(ctx, site.NewView(f.root), push.Options{To: to, PlainHTTP: true}); !errors.Is(err, errdef.ErrInvalid) {
 			t.Errorf("--to %q: %v, want ErrInvalid", to, err)
 		} else if to != "" && !strings.Contains(err.Error(), to) {
 			t.Errorf("--to %q: error %q does not name it", to, err)
 		}
 	}
-	if _, err := push.Site(ctx, f.root, push.Options{To: tg.host, PlainHTTP: true, Jobs: -1}); !errors.Is(err, errdef.ErrInvalid) {
+	if _, err := push.Site(ctx, site.NewView(f.root), push.Options{To: tg.host, PlainHTTP: true, Jobs: -1}); !errors.Is(err, errdef.ErrInvalid) {
 		t.Errorf("jobs -1: %v, want ErrInvalid", err)
 	}
-	if _, err := push.Site(ctx, t.TempDir(), push.Options{To: tg.host, PlainHTTP: true}); !errors.Is(err, errdef.ErrNotFound) {
+	if _, err := push.Site(ctx, site.NewView(t.TempDir()), push.Options{To: tg.host, PlainHTTP: true}); !errors.Is(err, errdef.ErrNotFound) {
 		t.Errorf("empty site: %v, want ErrNotFound", err)
 	}
 	if _, err := push.Kit(ctx, filepath.Join(t.TempDir(), "none.kit.tar.zst"), f.verifyOptions(), push.Options{To: tg.host, PlainHTTP: true}); !errors.Is(err, errdef.ErrNotFound) {
@@ -393,7 +393,7 @@ func TestErrors(t *testing.T) {
 	must(t, err)
 	closed := l.Addr().String()
 	l.Close()
-	_, err = push.Site(ctx, f.root, push.Options{To: closed, PlainHTTP: true})
+	_, err = push.Site(ctx, site.NewView(f.root), push.Options{To: closed, PlainHTTP: true})
 	if err == nil || !strings.Contains(err.Error(), "registry "+closed+": unreachable") {
 		t.Errorf("closed port: %v", err)
 	}
@@ -411,7 +411,7 @@ func TestCredentials(t *testing.T) {
 		return true
 	}
 	ctx := context.Background()
-	_, err := push.Site(ctx, f.root, push.Options{To: tg.host, PlainHTTP: true})
+	_, err := push.Site(ctx, site.NewView(f.root), push.Options{To: tg.host, PlainHTTP: true})
 	if err == nil || !strings.Contains(err.Error(), "registry "+tg.host+": access refused") {
 		t.Errorf("no credentials: %v", err)
 	}
@@ -424,7 +424,7 @@ func TestCredentials(t *testing.T) {
 		}
 		return auth.Credential{Username: "site", Password: "secret"}, nil
 	}
-	if _, err := push.Site(ctx, f.root, push.Options{To: tg.host, PlainHTTP: true, Credential: cred}); err != nil {
+	if _, err := push.Site(ctx, site.NewView(f.root), push.Options{To: tg.host, PlainHTTP: true, Credential: cred}); err != nil {
 		t.Errorf("with credentials: %v", err)
 	}
 }
@@ -450,7 +450,7 @@ func TestRetriesFailedUpload(t *testing.T) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		return true
 	}
-	_, err := push.Site(context.Background(), f.root, push.Options{To: tg.host, PlainHTTP: true, Jobs: 8})
+	_, err := push.Site(context.Background(), site.NewView(f.root), push.Options{To: tg.host, PlainHTTP: true, Jobs: 8})
 	must(t, err)
 	f.checkPulled(t, tg.host)
 	if len(failed) == 0 {
@@ -461,7 +461,7 @@ func TestRetriesFailedUpload(t *testing.T) {
 func TestJobsBound(t *testing.T) {
 	f := newFixture(t)
 	tg := newTarget(t)
-	_, err := push.Site(context.Background(), f.root, push.Options{To: tg.host, PlainHTTP: true, Jobs: 1})
+	_, err := push.Site(context.Background(), site.NewView(f.root), push.Options{To: tg.host, PlainHTTP: true, Jobs: 1})
 	must(t, err)
 	if n := tg.maxFlight.Load(); n != 1 {
 		t.Errorf("%d concurrent blob uploads with Jobs 1", n)

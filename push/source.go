@@ -1,34 +1,78 @@
 package push
 
 import (
-	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path"
-	"path/filepath"
 	"strings"
 
-	"github.com/offkit/offkit/internal/atomicfile"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/content/oci"
+	orasdef "oras.land/oras-go/v2/errdef"
+
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/ocidir"
 	"github.com/offkit/offkit/manifest"
-	"github.com/offkit/offkit/site"
 	"github.com/offkit/offkit/verify"
 )
 
-// Site pushes the images of the generation installed at root: its image
-// index, with content from the site store (ROOT/store/oci). Nothing
-// installed is errdef.ErrNotFound.
-func Site(ctx context.Context, root string, opts Options) (*Result, error) {
-	if _, err := ParseTarget(opts.To); err != nil {
-		return nil, err
-	}
-	_, index, err := site.NewView(root).Images()
+// Installed is what push reads of an installed site: the image index of
+// the generation being served, and the blobs of the site's store. cmd wires
+// it to site.View, as it does for the registry.
+type Installed interface {
+	Images() (generation string, index []byte, err error)
+	Blob(digest string) (*os.File, error)
+}
+
+// Site pushes the images of the generation a site serves: its image index,
+// with content from the site's store. Nothing installed is
+// errdef.ErrNotFound.
+func Site(ctx context.Context, site Installed, opts Options) (*Result, error) {
+	t, err := ParseTarget(opts.To)
 	if err != nil {
 		return nil, err
 	}
-	return Layout(ctx, filepath.Join(root, "store", "oci"), index, opts)
+	_, index, err := site.Images()
+	if err != nil {
+		return nil, err
+	}
+	roots, err := plan(t, opts.Mapping, index)
+	if err != nil {
+		return nil, err
+	}
+	p, err := newPusher(ctx, t, opts)
+	if err != nil {
+		return nil, err
+	}
+	return p.push(ctx, storeContent{site}, roots)
+}
+
+// storeContent reads blobs from an installed site's store (which install
+// checked) for oras.
+type storeContent struct{ site Installed }
+
+// Fetch implements content.Fetcher.
+func (s storeContent) Fetch(ctx context.Context, d ocispec.Descriptor) (io.ReadCloser, error) {
+	f, err := s.site.Blob(string(d.Digest))
+	if errors.Is(err, errdef.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %w", err, orasdef.ErrNotFound)
+	}
+	return f, err
+}
+
+// Exists implements content.ReadOnlyStorage.
+func (s storeContent) Exists(ctx context.Context, d ocispec.Descriptor) (bool, error) {
+	f, err := s.site.Blob(string(d.Digest))
+	if errors.Is(err, errdef.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	f.Close()
+	return true, nil
 }
 
 // Kit verifies the kit at kitPath with v (whose Sink it sets) while
@@ -50,21 +94,25 @@ func Kit(ctx context.Context, kitPath string, v verify.Options, opts Options) (*
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	lay, err := newLayoutSink(tmp)
+	lay, err := ocidir.New(tmp, ocidir.Options{})
 	if err != nil {
 		return nil, err
 	}
-	defer lay.root.Close()
-	v.Sink = lay
+	defer lay.Close()
+	v.Sink = imageSink{lay}
 	vres, err := verify.File(ctx, kitPath, v)
 	if err != nil {
 		return nil, err
 	}
-	index := lay.index
+	index := vres.ImageIndex
 	if index == nil {
 		index = []byte(`{"schemaVersion":2,"manifests":[]}`)
 	}
-	res, err := p.layout(ctx, tmp, index)
+	roots, err := plan(p.target, p.opts.Mapping, index)
+	if err != nil {
+		return nil, err
+	}
+	res, err := p.push(ctx, oci.NewStorageFromFS(os.DirFS(tmp)), roots)
 	if err != nil && vres.Manifest.Base != nil {
 		return nil, fmt.Errorf("%w (kit %s is a delta over %s %s and carries only what its base lacks: install it and push from the site)",
 			err, kitPath, vres.Manifest.Base.Name, vres.Manifest.Base.Version)
@@ -72,49 +120,15 @@ func Kit(ctx context.Context, kitPath string, v verify.Options, opts Options) (*
 	return res, err
 }
 
-// layoutSink is the verify.Sink of Kit: it writes the kit's images/ entries
-// as an OCI layout under dir, confined with os.Root, and reads past every
-// other entry.
-type layoutSink struct {
-	root  *os.Root
-	index []byte
-}
-
-func newLayoutSink(dir string) (*layoutSink, error) {
-	r, err := os.OpenRoot(dir)
-	if err != nil {
-		return nil, err
-	}
-	if err := r.MkdirAll("blobs/sha256", 0o755); err != nil {
-		r.Close()
-		return nil, err
-	}
-	return &layoutSink{root: r}, nil
-}
+// imageSink is the verify.Sink of Kit: it writes the kit's images/ entries
+// as an OCI layout, and reads past every other entry.
+type imageSink struct{ w *ocidir.Writer }
 
 // Entry implements verify.Sink.
-func (s *layoutSink) Entry(ctx context.Context, e manifest.Entry, r io.Reader) error {
-	name, ok := strings.CutPrefix(e.Path, "images/")
-	switch {
-	case !ok:
+func (s imageSink) Entry(ctx context.Context, e manifest.Entry, r io.Reader) error {
+	if !strings.HasPrefix(e.Path, "images/") {
 		_, err := io.Copy(io.Discard, r)
 		return err
-	case name == "index.json":
-		b, err := io.ReadAll(io.LimitReader(r, site.MaxImageIndex+1))
-		if err != nil {
-			return err
-		}
-		if len(b) > site.MaxImageIndex {
-			return fmt.Errorf("over %d bytes: %w", site.MaxImageIndex, errdef.ErrInvalid)
-		}
-		s.index = b
-		return atomicfile.WriteNew(s.root, name, bytes.NewReader(b))
-	case name == "oci-layout":
-		return atomicfile.WriteNew(s.root, name, r)
 	}
-	hexd, ok := strings.CutPrefix(name, "blobs/sha256/")
-	if !ok || len(hexd) != 64 || hexd != e.SHA256 {
-		return fmt.Errorf("not a blob named by its digest: %w", errdef.ErrInvalid)
-	}
-	return atomicfile.WriteNew(s.root, path.Join("blobs", "sha256", hexd), r)
+	return s.w.Write(e, r)
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/offkit/offkit/internal/atomicfile"
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/ocidir"
 	"github.com/offkit/offkit/manifest"
 	"github.com/offkit/offkit/sign"
 	"github.com/offkit/offkit/verify"
@@ -223,7 +224,7 @@ func (s *Site) Install(ctx context.Context, kitPath string, opts InstallOptions)
 		res.Generation = cur
 		return res, nil
 	}
-	res.BlobsNew, res.BlobsShared = stage.newBlobs, stage.sharedBlobs
+	res.BlobsNew, res.BlobsShared = len(stage.images.Blobs()), stage.images.Shared()
 	stage.index = vres.ImageIndex
 	gen, err := s.commit(ctx, st, active, m, mbytes, stage, opts, res)
 	if err != nil {
@@ -338,7 +339,7 @@ func (s *Site) commit(ctx context.Context, st *State, active []*activeKit, m *ma
 	// 2. Publish: journal, blobs into the shared store, durable, then the
 	// generation, then visible. Until the switch, a failure undoes it all.
 	j := &journal{Generation: next, Blobs: []string{}}
-	for _, h := range stage.blobs {
+	for _, h := range stage.images.Blobs() {
 		if _, err := os.Stat(filepath.Join(stage.store, h)); errors.Is(err, fs.ErrNotExist) {
 			j.Blobs = append(j.Blobs, h)
 		}
@@ -526,15 +527,14 @@ func syncfs(root string) error {
 }
 
 // stager is the verify.Sink of an install: it writes entries into the
-// staging folder, confined with os.Root, and skips blobs the store has.
+// staging folder, confined with os.Root: the images' new blobs through
+// ocidir (skipping those the store has), the rest as the tree.
 type stager struct {
-	dir         string
-	root        *os.Root
-	store       string
-	blobs       []string
-	index       []byte
-	newBlobs    int
-	sharedBlobs int
+	dir    string
+	root   *os.Root
+	store  string
+	images *ocidir.Writer
+	index  []byte
 	// keep leaves the staging folder (and its journal) for recovery.
 	keep bool
 }
@@ -544,35 +544,26 @@ func newStager(dir, store string) (*stager, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := r.MkdirAll("blobs", 0o755); err != nil {
+	images, err := ocidir.New(dir, ocidir.Options{BlobDir: "blobs", BlobsOnly: true, Have: func(hex string) bool {
+		_, err := os.Stat(filepath.Join(store, hex))
+		return err == nil
+	}})
+	if err != nil {
 		r.Close()
 		return nil, err
 	}
-	return &stager{dir: dir, root: r, store: store}, nil
+	return &stager{dir: dir, root: r, store: store, images: images}, nil
 }
 
-func (st *stager) close() { st.root.Close() }
+func (st *stager) close() {
+	st.images.Close()
+	st.root.Close()
+}
 
 // Entry implements verify.Sink.
 func (st *stager) Entry(ctx context.Context, e manifest.Entry, r io.Reader) error {
-	switch {
-	case e.Path == "images/oci-layout" || e.Path == "images/index.json":
-		// verify checks them; Result.ImageIndex gives the index.
-		_, err := io.Copy(io.Discard, r)
-		return err
-	case strings.HasPrefix(e.Path, "images/"):
-		hexd, ok := strings.CutPrefix(e.Path, "images/blobs/sha256/")
-		if !ok || len(hexd) != 64 || hexd != e.SHA256 {
-			return fmt.Errorf("not a blob named by its digest: %w", errdef.ErrInvalid)
-		}
-		if _, err := os.Stat(filepath.Join(st.store, hexd)); err == nil {
-			st.sharedBlobs++
-			_, err := io.Copy(io.Discard, r)
-			return err
-		}
-		st.newBlobs++
-		st.blobs = append(st.blobs, hexd)
-		return atomicfile.WriteNew(st.root, path.Join("blobs", hexd), r)
+	if strings.HasPrefix(e.Path, "images/") {
+		return st.images.Write(e, r)
 	}
 	return atomicfile.WriteNew(st.root, path.Join("tree", e.Path), r)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/offkit/offkit/internal/errdef"
 	"github.com/offkit/offkit/push"
+	"github.com/offkit/offkit/site"
 	"github.com/offkit/offkit/verify"
 )
 
@@ -48,7 +49,7 @@ from the docker config (docker login).`,
 			}
 			var res *push.Result
 			if root != "" {
-				res, err = push.Site(cmd.Context(), root, opts)
+				res, err = push.Site(cmd.Context(), site.NewView(root), opts)
 			} else {
 				if len(keyPaths) == 0 {
 					return fmt.Errorf("no trusted key: pass --key cosign.pub: %w", errdef.ErrSignature)
