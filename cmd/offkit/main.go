@@ -162,6 +162,7 @@ func newRoot(a *app) *cobra.Command {
 		a.statusCmd(), a.rollbackCmd(), a.keyCmd(),
 		a.pushCmd(),
 	)
+	root.AddCommand(a.debugCmd())
 	root.AddCommand(a.serveCmd(), a.versionCmd())
 	// cobra's own help and completion commands too.
 	root.InitDefaultHelpCmd()
