@@ -196,7 +196,7 @@ func resolve(ctx context.Context, s manifest.ImageSource, puller *remote.Puller,
 	}
 	ref, err := name.ParseReference(s.Ref, nopts...)
 	if err != nil {
-		return nil, fmt.Errorf("image ref %q: %v: %w", s.Ref, err, errdef.ErrInvalid)
+		return nil, fmt.Errorf("image ref %q: %w: %w", s.Ref, err, errdef.ErrInvalid)
 	}
 	wanted, err := parsePlatforms(s.Ref, s.Platforms)
 	if err != nil {

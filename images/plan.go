@@ -102,7 +102,7 @@ func (d *doc) isIndex(mt types.MediaType) bool {
 func parseDoc(ref string, d v1.Descriptor, b []byte) (*doc, error) {
 	var m doc
 	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("image %q: manifest %s: %v: %w", ref, d.Digest, err, errdef.ErrInvalid)
+		return nil, fmt.Errorf("image %q: manifest %s: %w: %w", ref, d.Digest, err, errdef.ErrInvalid)
 	}
 	for _, c := range m.all() {
 		if err := checkDigest(c.Digest); err != nil {
@@ -266,7 +266,7 @@ func (p *sourcePlan) addRoot(ctx context.Context, root rootManifest, wanted []v1
 		Variant      string `json:"variant"`
 	}
 	if err := json.Unmarshal(cb, &cfg); err != nil && m.Config.MediaType.IsConfig() {
-		return nil, fmt.Errorf("image %q: config %s: %v: %w", p.ref, m.Config.Digest, err, errdef.ErrInvalid)
+		return nil, fmt.Errorf("image %q: config %s: %w: %w", p.ref, m.Config.Digest, err, errdef.ErrInvalid)
 	}
 	plat := v1.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}
 	for _, w := range wanted {
@@ -315,7 +315,7 @@ func (p *sourcePlan) addIndex(ctx context.Context, root rootManifest, m *doc, wa
 		if len(keep) < len(m.Manifests) {
 			var err error
 			if data, err = filterIndex(root.data, keep); err != nil {
-				return nil, fmt.Errorf("image %q: index %s: %v: %w", p.ref, root.desc.Digest, err, errdef.ErrInvalid)
+				return nil, fmt.Errorf("image %q: index %s: %w: %w", p.ref, root.desc.Digest, err, errdef.ErrInvalid)
 			}
 			h, n, err := v1.SHA256(bytes.NewReader(data))
 			if err != nil {

@@ -68,7 +68,7 @@ func (p *sourcePlan) checkSignature(ctx context.Context, key *sign.PublicKey, ke
 			return manifest.ImageSignature{}, err
 		}
 		if err := key.VerifyImage(payload, l.Signature, digest.String()); err != nil {
-			why = append(why, fmt.Sprintf("layer %s: %s", l.Digest, reason(key, err)))
+			why = append(why, fmt.Sprintf("layer %s: %s", l.Digest, reason(err)))
 			continue
 		}
 		h, err := v1.NewHash(key.KeyID())
@@ -92,7 +92,7 @@ func (p *sourcePlan) payload(ctx context.Context, l sign.SignatureLayer) ([]byte
 		err = checkDigest(h)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("image %q: signature manifest %s: payload digest %q: %v: %w", p.ref, p.rootSig.desc.Digest, l.Digest, err, errdef.ErrInvalid)
+		return nil, fmt.Errorf("image %q: signature manifest %s: payload digest %q: %w: %w", p.ref, p.rootSig.desc.Digest, l.Digest, err, errdef.ErrInvalid)
 	}
 	if l.Size < 0 || l.Size > sign.MaxPayloadSize {
 		return nil, fmt.Errorf("image %q: signature manifest %s: payload %s of %d bytes, over the limit of %d: %w", p.ref, p.rootSig.desc.Digest, l.Digest, l.Size, sign.MaxPayloadSize, errdef.ErrInvalid)
@@ -108,11 +108,13 @@ func (p *sourcePlan) payload(ctx context.Context, l sign.SignatureLayer) ([]byte
 
 // reason words a sign.VerifyImage failure for a list of reasons that ends
 // with the key's id and errdef.ErrSignature already.
-func reason(key *sign.PublicKey, err error) string {
-	r := strings.TrimSuffix(err.Error(), ": "+errdef.ErrSignature.Error())
-	r = strings.TrimPrefix(strings.TrimPrefix(r, "key "+key.KeyID()), ": ")
-	if r == "" {
+func reason(err error) string {
+	var ie *sign.ImageError
+	switch {
+	case !errors.As(err, &ie):
+		return err.Error()
+	case ie.Reason == "":
 		return "not signed by this key"
 	}
-	return r
+	return ie.Reason
 }

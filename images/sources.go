@@ -167,7 +167,7 @@ func (p *sourcePlan) addReferrers(ctx context.Context, o *registryOrigin, src v1
 	}
 	im, err := idx.IndexManifest()
 	if err != nil {
-		return fmt.Errorf("image %q: referrers of %s: %v: %w", o.ref, src.Digest, err, errdef.ErrInvalid)
+		return fmt.Errorf("image %q: referrers of %s: %w: %w", o.ref, src.Digest, err, errdef.ErrInvalid)
 	}
 	for _, r := range im.Manifests {
 		if err := checkDigest(r.Digest); err != nil {
@@ -205,7 +205,7 @@ func registryError(ref, what string, err error) error {
 		at += " " + what
 	}
 	if isNotFound(err) {
-		return fmt.Errorf("%s: %v: %w", at, err, errdef.ErrNotFound)
+		return fmt.Errorf("%s: %w: %w", at, err, errdef.ErrNotFound)
 	}
 	return fmt.Errorf("%s: %w", at, err)
 }
@@ -249,7 +249,7 @@ func (o *layoutOrigin) pick(s manifest.ImageSource) (rootManifest, error) {
 	}
 	var idx v1.IndexManifest
 	if err := json.Unmarshal(b, &idx); err != nil {
-		return rootManifest{}, fmt.Errorf("image %q: layout %s: index.json: %v: %w", s.Ref, o.path, err, errdef.ErrInvalid)
+		return rootManifest{}, fmt.Errorf("image %q: layout %s: index.json: %w: %w", s.Ref, o.path, err, errdef.ErrInvalid)
 	}
 	o.idx = &idx
 	// Cosign's signature and attestation manifests are not candidates.
@@ -386,13 +386,13 @@ func openArchive(path string, s manifest.ImageSource) (*archiveOrigin, rootManif
 	opener := func() (io.ReadCloser, error) { return os.Open(path) }
 	mf, err := tarball.LoadManifest(opener)
 	if err != nil {
-		return nil, rootManifest{}, fmt.Errorf("image %q: archive %s: %v: %w", s.Ref, path, err, errdef.ErrInvalid)
+		return nil, rootManifest{}, fmt.Errorf("image %q: archive %s: %w: %w", s.Ref, path, err, errdef.ErrInvalid)
 	}
 	var tag *name.Tag
 	if s.ArchiveTag != "" {
 		t, err := name.NewTag(s.ArchiveTag)
 		if err != nil {
-			return nil, rootManifest{}, fmt.Errorf("image %q: archive tag %q: %v: %w", s.Ref, s.ArchiveTag, err, errdef.ErrInvalid)
+			return nil, rootManifest{}, fmt.Errorf("image %q: archive tag %q: %w: %w", s.Ref, s.ArchiveTag, err, errdef.ErrInvalid)
 		}
 		found := false
 		for _, d := range mf {
@@ -411,7 +411,7 @@ func openArchive(path string, s manifest.ImageSource) (*archiveOrigin, rootManif
 	}
 	img, err := tarball.Image(opener, tag)
 	if err != nil {
-		return nil, rootManifest{}, fmt.Errorf("image %q: archive %s: %v: %w", s.Ref, path, err, errdef.ErrInvalid)
+		return nil, rootManifest{}, fmt.Errorf("image %q: archive %s: %w: %w", s.Ref, path, err, errdef.ErrInvalid)
 	}
 	o := &archiveOrigin{img: img, path: path, ref: s.Ref}
 	var d v1.Descriptor
@@ -423,7 +423,7 @@ func openArchive(path string, s manifest.ImageSource) (*archiveOrigin, rootManif
 		}
 	}
 	if err != nil {
-		return nil, rootManifest{}, fmt.Errorf("image %q: archive %s: %v: %w", s.Ref, path, err, errdef.ErrInvalid)
+		return nil, rootManifest{}, fmt.Errorf("image %q: archive %s: %w: %w", s.Ref, path, err, errdef.ErrInvalid)
 	}
 	if d.Digest, d.Size, err = v1.SHA256(bytes.NewReader(o.raw)); err != nil {
 		return nil, rootManifest{}, err
@@ -445,7 +445,7 @@ func (o *archiveOrigin) blob(_ context.Context, d v1.Descriptor) (io.ReadCloser,
 	}
 	l, err := o.img.LayerByDigest(d.Digest)
 	if err != nil {
-		return nil, fmt.Errorf("image %q: archive %s: layer %s: %v: %w", o.ref, o.path, d.Digest, err, errdef.ErrNotFound)
+		return nil, fmt.Errorf("image %q: archive %s: layer %s: %w: %w", o.ref, o.path, d.Digest, err, errdef.ErrNotFound)
 	}
 	rc, err := l.Compressed()
 	if err != nil {

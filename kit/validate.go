@@ -54,7 +54,7 @@ func CheckRules(path string) error {
 	}
 	var rf ruleFile
 	if err := yaml.Unmarshal(b, &rf); err != nil {
-		return fmt.Errorf("rule file %s: invalid YAML: %v: %w", path, err, errdef.ErrInvalid)
+		return fmt.Errorf("rule file %s: invalid YAML: %w: %w", path, err, errdef.ErrInvalid)
 	}
 	if len(rf.Groups) == 0 {
 		return fmt.Errorf("rule file %s: no groups: %w", path, errdef.ErrInvalid)
@@ -96,7 +96,7 @@ func CheckDashboard(path string) (string, error) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&d); err != nil {
-		return "", fmt.Errorf("dashboard %s: invalid JSON: %v: %w", path, err, errdef.ErrInvalid)
+		return "", fmt.Errorf("dashboard %s: invalid JSON: %w: %w", path, err, errdef.ErrInvalid)
 	}
 	if dec.More() {
 		return "", fmt.Errorf("dashboard %s: data after the JSON object: %w", path, errdef.ErrInvalid)

@@ -21,6 +21,7 @@ package kitfile
 
 import (
 	"archive/tar"
+	"fmt"
 	"time"
 )
 
@@ -48,4 +49,22 @@ func Header(name string, size int64, mtime time.Time) *tar.Header {
 		Mode:     0o644,
 		ModTime:  mtime.UTC().Truncate(time.Second),
 	}
+}
+
+// EntryError is a problem with one entry of a kit: its path and the cause,
+// which wraps the errdef sentinel that says what kind of problem it is.
+// The reader's refusals of an entry, and verify's, are EntryErrors
+// (compare golang.org/x/mod/zip's FileError).
+type EntryError struct {
+	Path string
+	Err  error
+}
+
+func (e *EntryError) Error() string { return fmt.Sprintf("entry %q: %v", e.Path, e.Err) }
+
+func (e *EntryError) Unwrap() error { return e.Err }
+
+// entryErrorf returns an *EntryError for path, its cause formatted.
+func entryErrorf(path, format string, args ...any) error {
+	return &EntryError{Path: path, Err: fmt.Errorf(format, args...)}
 }

@@ -119,27 +119,27 @@ func (r *Reader) Next() (*tar.Header, error) {
 		return nil, streamError("reading tar header", err)
 	}
 	if hdr.Typeflag != tar.TypeReg {
-		return nil, fmt.Errorf("archive entry %q: %s, only regular files are allowed in a kit: %w", hdr.Name, typeName(hdr.Typeflag), errdef.ErrInvalid)
+		return nil, entryErrorf(hdr.Name, "%s, only regular files are allowed in a kit: %w", typeName(hdr.Typeflag), errdef.ErrInvalid)
 	}
 	name := hdr.Name
 	if err := manifest.CheckName(name); err != nil {
-		return nil, fmt.Errorf("archive entry %q: %v: %w", hdr.Name, err, errdef.ErrInvalid)
+		return nil, entryErrorf(hdr.Name, "%w: %w", err, errdef.ErrInvalid)
 	}
 	for k := range hdr.PAXRecords {
 		if strings.HasPrefix(k, "GNU.sparse.") || k == "linkpath" {
-			return nil, fmt.Errorf("archive entry %q: PAX record %q is not allowed: %w", hdr.Name, k, errdef.ErrInvalid)
+			return nil, entryErrorf(hdr.Name, "PAX record %q is not allowed: %w", k, errdef.ErrInvalid)
 		}
 	}
 	key := manifest.Fold(name)
 	if prev, ok := r.seen[key]; ok {
 		if prev == name {
-			return nil, fmt.Errorf("archive entry %q: duplicate entry: %w", hdr.Name, errdef.ErrInvalid)
+			return nil, entryErrorf(hdr.Name, "duplicate entry: %w", errdef.ErrInvalid)
 		}
-		return nil, fmt.Errorf("archive entry %q: collides with %q when case and Unicode normalisation are ignored: %w", hdr.Name, prev, errdef.ErrInvalid)
+		return nil, entryErrorf(hdr.Name, "collides with %q when case and Unicode normalisation are ignored: %w", prev, errdef.ErrInvalid)
 	}
 	r.seen[key] = name
 	if hdr.Size < 0 {
-		return nil, fmt.Errorf("archive entry %q: negative size: %w", hdr.Name, errdef.ErrInvalid)
+		return nil, entryErrorf(hdr.Name, "negative size: %w", errdef.ErrInvalid)
 	}
 	if r.entries == 0 {
 		r.mtime = hdr.ModTime.UTC().Truncate(time.Second)
@@ -160,15 +160,15 @@ func (r *Reader) checkCanonical(hdr *tar.Header, raw []byte) error {
 		pad = 0
 	}
 	if len(raw) < pad || !allZero(raw[:pad]) {
-		return fmt.Errorf("archive entry %q: data in the padding before it: %w", hdr.Name, errdef.ErrInvalid)
+		return entryErrorf(hdr.Name, "data in the padding before it: %w", errdef.ErrInvalid)
 	}
 	r.canon.Reset()
 	tw := tar.NewWriter(&r.canon)
 	if err := tw.WriteHeader(Header(hdr.Name, hdr.Size, r.mtime)); err != nil {
-		return fmt.Errorf("archive entry %q: %v: %w", hdr.Name, err, errdef.ErrInvalid)
+		return entryErrorf(hdr.Name, "%w: %w", err, errdef.ErrInvalid)
 	}
 	if !bytes.Equal(raw[pad:], r.canon.Bytes()) {
-		return fmt.Errorf("archive entry %q: header is not what offkit writes (only regular files, mode 0644, owner 0:0 without names, one modification time, no extended attributes or other PAX records): %w", hdr.Name, errdef.ErrInvalid)
+		return entryErrorf(hdr.Name, "header is not what offkit writes (only regular files, mode 0644, owner 0:0 without names, one modification time, no extended attributes or other PAX records): %w", errdef.ErrInvalid)
 	}
 	return nil
 }
@@ -275,7 +275,7 @@ func streamError(what string, err error) error {
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return fmt.Errorf("%s: kit is truncated: %w", what, errdef.ErrInvalid)
 	}
-	return fmt.Errorf("%s: %v: %w", what, err, errdef.ErrInvalid)
+	return fmt.Errorf("%s: %w: %w", what, err, errdef.ErrInvalid)
 }
 
 type limitReader struct {

@@ -196,7 +196,7 @@ var cosignTag = regexp.MustCompile(`^sha256-[0-9a-f]{64}\.(sig|att|sbom)$`)
 func plan(t Target, m reponame.Mapping, index []byte) ([]root, error) {
 	var idx ocispec.Index
 	if err := json.Unmarshal(index, &idx); err != nil {
-		return nil, fmt.Errorf("image index: %v: %w", err, errdef.ErrInvalid)
+		return nil, fmt.Errorf("image index: %w: %w", err, errdef.ErrInvalid)
 	}
 	seen := map[string]bool{}
 	var roots []root
@@ -265,7 +265,7 @@ func newPusher(ctx context.Context, t Target, opts Options) (*pusher, error) {
 	}}
 	reg, err := remote.NewRegistry(t.Host)
 	if err != nil {
-		return nil, fmt.Errorf("registry %s: %v: %w", t.Host, err, errdef.ErrInvalid)
+		return nil, fmt.Errorf("registry %s: %w: %w", t.Host, err, errdef.ErrInvalid)
 	}
 	reg.Client, reg.PlainHTTP = p.client, opts.PlainHTTP
 	if err := reg.Ping(ctx); err != nil {
@@ -302,7 +302,7 @@ func (p *pusher) push(ctx context.Context, src content.ReadOnlyStorage, roots []
 		if repo == nil {
 			var err error
 			if repo, err = remote.NewRepository(p.target.Host + "/" + r.repo); err != nil {
-				return nil, fmt.Errorf("repository %s/%s: %v: %w", p.target.Host, r.repo, err, errdef.ErrInvalid)
+				return nil, fmt.Errorf("repository %s/%s: %w: %w", p.target.Host, r.repo, err, errdef.ErrInvalid)
 			}
 			repo.Client, repo.PlainHTTP = p.client, p.opts.PlainHTTP
 			// Pushing never deletes anything in the target.

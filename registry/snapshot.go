@@ -156,7 +156,7 @@ func load(store Store, mapping reponame.Mapping, log *slog.Logger) (*snapshot, e
 	}
 	var idx ocispec.Index
 	if err := json.Unmarshal(raw, &idx); err != nil {
-		return nil, fmt.Errorf("image index of %s: %v: %w", gen, err, errdef.ErrInvalid)
+		return nil, fmt.Errorf("image index of %s: %w: %w", gen, err, errdef.ErrInvalid)
 	}
 	groups := map[string][]ocispec.Descriptor{}
 	for _, d := range idx.Manifests {
@@ -504,7 +504,7 @@ func readDocument(store Store, desc ocispec.Descriptor) (*document, error) {
 	}
 	var doc document
 	if err := json.Unmarshal(b, &doc); err != nil {
-		return nil, fmt.Errorf("manifest %s: %v: %w", dg, err, errdef.ErrInvalid)
+		return nil, fmt.Errorf("manifest %s: %w: %w", dg, err, errdef.ErrInvalid)
 	}
 	return &doc, nil
 }

@@ -160,16 +160,16 @@ func LoadConfig(path string) (*Config, error) {
 	}
 	j, err := yaml.YAMLToJSONStrict(b)
 	if err != nil {
-		return nil, fmt.Errorf("config %s: %v: %w", path, err, errdef.ErrInvalid)
+		return nil, fmt.Errorf("config %s: %w: %w", path, err, errdef.ErrInvalid)
 	}
 	if err := schemas.Validate(schemas.Serve, j); err != nil {
-		return nil, fmt.Errorf("config %s: %v: %w", path, err, errdef.ErrInvalid)
+		return nil, fmt.Errorf("config %s: %w: %w", path, err, errdef.ErrInvalid)
 	}
 	var c Config
 	d := json.NewDecoder(bytes.NewReader(j))
 	d.DisallowUnknownFields()
 	if err := d.Decode(&c); err != nil {
-		return nil, fmt.Errorf("config %s: %v: %w", path, err, errdef.ErrInvalid)
+		return nil, fmt.Errorf("config %s: %w: %w", path, err, errdef.ErrInvalid)
 	}
 	return &c, nil
 }

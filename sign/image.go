@@ -56,7 +56,7 @@ func SignatureLayers(manifest []byte) ([]SignatureLayer, error) {
 		} `json:"layers"`
 	}
 	if err := json.Unmarshal(manifest, &m); err != nil {
-		return nil, fmt.Errorf("signature manifest: %v: %w", err, errdef.ErrInvalid)
+		return nil, fmt.Errorf("signature manifest: %w: %w", err, errdef.ErrInvalid)
 	}
 	var out []SignatureLayer
 	for _, l := range m.Layers {
@@ -67,16 +67,46 @@ func SignatureLayers(manifest []byte) ([]SignatureLayer, error) {
 	return out, nil
 }
 
+// ImageError says why an image signature does not verify with a key. It
+// is an errdef.ErrSignature: the signature is wrong, not "could not check".
+type ImageError struct {
+	KeyID string
+	// Reason is what is wrong with the signature or its payload; "" when
+	// the signature is not the key's.
+	Reason string
+	// Err is the cause, if any (a malformed payload).
+	Err error
+}
+
+func (e *ImageError) Error() string {
+	if e.Reason == "" {
+		return fmt.Sprintf("key %s: %v", e.KeyID, errdef.ErrSignature)
+	}
+	return fmt.Sprintf("key %s: %s: %v", e.KeyID, e.Reason, errdef.ErrSignature)
+}
+
+// Unwrap returns errdef.ErrSignature and the cause.
+func (e *ImageError) Unwrap() []error {
+	if e.Err == nil {
+		return []error{errdef.ErrSignature}
+	}
+	return []error{errdef.ErrSignature, e.Err}
+}
+
 // VerifyImage checks that sig is k's signature over payload and that payload
 // is a cosign container image signature of the image whose manifest digest
 // is digest ("sha256:<hex>"). A signature that does not verify, or a payload
-// for another image or of another type, is errdef.ErrSignature.
+// for another image or of another type, is an *ImageError.
 func (k *PublicKey) VerifyImage(payload, sig []byte, digest string) error {
 	if len(payload) > MaxPayloadSize {
-		return fmt.Errorf("payload of %d bytes, over %d: %w", len(payload), MaxPayloadSize, errdef.ErrSignature)
+		return &ImageError{KeyID: k.id, Reason: fmt.Sprintf("payload of %d bytes, over %d", len(payload), MaxPayloadSize)}
 	}
-	if err := k.VerifyBlob(payload, sig); err != nil {
-		return err
+	raw, why := parseSignature(sig)
+	if why != "" {
+		return &ImageError{KeyID: k.id, Reason: why}
+	}
+	if !k.verifies(payload, raw) {
+		return &ImageError{KeyID: k.id}
 	}
 	var p struct {
 		Critical struct {
@@ -87,13 +117,13 @@ func (k *PublicKey) VerifyImage(payload, sig []byte, digest string) error {
 		} `json:"critical"`
 	}
 	if err := json.Unmarshal(payload, &p); err != nil {
-		return fmt.Errorf("key %s: payload: %v: %w", k.id, err, errdef.ErrSignature)
+		return &ImageError{KeyID: k.id, Reason: "payload: " + err.Error(), Err: err}
 	}
 	if p.Critical.Type != ImageSignatureType {
-		return fmt.Errorf("key %s: payload type %q, want %q: %w", k.id, p.Critical.Type, ImageSignatureType, errdef.ErrSignature)
+		return &ImageError{KeyID: k.id, Reason: fmt.Sprintf("payload type %q, want %q", p.Critical.Type, ImageSignatureType)}
 	}
 	if p.Critical.Image.Digest != digest {
-		return fmt.Errorf("key %s: payload signs image %s, not %s: %w", k.id, p.Critical.Image.Digest, digest, errdef.ErrSignature)
+		return &ImageError{KeyID: k.id, Reason: fmt.Sprintf("payload signs image %s, not %s", p.Critical.Image.Digest, digest)}
 	}
 	return nil
 }
@@ -103,7 +133,7 @@ func (k *PublicKey) VerifyImage(payload, sig []byte, digest string) error {
 func ParsePublicKey(der []byte) (*PublicKey, error) {
 	k, err := x509.ParsePKIXPublicKey(der)
 	if err != nil {
-		return nil, fmt.Errorf("public key: %v: %w", err, errdef.ErrInvalid)
+		return nil, fmt.Errorf("public key: %w: %w", err, errdef.ErrInvalid)
 	}
 	return newPublicKey(k)
 }

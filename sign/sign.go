@@ -105,11 +105,11 @@ func LoadPrivateKey(pemBytes, password []byte) (*PrivateKey, error) {
 	}
 	der, err := encrypted.Decrypt(block.Bytes, password)
 	if err != nil {
-		return nil, fmt.Errorf("private key: decrypting (wrong password?): %v: %w", err, errdef.ErrInvalid)
+		return nil, fmt.Errorf("private key: decrypting (wrong password?): %w: %w", err, errdef.ErrInvalid)
 	}
 	k, err := x509.ParsePKCS8PrivateKey(der)
 	if err != nil {
-		return nil, fmt.Errorf("private key: %v: %w", err, errdef.ErrInvalid)
+		return nil, fmt.Errorf("private key: %w: %w", err, errdef.ErrInvalid)
 	}
 	var s crypto.Signer
 	switch k := k.(type) {
@@ -141,7 +141,7 @@ func LoadPublicKey(pemBytes []byte) (*PublicKey, error) {
 	}
 	k, err := x509.ParsePKIXPublicKey(block.Bytes)
 	if err != nil {
-		return nil, fmt.Errorf("public key: %v: %w", err, errdef.ErrInvalid)
+		return nil, fmt.Errorf("public key: %w: %w", err, errdef.ErrInvalid)
 	}
 	return newPublicKey(k)
 }
@@ -158,7 +158,7 @@ func newPublicKey(k crypto.PublicKey) (*PublicKey, error) {
 	}
 	der, err := x509.MarshalPKIXPublicKey(k)
 	if err != nil {
-		return nil, fmt.Errorf("public key: %v: %w", err, errdef.ErrInvalid)
+		return nil, fmt.Errorf("public key: %w: %w", err, errdef.ErrInvalid)
 	}
 	sum := sha256.Sum256(der)
 	return &PublicKey{key: k, der: der, id: "sha256:" + hex.EncodeToString(sum[:])}, nil
@@ -280,12 +280,33 @@ func encode(raw []byte) []byte {
 // decode reads a base64 signature. One that cannot be read cannot be
 // trusted either: errdef.ErrSignature.
 func decode(sig []byte) ([]byte, error) {
+	raw, why := parseSignature(sig)
+	if why != "" {
+		return nil, fmt.Errorf("%s: %w", why, errdef.ErrSignature)
+	}
+	return raw, nil
+}
+
+// parseSignature reads a base64 signature, or says why it cannot.
+func parseSignature(sig []byte) ([]byte, string) {
 	if len(sig) > MaxSignatureSize {
-		return nil, fmt.Errorf("signature of %d bytes, over %d: %w", len(sig), MaxSignatureSize, errdef.ErrSignature)
+		return nil, fmt.Sprintf("signature of %d bytes, over %d", len(sig), MaxSignatureSize)
 	}
 	raw, err := base64.StdEncoding.DecodeString(string(bytes.TrimSpace(sig)))
 	if err != nil {
-		return nil, fmt.Errorf("signature is not base64: %v: %w", err, errdef.ErrSignature)
+		return nil, fmt.Sprintf("signature is not base64: %v", err)
 	}
-	return raw, nil
+	return raw, ""
+}
+
+// verifies reports whether raw is k's signature over b.
+func (k *PublicKey) verifies(b, raw []byte) bool {
+	switch key := k.key.(type) {
+	case ed25519.PublicKey:
+		return ed25519.Verify(key, b, raw)
+	case *ecdsa.PublicKey:
+		sum := sha256.Sum256(b)
+		return ecdsa.VerifyASN1(key, sum[:], raw)
+	}
+	return false
 }

@@ -133,7 +133,7 @@ func tagsOf(m *manifest.Manifest, index []byte) (map[string]tagClaim, error) {
 	if index != nil {
 		var idx ocispec.Index
 		if err := json.Unmarshal(index, &idx); err != nil {
-			return nil, fmt.Errorf("kit %s: images/index.json: %v: %w", m.Name, err, errdef.ErrInvalid)
+			return nil, fmt.Errorf("kit %s: images/index.json: %w: %w", m.Name, err, errdef.ErrInvalid)
 		}
 		for _, d := range idx.Manifests {
 			if ref := d.Annotations[ocispec.AnnotationRefName]; ref != "" {

@@ -123,7 +123,7 @@ func (s *Site) undoStaging(dir string, current int) error {
 	if err == nil {
 		var j journal
 		if err := json.Unmarshal(b, &j); err != nil {
-			return fmt.Errorf("%s: %v: %w", filepath.Join(dir, journalFile), err, errdef.ErrInvalid)
+			return fmt.Errorf("%s: %w: %w", filepath.Join(dir, journalFile), err, errdef.ErrInvalid)
 		}
 		if j.Generation != current {
 			if err := s.undoPublish(&j); err != nil {
@@ -156,7 +156,7 @@ func (s *Site) undoPublish(j *journal) error {
 
 // incomplete is the error of a generation that lacks something.
 func incomplete(n int, what string, err error) error {
-	return fmt.Errorf("generation %d is incomplete: %s: %v: %w", n, what, err, errdef.ErrDigestMismatch)
+	return fmt.Errorf("generation %d is incomplete: %s: %w: %w", n, what, err, errdef.ErrDigestMismatch)
 }
 
 // checkGeneration reports the first thing generation n lacks, nil when it

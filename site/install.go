@@ -210,7 +210,7 @@ func (s *Site) Install(ctx context.Context, kitPath string, opts InstallOptions)
 		return res, nil
 	}
 	if err != nil {
-		if q := errdef.ExitCode(err); policyErr == nil && (q == errdef.ExitMismatch || q == errdef.ExitSignature || q == errdef.ExitInvalid) {
+		if policyErr == nil && kitIsBad(err) {
 			if !opts.DryRun {
 				if qerr := s.quarantine(kitPath, err); qerr != nil {
 					return nil, fmt.Errorf("%w (and quarantine failed: %v)", err, qerr)
@@ -477,7 +477,7 @@ func mergeIndexes(dir string) ([]byte, error) {
 		}
 		var idx ocispec.Index
 		if err := json.Unmarshal(b, &idx); err != nil {
-			return nil, fmt.Errorf("kit %s: images/index.json: %v: %w", e.Name(), err, errdef.ErrInvalid)
+			return nil, fmt.Errorf("kit %s: images/index.json: %w: %w", e.Name(), err, errdef.ErrInvalid)
 		}
 		for _, d := range idx.Manifests {
 			ann := map[string]string{}
@@ -524,6 +524,16 @@ func syncfs(root string) error {
 	}
 	defer f.Close()
 	return unix.Syncfs(int(f.Fd()))
+}
+
+// kitIsBad reports whether err says the kit itself is wrong (damaged,
+// unsigned or malicious), which quarantines it, rather than that the
+// install was cancelled or the site could not be written.
+func kitIsBad(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	return errors.Is(err, errdef.ErrDigestMismatch) || errors.Is(err, errdef.ErrSignature) || errors.Is(err, errdef.ErrInvalid)
 }
 
 // stager is the verify.Sink of an install: it writes entries into the

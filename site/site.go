@@ -316,7 +316,7 @@ func (s *Site) generationState(n int) (*State, error) {
 func decodeState(p string, b []byte) (*State, error) {
 	var st State
 	if err := json.Unmarshal(b, &st); err != nil {
-		return nil, fmt.Errorf("%s: %v: %w", p, err, errdef.ErrInvalid)
+		return nil, fmt.Errorf("%s: %w: %w", p, err, errdef.ErrInvalid)
 	}
 	if st.HighWater == nil {
 		st.HighWater = map[string]string{}

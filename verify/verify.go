@@ -148,7 +148,7 @@ func File(ctx context.Context, path string, opts Options) (*Result, error) {
 	case errors.Is(err, seekable.ErrNoSeekTable):
 		frames = nil
 	case err != nil:
-		return nil, fmt.Errorf("kit %s: %v: %w", path, err, errdef.ErrInvalid)
+		return nil, fmt.Errorf("kit %s: %w: %w", path, err, errdef.ErrInvalid)
 	}
 	fileSig, err := readSig(path + ".sig")
 	if err != nil {
@@ -275,7 +275,7 @@ func stream(ctx context.Context, raw io.Reader, frames []seekable.Frame, opts Op
 		return nil, err
 	}
 	if string(got) != string(sums) {
-		return nil, fmt.Errorf("entry %q does not match the manifest: %w", kitfile.SumsPath, errdef.ErrDigestMismatch)
+		return nil, entryErrorf(kitfile.SumsPath, "does not match the manifest: %w", errdef.ErrDigestMismatch)
 	}
 
 	index := make(map[string]int, len(m.Entries))
@@ -293,21 +293,21 @@ func stream(ctx context.Context, raw io.Reader, frames []seekable.Frame, opts Op
 		}
 		hdr, err := kr.Next()
 		if err == io.EOF {
-			return nil, fmt.Errorf("entry %q: listed in the manifest but missing from the kit: %w", e.Path, errdef.ErrInvalid)
+			return nil, entryErrorf(e.Path, "listed in the manifest but missing from the kit: %w", errdef.ErrInvalid)
 		}
 		if err != nil {
 			return nil, err
 		}
 		if hdr.Name != e.Path {
 			if j, ok := index[hdr.Name]; ok && j < i {
-				return nil, fmt.Errorf("entry %q: appears twice or out of order: %w", hdr.Name, errdef.ErrInvalid)
+				return nil, entryErrorf(hdr.Name, "appears twice or out of order: %w", errdef.ErrInvalid)
 			} else if ok {
-				return nil, fmt.Errorf("entry %q: listed in the manifest but missing from the kit (found %q in its place): %w", e.Path, hdr.Name, errdef.ErrInvalid)
+				return nil, entryErrorf(e.Path, "listed in the manifest but missing from the kit (found %q in its place): %w", hdr.Name, errdef.ErrInvalid)
 			}
-			return nil, fmt.Errorf("entry %q: not listed in the manifest: %w", hdr.Name, errdef.ErrInvalid)
+			return nil, entryErrorf(hdr.Name, "not listed in the manifest: %w", errdef.ErrInvalid)
 		}
 		if hdr.Size != e.Size {
-			return nil, fmt.Errorf("entry %q: size %d, manifest says %d: %w", e.Path, hdr.Size, e.Size, errdef.ErrDigestMismatch)
+			return nil, entryErrorf(e.Path, "size %d, manifest says %d: %w", hdr.Size, e.Size, errdef.ErrDigestMismatch)
 		}
 		var keep *bytes.Buffer
 		if isigs.wants(e) || layout.Wants(e.Path) {
@@ -329,9 +329,9 @@ func stream(ctx context.Context, raw io.Reader, frames []seekable.Frame, opts Op
 	hdr, err := kr.Next()
 	if err == nil {
 		if _, ok := index[hdr.Name]; ok {
-			return nil, fmt.Errorf("entry %q: appears twice: %w", hdr.Name, errdef.ErrInvalid)
+			return nil, entryErrorf(hdr.Name, "appears twice: %w", errdef.ErrInvalid)
 		}
-		return nil, fmt.Errorf("entry %q: not listed in the manifest: %w", hdr.Name, errdef.ErrInvalid)
+		return nil, entryErrorf(hdr.Name, "not listed in the manifest: %w", errdef.ErrInvalid)
 	}
 	if err != io.EOF {
 		return nil, err
@@ -353,26 +353,37 @@ func stream(ctx context.Context, raw io.Reader, frames []seekable.Frame, opts Op
 // reader: the sink sees io.EOF only once the entry's bytes are the ones the
 // manifest declares. keep, when not nil, receives a copy of the bytes.
 func checkEntry(ctx context.Context, kr *kitfile.Reader, e manifest.Entry, sink Sink, keep *bytes.Buffer) error {
-	v := verifyread.New(kr, fmt.Sprintf("entry %q", e.Path), e.Size, "sha256:"+e.SHA256)
+	v := verifyread.New(kr, "", e.Size, "sha256:"+e.SHA256)
 	var r io.Reader = v
 	if keep != nil {
 		r = io.TeeReader(v, keep)
 	}
 	if sink != nil {
 		if err := sink.Entry(ctx, e, r); err != nil {
-			if ve := (*verifyread.Error)(nil); errors.As(err, &ve) {
-				return err // it names the entry
-			}
-			return fmt.Errorf("entry %q: %w", e.Path, err)
+			return asEntryError(e.Path, err)
 		}
 		if v.N() != e.Size {
-			return fmt.Errorf("entry %q: sink left %d bytes unread", e.Path, e.Size-v.N())
+			return entryErrorf(e.Path, "sink left %d bytes unread", e.Size-v.N())
 		}
 	}
 	if _, err := io.Copy(io.Discard, r); err != nil {
-		return err
+		return asEntryError(e.Path, err)
 	}
 	return nil
+}
+
+// asEntryError names path in err, unless err names an entry already (the
+// reader's refusals do).
+func asEntryError(path string, err error) error {
+	if ee := (*kitfile.EntryError)(nil); errors.As(err, &ee) {
+		return err
+	}
+	return &kitfile.EntryError{Path: path, Err: err}
+}
+
+// entryErrorf returns a *kitfile.EntryError for path, its cause formatted.
+func entryErrorf(path, format string, args ...any) error {
+	return &kitfile.EntryError{Path: path, Err: fmt.Errorf(format, args...)}
 }
 
 var errUnexpectedName = errors.New("unexpected entry")
@@ -382,20 +393,20 @@ var errUnexpectedName = errors.New("unexpected entry")
 func readHeadEntry(kr *kitfile.Reader, name string, max int) ([]byte, error) {
 	hdr, err := kr.Next()
 	if err == io.EOF {
-		return nil, fmt.Errorf("entry %q: missing, the kit ends early: %w", name, errdef.ErrInvalid)
+		return nil, entryErrorf(name, "missing, the kit ends early: %w", errdef.ErrInvalid)
 	}
 	if err != nil {
 		return nil, err
 	}
 	if hdr.Name != name {
-		return nil, fmt.Errorf("entry %q where %q belongs: %w: %w", hdr.Name, name, errUnexpectedName, errdef.ErrInvalid)
+		return nil, entryErrorf(hdr.Name, "where %q belongs: %w: %w", name, errUnexpectedName, errdef.ErrInvalid)
 	}
 	if hdr.Size > int64(max) {
-		return nil, fmt.Errorf("entry %q: %d bytes, over the limit of %d: %w", name, hdr.Size, max, errdef.ErrInvalid)
+		return nil, entryErrorf(name, "%d bytes, over the limit of %d: %w", hdr.Size, max, errdef.ErrInvalid)
 	}
 	b := make([]byte, hdr.Size)
 	if _, err := io.ReadFull(kr, b); err != nil {
-		return nil, fmt.Errorf("entry %q: %w", name, err)
+		return nil, asEntryError(name, err)
 	}
 	return b, nil
 }

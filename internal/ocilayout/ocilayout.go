@@ -296,7 +296,7 @@ func (l *Layout) Check() ([]byte, error) {
 	raw := l.kept[IndexPath]
 	var idx document
 	if err := json.Unmarshal(raw, &idx); err != nil {
-		return nil, fmt.Errorf("entry %q: not an OCI image index: %v: %w", IndexPath, err, errdef.ErrInvalid)
+		return nil, fmt.Errorf("entry %q: not an OCI image index: %w: %w", IndexPath, err, errdef.ErrInvalid)
 	}
 	if idx.SchemaVersion != 2 || (idx.MediaType != "" && idx.MediaType != OCIIndex) || idx.Manifests == nil || idx.Config != nil || idx.Layers != nil {
 		return nil, fmt.Errorf("entry %q: not an OCI image index (schemaVersion 2, mediaType %s, manifests): %w", IndexPath, OCIIndex, errdef.ErrInvalid)
@@ -528,7 +528,7 @@ func (w *walker) manifest(at string, d descriptor, depth int) (*node, error) {
 	at = "manifest " + d.Digest
 	var doc document
 	if err := json.Unmarshal(w.l.kept[e.Path], &doc); err != nil {
-		return nil, fmt.Errorf("%s (%s): not a %s: %v: %w", at, e.Path, d.MediaType, err, errdef.ErrInvalid)
+		return nil, fmt.Errorf("%s (%s): not a %s: %w: %w", at, e.Path, d.MediaType, err, errdef.ErrInvalid)
 	}
 	if doc.SchemaVersion != 2 || (doc.MediaType != "" && doc.MediaType != d.MediaType) {
 		return nil, fmt.Errorf("%s (%s): schemaVersion %d, mediaType %q: not a %s: %w", at, e.Path, doc.SchemaVersion, doc.MediaType, d.MediaType, errdef.ErrInvalid)

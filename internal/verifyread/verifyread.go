@@ -34,7 +34,7 @@ const (
 
 // Error reports bytes that are not the declared ones.
 type Error struct {
-	Name    string // path or digest of what was read
+	Name    string // path or digest of what was read ("": the caller names it)
 	Problem Problem
 	Size    int64  // declared
 	Read    int64  // bytes read (up to the size)
@@ -43,13 +43,19 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
+	var s string
 	switch e.Problem {
 	case Short:
-		return fmt.Sprintf("%s: short: %d of %d bytes: %v", e.Name, e.Read, e.Size, errdef.ErrDigestMismatch)
+		s = fmt.Sprintf("short: %d of %d bytes", e.Read, e.Size)
 	case Long:
-		return fmt.Sprintf("%s: more than the %d bytes declared: %v", e.Name, e.Size, errdef.ErrDigestMismatch)
+		s = fmt.Sprintf("more than the %d bytes declared", e.Size)
+	default:
+		s = fmt.Sprintf("%s, declared %s", e.Got, e.Digest)
 	}
-	return fmt.Sprintf("%s: %s, declared %s: %v", e.Name, e.Got, e.Digest, errdef.ErrDigestMismatch)
+	if e.Name != "" {
+		s = e.Name + ": " + s
+	}
+	return s + ": " + errdef.ErrDigestMismatch.Error()
 }
 
 // Unwrap makes every Error an errdef.ErrDigestMismatch.
@@ -95,6 +101,9 @@ func (v *Reader) Read(p []byte) (int, error) {
 		return n, v.end
 	case err == io.EOF:
 		v.end = &Error{Name: v.name, Problem: Short, Size: v.size, Read: v.n, Digest: v.digest}
+		return n, v.end
+	case err != nil && v.name == "":
+		v.end = err
 		return n, v.end
 	case err != nil:
 		v.end = fmt.Errorf("%s: %w", v.name, err)
