@@ -15,8 +15,9 @@ import (
 
 // Limits on what ReadBuildID reads from a file.
 const (
-	// MaxNoteBytes is the largest note segment or section read.
-	MaxNoteBytes = 1 << 20
+	// MaxNoteBytes is the largest note segment or section read (a core
+	// file's PT_NOTE of a process of many threads runs to megabytes).
+	MaxNoteBytes = 64 << 20
 	// MaxSections is the most section headers a file may declare.
 	MaxSections = 1 << 20
 	// MaxSegments is the most program headers a file may declare.

@@ -215,14 +215,60 @@ func TestReadBuildIDHostile(t *testing.T) {
 	}
 }
 
-// A compressed note section is never inflated: it is skipped, even when it
-// declares a terabyte, and the segment's note still counts.
-func TestReadBuildIDCompressedNoteSkipped(t *testing.T) {
-	c := craft{class: 64, sections: true, noteFlags: shfCompressed, text: []byte("t"), notes: []craftNote{gnuNote(seq(20))},
-		patch: func(l *layout, b []byte) { l.bo.PutUint64(b[l.shoff+64+32:], 1<<40) }}
-	id, err := readCrafted(t, c.bytes())
-	if err != nil || id.GNU != "" || !strings.HasPrefix(id.TextSHA256, TextSHA256Prefix) {
-		t.Errorf("got %+v, %v; want no GNU id and a text id", id, err)
+// odd are files that are read without error although they look strange:
+// compressed sections declaring a terabyte (never inflated: a compressed
+// note section is skipped, a compressed .text gives no fallback id) and
+// extended section numbering.
+var odd = []struct {
+	name string
+	c    craft
+	gnu  bool // the GNU id seq(20) is found
+	text bool // a fallback id is given
+}{
+	{"compressed note section of a terabyte", craft{class: 64, sections: true, noteFlags: shfCompressed, text: []byte("t"), notes: []craftNote{gnuNote(seq(20))},
+		patch: func(l *layout, b []byte) { l.bo.PutUint64(b[l.shoff+64+32:], 1<<40) }}, false, true},
+	{"compressed note section, note segment", craft{class: 32, big: true, segment: true, sections: true, noteFlags: shfCompressed, text: []byte("t"), notes: []craftNote{gnuNote(seq(20))}}, true, false},
+	{"compressed text of a terabyte", craft{class: 64, big: true, sections: true, text: []byte("t"),
+		patch: func(l *layout, b []byte) {
+			l.bo.PutUint64(b[l.shoff+128+8:], 6|shfCompressed)
+			l.bo.PutUint64(b[l.shoff+128+32:], 1<<40)
+		}}, false, false},
+	{"extended section numbering", craft{class: 64, sections: true, text: []byte("t"), notes: []craftNote{gnuNote(seq(20))},
+		patch: func(l *layout, b []byte) {
+			l.bo.PutUint16(b[l.shnumOff:], 0)        // e_shnum: in section 0's sh_size
+			l.bo.PutUint16(b[l.shnumOff+2:], 0xffff) // e_shstrndx: in section 0's sh_link
+			l.bo.PutUint64(b[l.shoff+32:], 4)
+			l.bo.PutUint32(b[l.shoff+40:], 3)
+		}}, true, false},
+	{"extended numbering, 32-bit", craft{class: 32, sections: true, text: []byte("t"),
+		patch: func(l *layout, b []byte) {
+			l.bo.PutUint16(b[l.shnumOff:], 0)
+			l.bo.PutUint16(b[l.shnumOff+2:], 0xffff)
+			l.bo.PutUint32(b[l.shoff+20:], 4)
+			l.bo.PutUint32(b[l.shoff+24:], 3)
+		}}, false, true},
+}
+
+func TestReadBuildIDOdd(t *testing.T) {
+	for _, tc := range odd {
+		t.Run(tc.name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			id, err := readCrafted(t, tc.c.bytes())
+			runtime.ReadMemStats(&after)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if gnu := id.GNU == hex.EncodeToString(seq(20)); gnu != tc.gnu || (id.GNU != "" && !gnu) {
+				t.Errorf("GNU %q, want the id: %v", id.GNU, tc.gnu)
+			}
+			if text := strings.HasPrefix(id.TextSHA256, TextSHA256Prefix); text != tc.text {
+				t.Errorf("fallback %q, want one: %v", id.TextSHA256, tc.text)
+			}
+			if n := after.TotalAlloc - before.TotalAlloc; n > 256<<10 {
+				t.Errorf("allocated %d bytes", n)
+			}
+		})
 	}
 }
 

@@ -31,10 +31,13 @@
 //     PT_NOTE segments of .note.gnu.property); an alignment below 4 counts as
 //     4, any other is an error, as readelf treats it. Each note's header,
 //     padded name and padded descriptor must fit in what remains of it.
-//   - Nothing is allocated from a declared length: a note is read 12 bytes
-//     of header at a time, only names of 4 bytes are read, and only the
-//     descriptors of build id notes, at most MaxBuildIDBytes (GNU) or
-//     MaxGoBuildIDBytes (Go) long. .text is hashed as a stream.
+//   - Nothing is allocated from a declared length: the header tables and
+//     the notes are read front to back through small fixed buffers, only
+//     names of 4 bytes are read, and only the descriptors of build id notes,
+//     at most MaxBuildIDBytes (GNU) or MaxGoBuildIDBytes (Go) long. .text is
+//     hashed as a stream.
+//   - A core file (ET_CORE) is read like any other; its notes carry no
+//     build id (the executable's is in its memory), so it usually has none.
 //   - Compressed sections (SHF_COMPRESSED) are never inflated: a compressed
 //     note section is skipped, a compressed .text gives no fallback id.
 //

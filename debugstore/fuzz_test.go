@@ -85,7 +85,7 @@ type elfSeed struct {
 }
 
 // elfSeeds are whole files: good ones of each class and byte order and
-// every hostile file of TestReadBuildIDHostile.
+// every file of TestReadBuildIDHostile and TestReadBuildIDOdd.
 func elfSeeds() []elfSeed {
 	var seeds []elfSeed
 	for _, class := range []int{32, 64} {
@@ -97,6 +97,10 @@ func elfSeeds() []elfSeed {
 	}
 	for _, h := range hostile {
 		seeds = append(seeds, elfSeed{strings.ReplaceAll(h.name, " ", "-"), h.c.bytes()})
+	}
+	for _, o := range odd {
+		name := strings.NewReplacer(" ", "-", ",", "").Replace(o.name)
+		seeds = append(seeds, elfSeed{name, o.c.bytes()})
 	}
 	return seeds
 }

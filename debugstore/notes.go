@@ -1,7 +1,10 @@
 package debugstore
 
 import (
+	"bufio"
+	"errors"
 	"fmt"
+	"io"
 
 	"github.com/offkit/offkit/internal/errdef"
 )
@@ -45,6 +48,37 @@ func noteAlign(r region) (uint64, error) {
 // 2^33, so it never overflows.
 func alignUp(n, a uint64) uint64 { return (n + a - 1) &^ (a - 1) }
 
+// regionReader reads a region front to back through a small buffer, so a
+// region of many notes costs one read per buffer, not per note.
+type regionReader struct {
+	r   region
+	br  *bufio.Reader
+	pos uint64
+}
+
+// readAt reads len(b) bytes at offset at (at or after the last read) of the
+// region, which the caller checked to lie inside it.
+func (rr *regionReader) readAt(b []byte, at uint64, what string) error {
+	var err error
+	if at > rr.pos {
+		var n int
+		n, err = rr.br.Discard(int(at - rr.pos))
+		rr.pos += uint64(n)
+	}
+	if err == nil {
+		var n int
+		n, err = io.ReadFull(rr.br, b)
+		rr.pos += uint64(n)
+	}
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("%s: %s: the file is shorter than it says: %w", rr.r.name, what, errdef.ErrInvalid)
+	}
+	return fmt.Errorf("reading %s: %s: %w: %w", rr.r.name, what, errdef.ErrIO, err)
+}
+
 // readNotes returns the GNU and Go build id notes of region r. Every other
 // note is skipped without reading its name or descriptor.
 func (f *file) readNotes(r region) ([]note, error) {
@@ -52,13 +86,14 @@ func (f *file) readNotes(r region) ([]note, error) {
 	if err != nil {
 		return nil, err
 	}
+	rr := &regionReader{r: r, br: bufio.NewReaderSize(io.NewSectionReader(f.r, int64(r.off), int64(r.size)), int(min(r.size, 4096)))}
 	var notes []note
 	for p := uint64(0); p < r.size; {
 		if r.size-p < noteHeaderSize {
 			return nil, fmt.Errorf("%s: note at offset %d: %d bytes left, not enough for a note header: %w", r.name, p, r.size-p, errdef.ErrInvalid)
 		}
 		var h [noteHeaderSize]byte
-		if err := f.readAt(h[:], r.off+p, fmt.Sprintf("%s: note at offset %d", r.name, p)); err != nil {
+		if err := rr.readAt(h[:], p, fmt.Sprintf("note at offset %d", p)); err != nil {
 			return nil, err
 		}
 		namesz, descsz, typ := uint64(f.bo.Uint32(h[0:])), uint64(f.bo.Uint32(h[4:])), f.bo.Uint32(h[8:])
@@ -72,7 +107,7 @@ func (f *file) readNotes(r region) ([]note, error) {
 		kind := noteKind(0)
 		if namesz == 4 && (typ == ntGNUBuildID || typ == ntGoBuildID) {
 			var name [4]byte
-			if err := f.readAt(name[:], r.off+p+noteHeaderSize, fmt.Sprintf("%s: note at offset %d: name", r.name, p)); err != nil {
+			if err := rr.readAt(name[:], p+noteHeaderSize, fmt.Sprintf("note at offset %d: name", p)); err != nil {
 				return nil, err
 			}
 			switch {
@@ -83,7 +118,7 @@ func (f *file) readNotes(r region) ([]note, error) {
 			}
 		}
 		if kind != 0 {
-			n, err := f.readNoteDesc(r, p, kind, descOff, descsz)
+			n, err := readNoteDesc(rr, p, kind, descOff, descsz)
 			if err != nil {
 				return nil, err
 			}
@@ -96,7 +131,8 @@ func (f *file) readNotes(r region) ([]note, error) {
 }
 
 // readNoteDesc reads and checks the descriptor of a build id note.
-func (f *file) readNoteDesc(r region, p uint64, kind noteKind, descOff, descsz uint64) (note, error) {
+func readNoteDesc(rr *regionReader, p uint64, kind noteKind, descOff, descsz uint64) (note, error) {
+	r := rr.r
 	what, max := "GNU build id", uint64(MaxBuildIDBytes)
 	if kind == noteGoBuildID {
 		what, max = "Go build id", MaxGoBuildIDBytes
@@ -105,7 +141,7 @@ func (f *file) readNoteDesc(r region, p uint64, kind noteKind, descOff, descsz u
 		return note{}, fmt.Errorf("%s: note at offset %d: %s of %d bytes, want 1 to %d: %w", r.name, p, what, descsz, max, errdef.ErrInvalid)
 	}
 	desc := make([]byte, descsz)
-	if err := f.readAt(desc, r.off+descOff, fmt.Sprintf("%s: note at offset %d: %s", r.name, p, what)); err != nil {
+	if err := rr.readAt(desc, descOff, fmt.Sprintf("note at offset %d: %s", p, what)); err != nil {
 		return note{}, err
 	}
 	if kind == noteGoBuildID && !goIDOK(string(desc)) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"debug/elf"
 	"errors"
 	"fmt"
 	"io"
@@ -159,6 +160,9 @@ func readBuildID(name string) (buildIDOutput, error) {
 		return buildIDOutput{}, fmt.Errorf("%s: %w", name, err)
 	}
 	if id.String() == "" {
+		if id.Type == elf.ET_CORE {
+			return buildIDOutput{}, fmt.Errorf("%s: a core file: its notes carry no build id (the executable's is in its memory: eu-unstrip -n --core %s): %w", name, name, errdef.ErrNotFound)
+		}
 		return buildIDOutput{}, fmt.Errorf("%s: no build id note and no .text section to name it by: %w", name, errdef.ErrNotFound)
 	}
 	return buildIDOutput{

@@ -104,3 +104,20 @@ func TestDebugBuildIDExitCodes(t *testing.T) {
 		t.Errorf("exit %d\nstdout: %s\nstderr: %s", res.code, res.stdout, res.stderr)
 	}
 }
+
+// A core file's notes carry no build id: exit 1, and the message says where
+// the executable's build id is.
+func TestDebugBuildIDCore(t *testing.T) {
+	b, err := os.ReadFile(exampleELF)
+	if err != nil {
+		t.Fatal(err)
+	}
+	core := make([]byte, 64)
+	copy(core, b[:64])
+	core[16] = 4 // e_type ET_CORE, little-endian
+	for i := 32; i < 64; i++ {
+		core[i] = 0 // no program or section headers
+	}
+	path := writeFile(t, filepath.Join(t.TempDir(), "core"), string(core))
+	newRunner(t).fails(1, []string{"debug", "buildid", path}, path, "a core file", "eu-unstrip -n --core")
+}
