@@ -28,7 +28,7 @@
 //   - Every byte is checked once, while it is read: a blob must have the
 //     size and sha256 its descriptor declares (errdef.ErrDigestMismatch
 //     otherwise). Manifests, indexes and image configs are read into memory
-//     by Resolve and are limited to MaxManifestSize; the other blobs are
+//     by Resolve and are limited to ocilayout.MaxManifestSize; the other blobs are
 //     read from their sources, never held whole in memory, when File.Open
 //     is called (Write streams them to a temporary file and renames it).
 //   - index.json lists one descriptor per source, sorted by Ref and annotated
@@ -92,10 +92,6 @@ import (
 	"github.com/offkit/offkit/manifest"
 	"github.com/offkit/offkit/sign"
 )
-
-// MaxManifestSize is the largest manifest, index or image config read, in
-// bytes. A larger one is refused with errdef.ErrInvalid.
-const MaxManifestSize = 4 << 20
 
 // DefaultJobs is the number of parallel fetches when Options.Jobs is 0.
 const DefaultJobs = 4

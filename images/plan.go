@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/ocilayout"
 	"github.com/offkit/offkit/internal/verifyread"
 	"github.com/offkit/offkit/manifest"
 )
@@ -134,10 +135,10 @@ func checkDigest(h v1.Hash) error {
 	return nil
 }
 
-// readSmall reads a manifest or config of at most MaxManifestSize bytes
+// readSmall reads a manifest or config of at most ocilayout.MaxManifestSize bytes
 // and checks it against d.
 func readSmall(ref string, d v1.Descriptor, r io.Reader) ([]byte, error) {
-	return verifyread.ReadAll(r, fmt.Sprintf("image %q: %s", ref, d.Digest), d.Size, d.Digest.String(), MaxManifestSize)
+	return verifyread.ReadAll(r, fmt.Sprintf("image %q: %s", ref, d.Digest), d.Size, d.Digest.String(), ocilayout.MaxManifestSize)
 }
 
 // addInline adds a checked blob held in memory; mediaType is that of a
@@ -184,8 +185,8 @@ func distributable(d v1.Descriptor) bool {
 
 // fetchManifest fetches and checks the manifest d.
 func (p *sourcePlan) fetchManifest(ctx context.Context, d v1.Descriptor) ([]byte, error) {
-	if d.Size > MaxManifestSize {
-		return nil, fmt.Errorf("image %q: manifest %s: %d bytes, over the %d limit: %w", p.ref, d.Digest, d.Size, MaxManifestSize, errdef.ErrInvalid)
+	if d.Size > ocilayout.MaxManifestSize {
+		return nil, fmt.Errorf("image %q: manifest %s: %d bytes, over the %d limit: %w", p.ref, d.Digest, d.Size, ocilayout.MaxManifestSize, errdef.ErrInvalid)
 	}
 	b, err := p.origin.manifest(ctx, d)
 	if err != nil {

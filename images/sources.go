@@ -47,8 +47,8 @@ func openRegistry(ctx context.Context, puller *remote.Puller, keychain authn.Key
 	if err != nil {
 		return nil, rootManifest{}, registryError(raw, "", err)
 	}
-	if len(d.Manifest) > MaxManifestSize {
-		return nil, rootManifest{}, fmt.Errorf("image %q: manifest of %d bytes, over the %d limit: %w", raw, len(d.Manifest), MaxManifestSize, errdef.ErrInvalid)
+	if len(d.Manifest) > ocilayout.MaxManifestSize {
+		return nil, rootManifest{}, fmt.Errorf("image %q: manifest of %d bytes, over the %d limit: %w", raw, len(d.Manifest), ocilayout.MaxManifestSize, errdef.ErrInvalid)
 	}
 	o := &registryOrigin{puller: puller, keychain: keychain, repo: ref.Context(), ref: raw}
 	return o, rootManifest{desc: v1.Descriptor{MediaType: d.MediaType, Size: d.Size, Digest: d.Digest}, data: d.Manifest}, nil
@@ -240,12 +240,12 @@ func (o *layoutOrigin) pick(s manifest.ImageSource) (rootManifest, error) {
 		return rootManifest{}, fileError(s.Ref, "layout", o.path+"/index.json", err)
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxManifestSize+1))
+	b, err := io.ReadAll(io.LimitReader(f, ocilayout.MaxManifestSize+1))
 	if err != nil {
 		return rootManifest{}, fmt.Errorf("image %q: layout %s: %w", s.Ref, o.path, err)
 	}
-	if len(b) > MaxManifestSize {
-		return rootManifest{}, fmt.Errorf("image %q: layout %s: index.json over %d bytes: %w", s.Ref, o.path, MaxManifestSize, errdef.ErrInvalid)
+	if len(b) > ocilayout.MaxManifestSize {
+		return rootManifest{}, fmt.Errorf("image %q: layout %s: index.json over %d bytes: %w", s.Ref, o.path, ocilayout.MaxManifestSize, errdef.ErrInvalid)
 	}
 	var idx v1.IndexManifest
 	if err := json.Unmarshal(b, &idx); err != nil {
@@ -353,7 +353,7 @@ func (o *layoutOrigin) manifest(ctx context.Context, d v1.Descriptor) ([]byte, e
 		return nil, err
 	}
 	defer rc.Close()
-	return io.ReadAll(io.LimitReader(rc, MaxManifestSize+1))
+	return io.ReadAll(io.LimitReader(rc, ocilayout.MaxManifestSize+1))
 }
 
 func (o *layoutOrigin) blob(_ context.Context, d v1.Descriptor) (io.ReadCloser, error) {

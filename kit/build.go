@@ -55,13 +55,8 @@ type BuildOptions struct {
 	// Concurrency of frame compression; 0 means GOMAXPROCS. It never
 	// changes the bytes.
 	Concurrency int
-	// TempDir is ignored: images are streamed from their sources into the
-	// kit, with no staging copy.
-	//
-	// Deprecated: nothing is staged any more.
-	TempDir string
-	Builder manifest.Builder
-	Log     *slog.Logger
+	Builder     manifest.Builder
+	Log         *slog.Logger
 	// Progress is called with the bytes packed so far and the total.
 	Progress func(done, total int64)
 }

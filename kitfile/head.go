@@ -6,6 +6,7 @@ import (
 
 	"github.com/offkit/offkit/internal/errdef"
 	"github.com/offkit/offkit/manifest"
+	"github.com/offkit/offkit/sign"
 )
 
 // Head is the head of a kit as read, NOT verified: inspect shows it,
@@ -22,7 +23,7 @@ type Head struct {
 // headLimit bounds the decompressed bytes ReadHead reads: the manifest,
 // the signature and SHA256SUMS (which has a line per entry of the manifest
 // and is so smaller than the manifest's limit), with their tar headers.
-const headLimit = 2*manifest.MaxManifestSize + MaxSignatureSize + 3*(MaxHeaderBytes+512)
+const headLimit = 2*manifest.MaxManifestSize + sign.MaxSignatureSize + 3*(MaxHeaderBytes+512)
 
 // ReadHead reads the head of the kit at path, decoding only the first
 // frames.
@@ -63,7 +64,7 @@ func ReadHeadFrom(raw io.Reader) (*Head, error) {
 		return nil, fmt.Errorf("reading the head: %w", headErr(err))
 	}
 	if hdr.Name == SignaturePath {
-		if h.Signature, err = readEntry(r, hdr.Name, hdr.Size, MaxSignatureSize); err != nil {
+		if h.Signature, err = readEntry(r, hdr.Name, hdr.Size, sign.MaxSignatureSize); err != nil {
 			return nil, err
 		}
 		if hdr, err = r.Next(); err != nil {

@@ -11,7 +11,7 @@
 // time, a PAX path record only when the name needs it, nothing else.
 //
 // Limits on what is read: the manifest is at most manifest.MaxManifestSize
-// bytes, the signature MaxSignatureSize, one entry's tar header
+// bytes, the signature sign.MaxSignatureSize, one entry's tar header
 // MaxHeaderBytes; the decompressed stream is bounded by the caller (the
 // sizes the manifest declares), past which reading fails with ErrLimit.
 // Links, devices, FIFOs, sparse files, unsafe, repeated or colliding names,
@@ -31,10 +31,6 @@ const (
 	SignaturePath = "offkit/manifest.json.sig"
 	SumsPath      = "SHA256SUMS"
 )
-
-// MaxSignatureSize bounds offkit/manifest.json.sig, and a kit's whole-file
-// signature K.sig.
-const MaxSignatureSize = 16 << 10
 
 // Header returns the tar header of every kit entry: a regular file, mode
 // 0644, owned by uid and gid 0 with empty owner names, modified at the kit's

@@ -18,6 +18,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/offkit/offkit/internal/ocilayout"
 	"github.com/offkit/offkit/internal/reponame"
 	"github.com/offkit/offkit/registry"
 	"github.com/offkit/offkit/serve"
@@ -210,7 +211,7 @@ func TestHostileKitIsolated(t *testing.T) {
 		}},
 		{"manifest over the size limit", "over", func(t *testing.T, s *diskSite) ocispec.Descriptor {
 			d := s.image(t, "huge")
-			d.Size = registry.MaxManifestSize + 1
+			d.Size = ocilayout.MaxManifestSize + 1
 			return d
 		}},
 	} {

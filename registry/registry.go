@@ -28,7 +28,7 @@
 // kit's images still cannot all be loaded (a manifest or blob missing from
 // the store or of the wrong size, a digest that is not sha256 and 64
 // lowercase hex digits, indexes nested deeper than MaxDepth, a manifest over
-// MaxManifestSize, a media type that is not an image manifest or index or
+// ocilayout.MaxManifestSize, a media type that is not an image manifest or index or
 // that its content contradicts, a reference that does not map, images that
 // reach more than MaxKitReach manifests and blobs), the kit is
 // isolated: none of its images is served (its names answer 404 NAME_UNKNOWN

@@ -13,14 +13,13 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/ocilayout"
 	"github.com/offkit/offkit/internal/reponame"
 	"github.com/offkit/offkit/internal/verifyread"
 )
 
 // Limits on what a snapshot reads from the store.
 const (
-	// MaxManifestSize bounds one manifest or index read from the store.
-	MaxManifestSize = 4 << 20
 	// MaxDepth bounds the nesting of indexes.
 	MaxDepth = 8
 	// MaxKitReach bounds the work of loading one kit: the manifests its
@@ -485,8 +484,8 @@ func readDocument(store Store, desc ocispec.Descriptor) (*document, error) {
 	if !reponame.ValidDigest(dg) {
 		return nil, fmt.Errorf("manifest digest %q: %w", dg, errdef.ErrInvalid)
 	}
-	if desc.Size < 0 || desc.Size > MaxManifestSize {
-		return nil, fmt.Errorf("manifest %s: size %d, over %d: %w", dg, desc.Size, MaxManifestSize, errdef.ErrInvalid)
+	if desc.Size < 0 || desc.Size > ocilayout.MaxManifestSize {
+		return nil, fmt.Errorf("manifest %s: size %d, over %d: %w", dg, desc.Size, ocilayout.MaxManifestSize, errdef.ErrInvalid)
 	}
 	f, err := store.Blob(dg)
 	if err != nil {
@@ -498,7 +497,7 @@ func readDocument(store Store, desc ocispec.Descriptor) (*document, error) {
 	} else if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("manifest %s: not a regular file in the store: %w", dg, errdef.ErrInvalid)
 	}
-	b, err := verifyread.ReadAll(f, "manifest "+dg+" in the store", desc.Size, dg, MaxManifestSize)
+	b, err := verifyread.ReadAll(f, "manifest "+dg+" in the store", desc.Size, dg, ocilayout.MaxManifestSize)
 	if err != nil {
 		return nil, err
 	}

@@ -292,12 +292,12 @@ func (s *Site) syncStoreIndex(n int) error {
 	if n == 0 {
 		return nil
 	}
-	want, err := readLimited(s.path(genDir, strconv.Itoa(n), metaDir, "images", "index.json"), MaxImagesIndex)
+	want, err := readLimited(s.path(genDir, strconv.Itoa(n), metaDir, "images", "index.json"), MaxGenerationIndex)
 	if err != nil {
 		return fmt.Errorf("generation %d: %w", n, err)
 	}
 	p := s.path("store", "oci", "index.json")
-	if have, err := readLimited(p, MaxImagesIndex); err == nil && string(have) == string(want) {
+	if have, err := readLimited(p, MaxGenerationIndex); err == nil && string(have) == string(want) {
 		return nil
 	}
 	if _, err := os.Stat(filepath.Dir(p)); err != nil {

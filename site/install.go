@@ -27,9 +27,6 @@ import (
 	"github.com/offkit/offkit/verify"
 )
 
-// MaxImageIndex bounds a kit's images/index.json (verify's bound).
-const MaxImageIndex = verify.MaxImageIndex
-
 // InstallOptions configure Install.
 type InstallOptions struct {
 	Keys []*sign.PublicKey
@@ -90,6 +87,10 @@ func newer(a, b string) bool {
 // makes it active in a new generation. See the package doc for the rules
 // and the crash guarantees.
 func (s *Site) Install(ctx context.Context, kitPath string, opts InstallOptions) (res *InstallResult, err error) {
+	if opts.Now.IsZero() {
+		opts.Now = time.Now() // the one reading of the clock
+	}
+	opts.Now = opts.Now.UTC()
 	if s.created != "" {
 		// A root this Open created is removed again unless a kit was
 		// installed in it.
@@ -212,7 +213,7 @@ func (s *Site) Install(ctx context.Context, kitPath string, opts InstallOptions)
 	if err != nil {
 		if policyErr == nil && kitIsBad(err) {
 			if !opts.DryRun {
-				if qerr := s.quarantine(kitPath, err); qerr != nil {
+				if qerr := s.quarantine(kitPath, err, opts.Now); qerr != nil {
 					return nil, fmt.Errorf("%w (and quarantine failed: %v)", err, qerr)
 				}
 			}
@@ -240,10 +241,6 @@ func (s *Site) Install(ctx context.Context, kitPath string, opts InstallOptions)
 // before the switch.
 func (s *Site) commit(ctx context.Context, st *State, active []*activeKit, m *manifest.Manifest, mbytes []byte, stage *stager, opts InstallOptions, res *InstallResult) (int, error) {
 	now := opts.Now
-	if now.IsZero() {
-		now = time.Now()
-	}
-	now = now.UTC()
 	grace := opts.Grace
 	if grace == 0 {
 		grace = DefaultGrace
@@ -415,7 +412,7 @@ func (s *Site) commit(ctx context.Context, st *State, active []*activeKit, m *ma
 		event = "forced-activation"
 		fields["reason"] = opts.Reason
 	}
-	if err := s.audit(event, fields); err != nil {
+	if err := s.audit(now, event, fields); err != nil {
 		return 0, err
 	}
 	// Keep the new generation, the one it replaced (for rollback), and
@@ -449,7 +446,7 @@ func (s *Site) activeKits(n int) ([]*activeKit, error) {
 			return nil, fmt.Errorf("generation %d, kit %s: %w", n, e.Name(), err)
 		}
 		k := &activeKit{name: m.Name, manifest: m, digest: manifest.Digest(b)}
-		k.index, err = readLimited(filepath.Join(dir, e.Name(), "index.json"), MaxImageIndex)
+		k.index, err = readLimited(filepath.Join(dir, e.Name(), "index.json"), verify.MaxImageIndex)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, err
 		}
@@ -468,7 +465,7 @@ func mergeIndexes(dir string) ([]byte, error) {
 	out := ocispec.Index{MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{}}
 	out.SchemaVersion = 2
 	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(dir, e.Name(), "index.json"))
+		b, err := readLimited(filepath.Join(dir, e.Name(), "index.json"), verify.MaxImageIndex)
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}
@@ -576,14 +573,4 @@ func (st *stager) Entry(ctx context.Context, e manifest.Entry, r io.Reader) erro
 		return st.images.Write(e, r)
 	}
 	return atomicfile.WriteNew(st.root, path.Join("tree", e.Path), r)
-}
-
-// KitDir returns the folder of the current generation ("" when nothing is
-// installed).
-func (s *Site) KitDir() string {
-	n, err := s.currentGeneration()
-	if err != nil || n == 0 {
-		return ""
-	}
-	return s.path(genDir, strconv.Itoa(n))
 }

@@ -28,8 +28,8 @@ type Quarantine struct {
 	ExitCode       int       `json:"exitCode"`
 }
 
-func (s *Site) quarantine(kitPath string, cause error) error {
-	now := time.Now().UTC()
+func (s *Site) quarantine(kitPath string, cause error, now time.Time) error {
+	now = now.UTC()
 	id := make([]byte, 4)
 	rand.Read(id)
 	dir := s.path(quarDir, now.Format("20060102T150405.000000Z")+"-"+hex.EncodeToString(id))
@@ -59,7 +59,7 @@ func (s *Site) quarantine(kitPath string, cause error) error {
 	if err := os.WriteFile(filepath.Join(dir, "reason.json"), append(b, '\n'), 0o444); err != nil {
 		return err
 	}
-	return s.audit("quarantine", map[string]any{"kit": abs, "sha256": q.SHA256, "reason": q.Reason, "exitCode": q.ExitCode, "dir": filepath.Base(dir)})
+	return s.audit(now, "quarantine", map[string]any{"kit": abs, "sha256": q.SHA256, "reason": q.Reason, "exitCode": q.ExitCode, "dir": filepath.Base(dir)})
 }
 
 // Quarantined lists the quarantine records, oldest first.

@@ -294,7 +294,7 @@ func (s *Site) generations() ([]int, error) {
 }
 
 func (s *Site) readState() (*State, error) {
-	b, err := os.ReadFile(s.path(stateFile))
+	b, err := readLimited(s.path(stateFile), MaxStateSize)
 	if errors.Is(err, os.ErrNotExist) {
 		return &State{HighWater: map[string]string{}}, nil
 	}
@@ -306,7 +306,7 @@ func (s *Site) readState() (*State, error) {
 
 func (s *Site) generationState(n int) (*State, error) {
 	p := s.path(genDir, strconv.Itoa(n), metaDir, stateFile)
-	b, err := os.ReadFile(p)
+	b, err := readLimited(p, MaxStateSize)
 	if err != nil {
 		return nil, fmt.Errorf("generation %d: %w", n, err)
 	}
@@ -338,8 +338,8 @@ func (s *Site) writeState(st *State) error {
 func (s *Site) State() (*State, error) { return s.readState() }
 
 // audit appends one JSON line to audit.log.
-func (s *Site) audit(event string, fields map[string]any) error {
-	rec := map[string]any{"time": time.Now().UTC().Format(time.RFC3339), "event": event}
+func (s *Site) audit(now time.Time, event string, fields map[string]any) error {
+	rec := map[string]any{"time": now.UTC().Format(time.RFC3339), "event": event}
 	for k, v := range fields {
 		rec[k] = v
 	}
@@ -425,7 +425,7 @@ func (s *Site) Rollback(opts RollbackOptions) (*State, error) {
 	if err := s.syncStoreIndex(prev); err != nil {
 		return nil, err
 	}
-	if err := s.audit("rollback", map[string]any{"from": cur, "to": prev}); err != nil {
+	if err := s.audit(now, "rollback", map[string]any{"from": cur, "to": prev}); err != nil {
 		return nil, err
 	}
 	return pst, nil

@@ -13,9 +13,15 @@ import (
 	"github.com/offkit/offkit/internal/reponame"
 )
 
-// MaxImagesIndex bounds a generation's .offkit/images/index.json as read by
-// a View.
-const MaxImagesIndex = 64 << 20
+// Limits on the site's own files as they are read back.
+const (
+	// MaxGenerationIndex bounds a generation's .offkit/images/index.json:
+	// the image indexes of its active kits merged (each at most
+	// verify.MaxImageIndex).
+	MaxGenerationIndex = 64 << 20
+	// MaxStateSize bounds state.json, the site's and each generation's.
+	MaxStateSize = 16 << 20
+)
 
 // View reads an installed site without locking it, for `offkit serve` and
 // `offkit push`: many views may read while one command changes the site.
@@ -57,7 +63,7 @@ func (v *View) Images() (generation string, index []byte, err error) {
 		if err != nil {
 			return "", nil, err
 		}
-		b, err := readLimited(filepath.Join(gen, metaDir, "images", "index.json"), MaxImagesIndex)
+		b, err := readLimited(filepath.Join(gen, metaDir, "images", "index.json"), MaxGenerationIndex)
 		if errors.Is(err, fs.ErrNotExist) && try == 0 {
 			continue
 		}
@@ -118,7 +124,7 @@ func (v *View) State() (*State, error) {
 		return nil, err
 	}
 	p := filepath.Join(gen, metaDir, stateFile)
-	b, err := readLimited(p, MaxImagesIndex)
+	b, err := readLimited(p, MaxStateSize)
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +141,7 @@ func (v *View) KitsInstalled() (generation string, installed map[string]time.Tim
 		return "", nil, err
 	}
 	p := filepath.Join(gen, metaDir, stateFile)
-	b, err := readLimited(p, MaxImagesIndex)
+	b, err := readLimited(p, MaxStateSize)
 	if err != nil {
 		return gen, nil, err
 	}

@@ -30,7 +30,7 @@ func (v *View) OpenGeneration() (gen *os.Root, id string, err error) {
 		r, err := os.OpenRoot(dir)
 		var b []byte
 		if err == nil {
-			b, err = readRootLimited(r, path.Join(metaDir, stateFile), MaxImagesIndex)
+			b, err = readRootLimited(r, path.Join(metaDir, stateFile), MaxStateSize)
 			if err != nil {
 				r.Close()
 			}
@@ -53,7 +53,7 @@ func (v *View) OpenGeneration() (gen *os.Root, id string, err error) {
 // that generation or an error, never a part.
 func (v *View) KitManifests(gen *os.Root) ([]*manifest.Manifest, error) {
 	sp := path.Join(metaDir, stateFile)
-	b, err := readRootLimited(gen, sp, MaxImagesIndex)
+	b, err := readRootLimited(gen, sp, MaxStateSize)
 	if err != nil {
 		return nil, err
 	}

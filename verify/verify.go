@@ -6,7 +6,7 @@
 //
 //  1. The first entry is offkit/manifest.json, at most
 //     manifest.MaxManifestSize bytes; the second is offkit/manifest.json.sig,
-//     at most MaxSignatureSize bytes, a cosign blob signature over the
+//     at most sign.MaxSignatureSize bytes, a cosign blob signature over the
 //     manifest bytes by one of the trusted keys (else errdef.ErrSignature).
 //     Nothing else is read before that check, so a forged kit fails after a
 //     few KiB.
@@ -78,11 +78,8 @@ import (
 	"github.com/offkit/offkit/sign"
 )
 
-// MaxSignatureSize bounds offkit/manifest.json.sig and K.sig.
-const MaxSignatureSize = kitfile.MaxSignatureSize
-
 // headLimit bounds the decompressed bytes read before the manifest is known.
-const headLimit = manifest.MaxManifestSize + MaxSignatureSize + 64<<10
+const headLimit = manifest.MaxManifestSize + sign.MaxSignatureSize + 64<<10
 
 // perEntryOverhead bounds the tar bytes around one entry: header, PAX
 // header with a long name, padding.
@@ -103,8 +100,6 @@ type Options struct {
 	ImageKeys []*sign.PublicKey
 	// Now is the time expiry is judged at; zero means time.Now().
 	Now time.Time
-	// IgnoreExpiry verifies an expired kit without failing (install decides).
-	IgnoreExpiry bool
 	// OnManifest is called once the manifest is verified and parsed, before
 	// any content is read; an error stops the verification.
 	OnManifest func(m *manifest.Manifest, raw []byte) error
@@ -197,12 +192,12 @@ func readSig(path string) ([]byte, error) {
 		return nil, fmt.Errorf("whole-file signature %w", err)
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxSignatureSize+1))
+	b, err := io.ReadAll(io.LimitReader(f, sign.MaxSignatureSize+1))
 	if err != nil {
 		return nil, err
 	}
-	if len(b) > MaxSignatureSize {
-		return nil, fmt.Errorf("signature %s: over %d bytes: %w", path, MaxSignatureSize, errdef.ErrSignature)
+	if len(b) > sign.MaxSignatureSize {
+		return nil, fmt.Errorf("signature %s: over %d bytes: %w", path, sign.MaxSignatureSize, errdef.ErrSignature)
 	}
 	return b, nil
 }
@@ -225,7 +220,7 @@ func stream(ctx context.Context, raw io.Reader, frames []seekable.Frame, opts Op
 	if err != nil {
 		return nil, err
 	}
-	sig, err := readHeadEntry(kr, kitfile.SignaturePath, MaxSignatureSize)
+	sig, err := readHeadEntry(kr, kitfile.SignaturePath, sign.MaxSignatureSize)
 	if errors.Is(err, errUnexpectedName) {
 		return nil, fmt.Errorf("kit is not signed (no %s): %w", kitfile.SignaturePath, errdef.ErrSignature)
 	}
@@ -250,7 +245,7 @@ func stream(ctx context.Context, raw io.Reader, frames []seekable.Frame, opts Op
 	if !kr.ModTime().Equal(m.CreatedAt) {
 		return nil, fmt.Errorf("%s: entries are dated %s, but the kit was created at %s: %w", kitfile.ManifestPath, kr.ModTime().Format(time.RFC3339), m.CreatedAt.Format(time.RFC3339), errdef.ErrInvalid)
 	}
-	if !opts.IgnoreExpiry && m.Expired(now) {
+	if m.Expired(now) {
 		return nil, fmt.Errorf("kit %s %s expired at %s: %w", m.Name, m.Version, m.ExpiresAt.Format(time.RFC3339), errdef.ErrExpired)
 	}
 	if opts.OnManifest != nil {

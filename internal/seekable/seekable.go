@@ -325,13 +325,6 @@ func (sw *Writer) Close() error {
 	return nil
 }
 
-// Frames returns the frames written so far (complete after Close).
-func (sw *Writer) Frames() []Frame {
-	sw.mu.Lock()
-	defer sw.mu.Unlock()
-	return append([]Frame(nil), sw.frames...)
-}
-
 // SeekTable encodes the seek table frame for frames.
 func SeekTable(frames []Frame) []byte {
 	n := len(frames)
