@@ -64,3 +64,23 @@ func (e *EntryError) Unwrap() error { return e.Err }
 func entryErrorf(path, format string, args ...any) error {
 	return &EntryError{Path: path, Err: fmt.Errorf(format, args...)}
 }
+
+// Span returns the tar bytes of an entry of size bytes named name: its
+// header blocks as Header encodes them, its data and the padding to the next
+// 512-byte block. A kit's entries follow each other, so their offsets in
+// the decompressed stream are known from the manifest alone.
+func Span(name string, size int64, mtime time.Time) int64 {
+	var n countWriter
+	tw := tar.NewWriter(&n)
+	if tw.WriteHeader(Header(name, size, mtime)) != nil {
+		return 0
+	}
+	return int64(n) + (size+511)/512*512
+}
+
+type countWriter int64
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	*c += countWriter(len(p))
+	return len(p), nil
+}

@@ -266,10 +266,15 @@ func typeName(t byte) string {
 // ErrLimit reports a decompressed stream larger than the manifest declares.
 var ErrLimit = errors.New("decompressed kit is larger than its manifest declares (zstd bomb?)")
 
-// streamError classifies errors of the decompressing, untarring stream: all
-// are invalid input (exit 11), except that a limit stays recognisable.
+// streamError classifies errors of the decompressing, untarring stream:
+// damaged compressed bytes (a frame that fails its checksum or does not
+// decode, seekable.DamageError) are errdef.ErrDigestMismatch (exit 2);
+// everything else is invalid input (exit 11), a limit staying recognisable.
 func streamError(what string, err error) error {
+	var damage *seekable.DamageError
 	switch {
+	case errors.As(err, &damage):
+		return fmt.Errorf("%s: %w: %w", what, err, errdef.ErrDigestMismatch)
 	case errors.Is(err, errdef.ErrInvalid), errors.Is(err, errdef.ErrDigestMismatch):
 		return fmt.Errorf("%s: %w", what, err)
 	case errors.Is(err, io.ErrUnexpectedEOF):

@@ -67,6 +67,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/offkit/offkit/internal/errdef"
@@ -202,7 +204,75 @@ func readSig(path string) ([]byte, error) {
 	return b, nil
 }
 
+// stream verifies; a damaged frame's error names the entries it carries.
 func stream(ctx context.Context, raw io.Reader, frames []seekable.Frame, opts Options) (*Result, error) {
+	var head *kitHead
+	res, err := streamWith(ctx, raw, frames, opts, &head)
+	if err != nil {
+		return nil, explainDamage(err, frames, head)
+	}
+	return res, nil
+}
+
+// kitHead is what is known of a kit once its head has been read: enough to
+// place every entry in the decompressed stream.
+type kitHead struct {
+	m                     *manifest.Manifest
+	mlen, siglen, sumslen int64
+}
+
+// explainDamage adds to the error of a damaged frame the entries that frame
+// carries (known from the manifest once the head is read: kit entries
+// follow each other with canonical headers).
+func explainDamage(err error, frames []seekable.Frame, head *kitHead) error {
+	var damage *seekable.DamageError
+	if !errors.As(err, &damage) || damage.Frame < 0 || damage.Frame >= len(frames) {
+		return err
+	}
+	var start int64
+	for _, f := range frames[:damage.Frame] {
+		start += f.DecompressedSize
+	}
+	end := start + frames[damage.Frame].DecompressedSize
+	if head == nil {
+		if start == 0 {
+			return fmt.Errorf("%w (it holds the kit's head, %s)", err, kitfile.ManifestPath)
+		}
+		return err
+	}
+	type span struct {
+		name string
+		size int64
+	}
+	spans := []span{{kitfile.ManifestPath, head.mlen}, {kitfile.SignaturePath, head.siglen}, {kitfile.SumsPath, head.sumslen}}
+	for _, e := range head.m.Entries {
+		spans = append(spans, span{e.Path, e.Size})
+	}
+	var names []string
+	var off int64
+	for _, s := range spans {
+		next := off + kitfile.Span(s.name, s.size, head.m.CreatedAt)
+		if off < end && next > start {
+			names = append(names, strconv.Quote(s.name))
+		}
+		if off >= end {
+			break
+		}
+		off = next
+	}
+	if len(names) > maxNamed {
+		names = append(names[:maxNamed], fmt.Sprintf("and %d more", len(names)-maxNamed))
+	}
+	if len(names) == 0 {
+		return err
+	}
+	return fmt.Errorf("%w (it carries %s)", err, strings.Join(names, ", "))
+}
+
+// maxNamed bounds the entries a damaged frame's error lists.
+const maxNamed = 20
+
+func streamWith(ctx context.Context, raw io.Reader, frames []seekable.Frame, opts Options, head **kitHead) (*Result, error) {
 	if len(opts.Keys) == 0 {
 		return nil, fmt.Errorf("no trusted key given: %w", errdef.ErrSignature)
 	}
@@ -235,6 +305,7 @@ func stream(ctx context.Context, raw io.Reader, frames []seekable.Frame, opts Op
 	if err != nil {
 		return nil, err
 	}
+	*head = &kitHead{m: m, mlen: int64(len(mbytes)), siglen: int64(len(sig)), sumslen: int64(len(m.SHA256SUMS()))}
 	if m.Signer == nil || m.Signer.KeyID != signer.KeyID() {
 		claimed := "no signer"
 		if m.Signer != nil {

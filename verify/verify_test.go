@@ -18,6 +18,7 @@ import (
 
 	"github.com/offkit/offkit/internal/errdef"
 	"github.com/offkit/offkit/internal/kittest"
+	"github.com/offkit/offkit/internal/seekable"
 	"github.com/offkit/offkit/kitfile"
 	"github.com/offkit/offkit/manifest"
 	"github.com/offkit/offkit/sign"
@@ -366,4 +367,40 @@ func TestNotARegularFile(t *testing.T) {
 	}
 	_, err = verify.File(context.Background(), good.Path, opts(key))
 	wantCode(t, err, 11, "not a regular file")
+}
+
+// TestDamagedFrame: damage in transit (a frame that fails its checksum) is
+// exit 2 naming the entries the damaged frame carries, with or without a
+// seek table; 11 stays for hostile input (issue 7, section 2).
+func TestDamagedFrame(t *testing.T) {
+	key := kittest.NewKey(t)
+	res := kittest.Build(t, key, "damaged", "1.0.0", 1<<20, t.TempDir())
+	os.Remove(res.SignaturePath)
+	b, err := os.ReadFile(res.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frames, err := seekable.ReadSeekTable(bytes.NewReader(b), int64(len(b)))
+	if err != nil || len(frames) < 4 {
+		t.Fatalf("want a kit of several frames: %d frames, %v", len(frames), err)
+	}
+	// The last byte of frame 2 belongs to its content checksum.
+	f := frames[2]
+	b[f.Offset+f.CompressedSize-1] ^= 0x55
+	if err := os.WriteFile(res.Path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = verify.File(context.Background(), res.Path, opts(key))
+	wantCode(t, err, 2, `frame 2 is damaged`)
+	wantCode(t, err, 2, `"files/damaged/big.bin"`)
+
+	// Without the seek table (a kit joined from a pipe), the entry being
+	// read when the damage shows is named.
+	end := f.Offset
+	for _, g := range frames[2:] {
+		end += g.CompressedSize
+	}
+	_, err = verify.Stream(context.Background(), bytes.NewReader(b[:end]), opts(key))
+	wantCode(t, err, 2, "the zstd stream is damaged")
+	wantCode(t, err, 2, `"files/damaged/big.bin"`)
 }

@@ -10,15 +10,95 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// NewDecoder returns a streaming decoder for an ordinary (not necessarily
-// seekable) zstd stream, with the window and memory limits of the format.
-// The caller must Close it.
-func NewDecoder(r io.Reader) (*zstd.Decoder, error) {
-	return zstd.NewReader(r,
+// Decoder decodes an ordinary (not necessarily seekable) zstd stream, with
+// the window and memory limits of the format. Its errors tell damage
+// (DamageError with Frame -1) from limits (ErrFormat) and from errors of
+// the underlying reader, which it returns as they are.
+type Decoder struct {
+	dec *zstd.Decoder
+	src *sourceReader
+}
+
+// NewDecoder returns a streaming decoder of r. The caller must Close it.
+func NewDecoder(r io.Reader) (*Decoder, error) {
+	src := &sourceReader{r: r}
+	dec, err := zstd.NewReader(src,
 		zstd.WithDecoderMaxWindow(MaxWindow),
 		zstd.WithDecoderMaxMemory(MaxFrameSize*4),
 		zstd.WithDecoderConcurrency(2),
 	)
+	if err != nil {
+		return nil, err
+	}
+	return &Decoder{dec: dec, src: src}, nil
+}
+
+// Read implements io.Reader.
+func (d *Decoder) Read(p []byte) (int, error) {
+	n, err := d.dec.Read(p)
+	if err == nil || err == io.EOF {
+		return n, err
+	}
+	if d.src.err != nil && d.src.err != io.EOF {
+		return n, d.src.err
+	}
+	return n, classify(-1, err)
+}
+
+// Close stops the decoder.
+func (d *Decoder) Close() { d.dec.Close() }
+
+// sourceReader remembers the underlying reader's error, so that a read
+// error is never taken for damage.
+type sourceReader struct {
+	r   io.Reader
+	err error
+}
+
+func (s *sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil {
+		s.err = err
+	}
+	return n, err
+}
+
+// DamageError reports compressed bytes that fail their checksum or do not
+// decode: damage in transit, as opposed to a stream that is over a limit or
+// whose seek table lies (ErrFormat).
+type DamageError struct {
+	// Frame is the index of the damaged frame in the seek table, -1 when
+	// the stream is read without one.
+	Frame int
+	Err   error
+}
+
+func (e *DamageError) Error() string {
+	if e.Frame < 0 {
+		return fmt.Sprintf("the zstd stream is damaged: %v", e.Err)
+	}
+	return fmt.Sprintf("frame %d is damaged: %v", e.Frame, e.Err)
+}
+
+func (e *DamageError) Unwrap() error { return e.Err }
+
+// classify tells a frame over the decoder's limits (ErrFormat) from a
+// damaged one (DamageError).
+func classify(frame int, err error) error {
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return err
+	case errors.Is(err, zstd.ErrWindowSizeExceeded), errors.Is(err, zstd.ErrDecoderSizeExceeded),
+		errors.Is(err, zstd.ErrFrameSizeExceeded),
+		// Bytes that do not start a frame at all: not a damaged frame but
+		// something else appended to, or standing for, the stream.
+		errors.Is(err, zstd.ErrMagicMismatch):
+		if frame < 0 {
+			return fmt.Errorf("%w: %w", ErrFormat, err)
+		}
+		return fmt.Errorf("frame %d: %w: %w", frame, ErrFormat, err)
+	}
+	return &DamageError{Frame: frame, Err: err}
 }
 
 // FrameReader decodes the frames of a seekable stream on several goroutines
@@ -87,7 +167,7 @@ func NewFrameReader(r io.Reader, frames []Frame, concurrency int, hold int64) *F
 				if j.err == nil && int64(len(j.out)) != j.want {
 					j.err = fmt.Errorf("frame %d decodes to %d bytes, seek table says %d: %w", j.index, len(j.out), j.want, ErrFormat)
 				} else if j.err != nil {
-					j.err = fmt.Errorf("frame %d: %w: %w", j.index, ErrFormat, j.err)
+					j.err = classify(j.index, j.err)
 				}
 				release(j.in)
 				j.in = nil
