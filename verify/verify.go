@@ -297,22 +297,11 @@ func streamWith(ctx context.Context, raw io.Reader, frames []seekable.Frame, opt
 	if err != nil {
 		return nil, err
 	}
-	signer, err := sign.VerifyAny(opts.Keys, mbytes, sig)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", kitfile.SignaturePath, err)
-	}
-	m, err := manifest.Parse(mbytes)
+	m, signer, err := checkHead(mbytes, sig, opts.Keys)
 	if err != nil {
 		return nil, err
 	}
 	*head = &kitHead{m: m, mlen: int64(len(mbytes)), siglen: int64(len(sig)), sumslen: int64(len(m.SHA256SUMS()))}
-	if m.Signer == nil || m.Signer.KeyID != signer.KeyID() {
-		claimed := "no signer"
-		if m.Signer != nil {
-			claimed = "signer " + m.Signer.KeyID
-		}
-		return nil, fmt.Errorf("%s: names %s, but key %s signed it: %w", kitfile.ManifestPath, claimed, signer.KeyID(), errdef.ErrSignature)
-	}
 	if !kr.ModTime().Equal(m.CreatedAt) {
 		return nil, fmt.Errorf("%s: entries are dated %s, but the kit was created at %s: %w", kitfile.ManifestPath, kr.ModTime().Format(time.RFC3339), m.CreatedAt.Format(time.RFC3339), errdef.ErrInvalid)
 	}
@@ -445,6 +434,41 @@ func asEntryError(path string, err error) error {
 		return err
 	}
 	return &kitfile.EntryError{Path: path, Err: err}
+}
+
+// Head checks the head of a kit, as kitfile.ReadHead returns it: the
+// manifest must be signed by one of keys and name that key as its signer
+// (else errdef.ErrSignature). It returns the manifest and the key. Only
+// the head is checked, nothing it promises about the content: File does
+// that.
+func Head(h *kitfile.Head, keys []*sign.PublicKey) (*manifest.Manifest, *sign.PublicKey, error) {
+	if len(keys) == 0 {
+		return nil, nil, fmt.Errorf("no trusted key given: %w", errdef.ErrSignature)
+	}
+	if h.Signature == nil {
+		return nil, nil, fmt.Errorf("kit is not signed (no %s): %w", kitfile.SignaturePath, errdef.ErrSignature)
+	}
+	return checkHead(h.ManifestBytes, h.Signature, keys)
+}
+
+// checkHead checks the manifest's signature (rule 1) and its signer.
+func checkHead(mbytes, sig []byte, keys []*sign.PublicKey) (*manifest.Manifest, *sign.PublicKey, error) {
+	signer, err := sign.VerifyAny(keys, mbytes, sig)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", kitfile.SignaturePath, err)
+	}
+	m, err := manifest.Parse(mbytes)
+	if err != nil {
+		return nil, nil, err
+	}
+	if m.Signer == nil || m.Signer.KeyID != signer.KeyID() {
+		claimed := "no signer"
+		if m.Signer != nil {
+			claimed = "signer " + m.Signer.KeyID
+		}
+		return nil, nil, fmt.Errorf("%s: names %s, but key %s signed it: %w", kitfile.ManifestPath, claimed, signer.KeyID(), errdef.ErrSignature)
+	}
+	return m, signer, nil
 }
 
 // entryErrorf returns a *kitfile.EntryError for path, its cause formatted.

@@ -344,10 +344,7 @@ func (a *app) inspectCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if head.Signature == nil {
-					return fmt.Errorf("kit %s is not signed: %w", args[0], errdef.ErrSignature)
-				}
-				k, err := sign.VerifyAny(keys, head.ManifestBytes, head.Signature)
+				_, k, err := verify.Head(head, keys)
 				if err != nil {
 					return fmt.Errorf("kit %s: %w", args[0], err)
 				}
