@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -120,4 +121,55 @@ func TestDebugBuildIDCore(t *testing.T) {
 	}
 	path := writeFile(t, filepath.Join(t.TempDir(), "core"), string(core))
 	newRunner(t).fails(1, []string{"debug", "buildid", path}, path, "a core file", "eu-unstrip -n --core")
+}
+
+// offkit debug buildid --json over every ELF file of /usr/bin prints the
+// build ids that `readelf -n` prints, and no id for the same files.
+func TestDebugBuildIDMatchesReadelf(t *testing.T) {
+	readelf, err := exec.LookPath("readelf")
+	if err != nil {
+		t.Skip("readelf not installed")
+	}
+	entries, err := os.ReadDir("/usr/bin")
+	if err != nil {
+		t.Skip(err)
+	}
+	var files []string
+	for _, e := range entries {
+		path := filepath.Join("/usr/bin", e.Name())
+		if !e.Type().IsRegular() {
+			continue
+		}
+		if f, err := os.Open(path); err == nil {
+			var magic [4]byte
+			if n, _ := f.Read(magic[:]); n == 4 && string(magic[:]) == "\x7fELF" {
+				files = append(files, path)
+			}
+			f.Close()
+		}
+	}
+	if len(files) == 0 {
+		t.Skip("no ELF files in /usr/bin")
+	}
+	res := newRunner(t).ok(append([]string{"debug", "buildid", "--json"}, files...)...)
+	var out []buildIDOutput
+	if err := json.Unmarshal([]byte(res.stdout), &out); err != nil || len(out) != len(files) {
+		t.Fatalf("%v: %d objects for %d files", err, len(out), len(files))
+	}
+	text, _ := exec.Command(readelf, append([]string{"-n", "-W"}, files...)...).Output()
+	want := map[string]string{}
+	cur := ""
+	for _, line := range strings.Split(string(text), "\n") {
+		if name, ok := strings.CutPrefix(line, "File: "); ok {
+			cur = name
+		} else if _, id, ok := strings.Cut(line, "Build ID: "); ok {
+			want[cur] = strings.TrimSpace(id)
+		}
+	}
+	for _, o := range out {
+		if o.BuildID != want[o.File] || o.HasNote != (want[o.File] != "") {
+			t.Errorf("%s: build id %q, readelf %q", o.File, o.BuildID, want[o.File])
+		}
+	}
+	t.Logf("%d ELF files of /usr/bin, %d with a build id note", len(out), len(want))
 }
