@@ -3,6 +3,7 @@ module github.com/offkit/offkit
 go 1.26.0
 
 require (
+	github.com/go-jose/go-jose/v4 v4.1.9
 	github.com/google/go-containerregistry v0.20.6
 	github.com/klauspost/compress v1.20.3
 	github.com/opencontainers/go-digest v1.0.0
