@@ -7,11 +7,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"log"
-	"log/slog"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -611,25 +609,4 @@ func mustDigest(t *testing.T, img v1.Image) v1.Hash {
 		t.Fatal(err)
 	}
 	return d
-}
-
-// Collect the images of a kit spec into the layout folder of the kit being
-// built: here the demo image of examples/zastava-runtime, from its OCI
-// layout folder, and an image pulled from a registry.
-func ExampleCollect() {
-	srcs := []manifest.ImageSource{
-		{Ref: "registry.stella-ops.org/stellaops/zastava-observer:1.4.2", Layout: "_image"},
-		{Ref: "registry.example/stellaops/zastava-webhook:1.4.2", Platforms: []string{"linux/amd64"}},
-	}
-	imgs, err := images.Collect(context.Background(), srcs, "staging/images", images.Options{
-		BaseDir: "examples/zastava-runtime",
-		Log:     slog.Default(),
-	})
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	for _, img := range imgs {
-		fmt.Println(img.Reference, img.Digest, img.Platforms)
-	}
 }

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"log"
 	"net/http"
@@ -189,35 +188,4 @@ func file(t *testing.T, p *images.Plan, h v1.Hash) *images.File {
 	}
 	t.Fatalf("no file for %s", h)
 	return nil
-}
-
-// Resolve the images of a kit spec, then stream the files of their layout
-// one by one, as the kit packer does: only manifests and configs are held in
-// memory, and each layer is read from its source, and checked, as it is
-// copied.
-func ExampleResolve() {
-	srcs := []manifest.ImageSource{
-		{Ref: "registry.stella-ops.org/stellaops/zastava-observer:1.4.2", Layout: "_image"},
-	}
-	ctx := context.Background()
-	p, err := images.Resolve(ctx, srcs, images.Options{BaseDir: "examples/zastava-runtime"})
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer p.Close()
-	for _, f := range p.Files {
-		rc, err := f.Open(ctx)
-		if err != nil {
-			fmt.Println(err)
-			return
-		}
-		n, err := io.Copy(io.Discard, rc) // a tar writer, in the kit
-		rc.Close()
-		if err != nil {
-			fmt.Println(err) // errdef.ErrDigestMismatch names the blob
-			return
-		}
-		fmt.Println("images/"+f.Path, n, f.SHA256)
-	}
 }
