@@ -34,9 +34,9 @@ type buildIDOutput struct {
 func (a *app) debugCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "debug",
-		Short: "Debug symbols: build ids",
+		Short: "Debug symbols: build ids, the installed .build-id store",
 	}
-	c.AddCommand(a.debugBuildIDCmd())
+	c.AddCommand(a.debugBuildIDCmd(), a.debugFindCmd())
 	return c
 }
 
