@@ -21,7 +21,7 @@ import (
 
 func TestParseID(t *testing.T) {
 	for in, want := range map[string]string{
-		"0102030405060708": "0102030405060708", // 8 bytes, --build-id=0x…
+		"0102030405060708":                         "0102030405060708", // 8 bytes, --build-id=0x…
 		"3F1C9A0455E217B86D20418EC05B937A12F4680D": "3f1c9a0455e217b86d20418ec05b937a12f4680d",
 		strings.Repeat("ab", 64):                   strings.Repeat("ab", 64),
 	} {
