@@ -155,7 +155,7 @@ func newRoot(a *app) *cobra.Command {
 	}
 	root.PersistentFlags().BoolVar(&a.json, "json", false, "machine-readable output on stdout")
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
-		return fmt.Errorf("%s%v: %w", commandPrefix(cmd), err, errdef.ErrInvalid)
+		return fmt.Errorf("%s%w: %w", commandPrefix(cmd), err, errdef.ErrInvalid)
 	})
 	root.AddCommand(
 		a.buildCmd(), a.signCmd(), a.inspectCmd(), a.verifyCmd(), a.installCmd(),
@@ -192,7 +192,7 @@ func invalidArgs(c *cobra.Command) {
 	}
 	c.Args = func(cmd *cobra.Command, args []string) error {
 		if err := check(cmd, args); err != nil {
-			return fmt.Errorf("%s%v: %w", commandPrefix(cmd), err, errdef.ErrInvalid)
+			return fmt.Errorf("%s%w: %w", commandPrefix(cmd), err, errdef.ErrInvalid)
 		}
 		return nil
 	}
