@@ -46,4 +46,80 @@
 // snapshot whose fetchedAt lies more than MaxFutureFetch (5 minutes) ahead
 // of the clock is expired: it would otherwise stay fresh as long as it
 // claims.
+//
+// # Refresh
+//
+// Refresher.Refresh fetches ISSUER/.well-known/openid-configuration; its
+// issuer must equal Options.Issuer byte for byte, its jwks_uri must be an
+// absolute https URL (http only on a loopback host with allowLoopbackHttp;
+// redirects are held to the same rule). The JWKS must be a JSON object whose
+// keys are public and asymmetric: a set publishing a private or symmetric
+// key is refused whole; keys no accepted algorithm uses are skipped; at
+// least one usable key (RSA ≥ 2048 bits, P-256, Ed25519) must remain.
+// Bodies are read bounded (MaxDocumentSize + 1, then refused). Cached
+// ETags are sent as If-None-Match; a 304 to both requests keeps the
+// documents and moves fetchedAt. The lifetime is the smaller max-age of the
+// two responses (capped at MaxCacheLifetime, 24 h; no-store or no-cache
+// count as 0), else Options.CacheLifetime.
+//
+// A try that fails transiently (a network error, 5xx, 408, 429) is retried
+// after each delay of the ladder in turn (1 s, 2 s, 5 s: four tries, 8 s of
+// waiting; deterministic, no jitter; enableRetries false: one try). A
+// document that breaks a rule fails at once and never replaces the cache.
+// When every try fails, allowOfflineCacheFallback keeps the cache while it
+// is within tolerance (Report.FellBack, nil error) and is an error wrapping
+// ErrMetadataExpired (errdef.ErrExpired, exit 9) beyond.
+//
+// # Tokens
+//
+// Validator.Check decides on one request; each decision is an Outcome (ok,
+// no_token, bad_token, scope, tenant, bound_token, expired_metadata,
+// bypass, anonymous) with an HTTP status (200, 401, 403, 503) and a reason
+// that never contains a token, a proof or key material:
+//
+//   - Without a token (Decide): a remote address in bypassNetworks passes
+//     as bypass (bypass=True); else allowAnonymousFallback lets it pass as
+//     anonymous; else 401. A request that carries a token is always
+//     checked: bypass and the fallback never rescue a bad token.
+//   - Metadata past lifetime + tolerance: 503, naming the issuer.
+//   - The token: at most MaxTokenSize (16 KiB), refused before parsing; a
+//     compact JWS (the JSON serialization is refused) signed with RS256,
+//     PS256, ES256 or EdDSA (none and HMAC are refused at parse, so an HS256
+//     token "signed" with the public key as secret never reaches a key);
+//     its kid must name a cached key (else ErrUnknownKeyID, so the caller
+//     can refresh, at most once a minute: RefreshLimiter) whose type and alg
+//     fit the header's alg; typ dpop+jwt is refused. Then iss equal to the
+//     issuer, aud containing one of audiences, exp present and now ≤ exp +
+//     skew, now ≥ nbf − skew, iat ≤ now + skew.
+//   - Sender constraint (RFC 9449, RFC 8705): a token with cnf is never a
+//     plain bearer token. cnf.jkt requires the DPoP scheme and one DPoP
+//     header: a compact JWS, typ dpop+jwt, an asymmetric alg fitting the
+//     public jwk in its header, signed by that jwk, whose RFC 7638 SHA-256
+//     thumbprint equals cnf.jkt; htm equal to the method; htu equal to the
+//     request URL (scheme and host case-insensitive, default port dropped,
+//     query and fragment ignored); iat within the skew of now; ath equal to
+//     base64url(SHA-256(token)); jti (at most 256 bytes) not seen within
+//     twice the skew for that key (ReplayCache: bounded, refuses new proofs
+//     when full rather than forgetting unexpired ones). cnf.x5t#S256 requires
+//     a TLS client certificate whose DER SHA-256 is that thumbprint. Other
+//     confirmation methods are refused, as is the DPoP scheme or a DPoP
+//     header with an unbound token.
+//   - Scopes: every required scope (the route group's, else
+//     requiredScopes) in scope (space-separated) or scp (array or string):
+//     else 403. Tenant: with requiredTenants, the tenant claim
+//     (stellaops:tenant) must be one of them: else 403.
+//
+// # Audit
+//
+// Each decision is one AuditRecord on the logger AuditLogger
+// (offkit.authorization.audit), in the runbook's form followed by the
+// outcome and reason:
+//
+//	route=/concelier/exports/index.json status=200 subject=ops@example.com clientId=concelier-cli scopes=concelier.mirror.read bypass=False remote=10.1.4.7 outcome=ok reason="token accepted"
+//
+// with (anonymous) for a missing subject and (none) for a missing client id,
+// scope list or address; values that could forge a field are quoted
+// (logfmt). Attrs gives the same fields for JSON logs. The remote address
+// is the peer's, or X-Forwarded-For's right-most untrusted hop when the peer
+// is one of trustedProxies (ClientAddr).
 package authority
