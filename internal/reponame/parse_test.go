@@ -101,3 +101,31 @@ func TestParseDockerGrammar(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParse: whatever Parse accepts, written back in full form, parses to
+// the same reference, and its path is a valid repository name.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"app:1", "reg.example:5000/team/app:v1@sha256:" + strings.Repeat("ab", 32), "localhost/a", "[::1]:5000/x/y:z", "docker.io/library/app"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, ref string) {
+		r, err := Parse(ref)
+		if err != nil {
+			return
+		}
+		full := r.Host + "/" + r.Path
+		if r.Tag != "" {
+			full += ":" + r.Tag
+		}
+		if r.Digest != "" {
+			full += "@" + r.Digest
+		}
+		again, err := Parse(full)
+		if err != nil || again != r {
+			t.Fatalf("Parse(%q) = %+v; Parse(%q) = %+v, %v", ref, r, full, again, err)
+		}
+		if !Name.MatchString(r.Path) {
+			t.Fatalf("Parse(%q): path %q is not a repository name", ref, r.Path)
+		}
+	})
+}
