@@ -97,7 +97,7 @@ type fakeIssuer struct {
 	condition []string // If-None-Match received
 }
 
-func newFakeIssuer(t *testing.T) *fakeIssuer {
+func newFakeIssuer(t testing.TB) *fakeIssuer {
 	f := &fakeIssuer{maxAge: 300, jwks: jwksOf(issuerKeys(t)...)}
 	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.Close)
@@ -198,7 +198,7 @@ func (f *fakeIssuer) options() Options {
 	}
 }
 
-func (f *fakeIssuer) refresher(t *testing.T, root string, c *fakeClock) *Refresher {
+func (f *fakeIssuer) refresher(t testing.TB, root string, c *fakeClock) *Refresher {
 	return &Refresher{Options: f.options(), Root: root, Client: f.Client(), Now: c.Now, Sleep: c.Sleep}
 }
 

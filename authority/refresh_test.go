@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
@@ -210,5 +211,37 @@ func TestParseMaxAge(t *testing.T) {
 		if got := parseMaxAge(vals); got != want {
 			t.Errorf("parseMaxAge(%q) = %v, want %v", in, got, want)
 		}
+	}
+}
+
+// Without Cache-Control the configured lifetime applies; a hanging issuer is
+// a transient failure (the client's timeout) and is retried.
+func TestRefreshDefaultLifetimeAndHang(t *testing.T) {
+	f := newFakeIssuer(t)
+	f.set(func(f *fakeIssuer) { f.maxAge = -1 })
+	c := newClock()
+	r := f.refresher(t, t.TempDir(), c)
+	r.Options.CacheLifetime = Duration(7 * time.Minute)
+	rep, err := r.Refresh(context.Background())
+	if err != nil || rep.Meta.Lifetime() != 7*time.Minute {
+		t.Fatalf("default lifetime: %+v, %v", rep.Meta, err)
+	}
+
+	hang := make(chan struct{})
+	defer close(hang)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-hang:
+		case <-r.Context().Done():
+		}
+	}))
+	defer slow.Close()
+	c = newClock()
+	r = &Refresher{Options: f.options(), Root: t.TempDir(), Now: c.Now, Sleep: c.Sleep,
+		Client: &http.Client{Timeout: 50 * time.Millisecond}}
+	r.Options.Issuer = slow.URL
+	rep, err = r.Refresh(context.Background())
+	if !errors.Is(err, ErrUnreachable) || rep.Attempts != 4 {
+		t.Fatalf("hanging issuer: %d attempts, %v", rep.Attempts, err)
 	}
 }

@@ -24,7 +24,7 @@ const route = "/concelier/exports/index.json"
 
 // env is a validator over a fake issuer's cached metadata, at a fake time.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	f     *fakeIssuer
 	clock *fakeClock
 	root  string
@@ -33,7 +33,7 @@ type env struct {
 	v     *Validator
 }
 
-func newEnv(t *testing.T, mut func(*Options)) *env {
+func newEnv(t testing.TB, mut func(*Options)) *env {
 	f := newFakeIssuer(t)
 	clock := newClock()
 	root := t.TempDir()
@@ -67,7 +67,7 @@ func (e *env) claims() map[string]any {
 	}
 }
 
-func sign(t *testing.T, alg jose.SignatureAlgorithm, key any, kid, typ string, embed bool, payload any) string {
+func sign(t testing.TB, alg jose.SignatureAlgorithm, key any, kid, typ string, embed bool, payload any) string {
 	t.Helper()
 	o := &jose.SignerOptions{EmbedJWK: embed}
 	o = o.WithType(jose.ContentType(typ))
