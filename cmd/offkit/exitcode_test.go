@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/offkit/offkit/internal/errdef"
 	"github.com/offkit/offkit/internal/kittest"
+	"github.com/offkit/offkit/internal/seekable"
 )
 
 // A command line that does not parse is invalid input (11), like any other.
@@ -111,6 +113,29 @@ func mismatchKit(t *testing.T, key *kittest.Key, pad int) string {
 	}
 	c := &kittest.Craft{Content: content, Manifest: m, Key: key}
 	return c.Write(t, filepath.Join(t.TempDir(), "bad-1.0.0.kit.tar.zst"))
+}
+
+// A kit damaged in transit (a frame that fails its zstd checksum) is 2 too,
+// naming the entry the frame carries; verify and install alike.
+func TestExitDamagedFrame(t *testing.T) {
+	r, f := newRunner(t), newFixture(t)
+	res := kittest.Build(t, f.key, "app", "1.0.0", 1<<20, t.TempDir())
+	os.Remove(res.SignaturePath) // else the file signature fails first (5)
+	b, err := os.ReadFile(res.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frames, err := seekable.ReadSeekTable(bytes.NewReader(b), int64(len(b)))
+	if err != nil || len(frames) < 4 {
+		t.Fatalf("want a kit of several frames: %d frames, %v", len(frames), err)
+	}
+	fr := frames[2] // its last byte belongs to its content checksum
+	b[fr.Offset+fr.CompressedSize-1] ^= 0x55
+	if err := os.WriteFile(res.Path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.fails(errdef.ExitMismatch, []string{"verify", res.Path, "--key", f.pub}, "frame 2 is damaged", `"files/app/big.bin"`)
+	r.fails(errdef.ExitMismatch, []string{"install", res.Path, "--root", filepath.Join(t.TempDir(), "site"), "--key", f.pub}, `"files/app/big.bin"`)
 }
 
 func TestExitSignature(t *testing.T) {
