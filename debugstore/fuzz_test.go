@@ -142,6 +142,8 @@ func corpusFile(values ...any) []byte {
 			fmt.Fprintf(&b, "uint64(%d)\n", v)
 		case bool:
 			fmt.Fprintf(&b, "bool(%v)\n", v)
+		case string:
+			fmt.Fprintf(&b, "string(%q)\n", v)
 		}
 	}
 	return b.Bytes()
@@ -156,6 +158,9 @@ func TestSeeds(t *testing.T) {
 	}
 	for _, s := range noteSeeds() {
 		want[filepath.Join("testdata", "fuzz", "FuzzNotes", s.name)] = corpusFile(s.b, s.align, s.big)
+	}
+	for _, s := range sectionSeeds() {
+		want[filepath.Join("testdata", "fuzz", "FuzzFindSection", s.name)] = corpusFile(s.b, s.section)
 	}
 	write := os.Getenv("OFFKIT_WRITE_SEEDS") == "1"
 	for path, b := range want {

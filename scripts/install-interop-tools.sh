@@ -2,7 +2,7 @@
 # Installs the stock tools `make interop` checks offkit against, at pinned
 # versions, into ./bin: cosign and crane with `go install`, oras through the
 # wrapper module in tools/oras (the proxy refuses its `go install`), and
-# skopeo (and wrk, curl for `make bench`) from Debian's packages. Tools already present at the pinned version
+# skopeo, debuginfod (elfutils' debuginfod-find) and gdb (and wrk, curl for `make bench`) from Debian's packages. Tools already present at the pinned version
 # are kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,6 +44,8 @@ command -v skopeo >/dev/null || apt_pkgs+=(skopeo)
 command -v zstd >/dev/null || apt_pkgs+=(zstd)
 command -v wrk >/dev/null || apt_pkgs+=(wrk)     # make bench: HTTP load
 command -v curl >/dev/null || apt_pkgs+=(curl)
+command -v debuginfod-find >/dev/null || apt_pkgs+=(debuginfod)  # elfutils' client, against offkit serve's /buildid
+command -v gdb >/dev/null || apt_pkgs+=(gdb)
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
   echo "installing ${apt_pkgs[*]} from Debian"
   apt-get update -qq

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/offkit/offkit/debugstore"
 	"github.com/offkit/offkit/internal/errdef"
 	"github.com/offkit/offkit/internal/reponame"
 	"github.com/offkit/offkit/registry"
@@ -27,6 +28,7 @@ func (a *app) serveCmd() *cobra.Command {
   /v2/…           the images of the installed kits (OCI distribution spec, pull side)
   /rules/…        the installed Prometheus rule files, with a JSON index
   /dashboards/…   the installed Grafana dashboards, with a JSON index
+  /buildid/…      debuginfod: the installed .build-id tree (debuginfo, executable, section)
   /healthz /readyz /metrics
 
 A new generation (after install or rollback) is served from the next request on,
@@ -99,6 +101,9 @@ An expired kit keeps serving and /readyz stays ready (offkit_kit_expired is 1 on
 			for _, part := range []string{"rules", "dashboards"} {
 				srv.Handle("/"+part+"/", part, serve.Tree(part, view))
 			}
+			dbg := debugstore.NewHandler(view)
+			srv.Handle(debugstore.Prefix, "buildid", dbg)
+			srv.Metrics().MustRegister(dbg)
 			err := srv.Run(cmd.Context())
 			if err != nil {
 				return fmt.Errorf("serve: %w", err)
