@@ -259,3 +259,23 @@ func Evaluate(fetchedAt time.Time, lifetime time.Duration, r Resilience, now tim
 	st.Remaining = st.ValidUntil.Sub(now)
 	return st
 }
+
+// CachedDirs lists the issuer folders under ROOT/authority, sorted; none
+// when the folder does not exist.
+func CachedDirs(root string) ([]string, error) {
+	base := filepath.Join(root, "authority")
+	ents, err := os.ReadDir(base)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("authority cache %s: %w", base, err)
+	}
+	var dirs []string
+	for _, e := range ents {
+		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+			dirs = append(dirs, filepath.Join(base, e.Name()))
+		}
+	}
+	return dirs, nil
+}
