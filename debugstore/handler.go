@@ -204,13 +204,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // miss answers 404 for a well-formed id without the file or section.
 func (h *Handler) miss(w http.ResponseWriter, kind string, err error) {
 	h.misses.WithLabelValues(kind).Inc()
-	if errors.Is(err, errdef.ErrNotFound) {
-		http.Error(w, "not found", http.StatusNotFound)
+	if errors.Is(err, errdef.ErrInvalid) || errors.Is(err, errdef.ErrIO) {
+		// A file that is there but not a regular file, or malformed: the
+		// kit carries nothing to serve under this id; the answer says why.
+		http.Error(w, "not found: "+err.Error(), http.StatusNotFound)
 		return
 	}
-	// A file that is there but not a regular file, or malformed: the kit
-	// carries nothing to serve under this id.
-	http.Error(w, "not found: "+err.Error(), http.StatusNotFound)
+	http.Error(w, "not found", http.StatusNotFound)
 }
 
 // openSection opens the file holding section name for id: the debug file

@@ -2,17 +2,24 @@ package debugstore_test
 
 import (
 	"bytes"
+	"context"
 	"debug/elf"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/offkit/offkit/debugstore"
+	"github.com/offkit/offkit/internal/kittest"
 	"github.com/offkit/offkit/serve"
+	"github.com/offkit/offkit/sign"
 	"github.com/offkit/offkit/site"
 )
 
@@ -202,4 +209,95 @@ func TestDebuginfodHostileIDs(t *testing.T) {
 	if r := do(t, "GET", ts.URL+"/buildid/"+strings.Repeat("0", 1<<20)+"/debuginfo"); r.code != http.StatusRequestHeaderFieldsTooLarge && r.code != http.StatusBadRequest {
 		t.Errorf("1 MB id: %d", r.code)
 	}
+}
+
+// craftedSite installs a kit made by kittest.Craft holding files (entry
+// path → content), signed with the test key: only its content is hostile.
+func craftedSite(t *testing.T, files map[string][]byte) string {
+	t.Helper()
+	testKey.once.Do(func() { testKey.key = kittest.NewKey(t) })
+	var content []kittest.Entry
+	paths := make([]string, 0, len(files))
+	for p := range files {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		content = append(content, kittest.File(p, files[p]))
+	}
+	m := kittest.ManifestFor(content)
+	m.Name, m.Version = "hostile", "1.0.0"
+	for i := range m.Entries {
+		m.Entries[i].Role = kittest.RoleOf(m.Entries[i].Path)
+	}
+	k := (&kittest.Craft{Content: content, Manifest: m, Key: testKey.key}).Write(t, filepath.Join(t.TempDir(), "hostile-1.0.0.kit.tar.zst"))
+	root := filepath.Join(t.TempDir(), "site")
+	s, err := site.Open(root, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Install(context.Background(), k, site.InstallOptions{Keys: []*sign.PublicKey{testKey.key.Public}, Now: kittest.Created.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// What a kit installs under .build-id is served only as what it is: a
+// folder where a .debug file would be is 404, as is a section of a file
+// that is no ELF or whose section table lies past its end; the
+// well-formed files next to them still serve.
+func TestDebuginfodHostileKit(t *testing.T) {
+	a, b, c := strings.Repeat("a", 40), strings.Repeat("b", 40), strings.Repeat("c", 40)
+	root := craftedSite(t, map[string][]byte{
+		"debug/.build-id/aa/" + a[2:] + ".debug/x": []byte("a folder"),
+		"debug/.build-id/bb/" + b[2:] + ".debug":   []byte("not ELF"),
+		"debug/.build-id/cc/" + c[2:] + ".debug":   tablePastEnd(),
+		"debug/.build-id/cc/" + c[2:]:              []byte("\x7fELF\x02\x01\x01\x00 not much"),
+	})
+	srv := serve.New(serve.Config{}, nil)
+	h := debugstore.NewHandler(site.NewView(root))
+	srv.Handle(debugstore.Prefix, "buildid", h)
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	for _, u := range []string{"/buildid/" + a + "/debuginfo", "/buildid/" + a + "/section/.text", "/buildid/" + b + "/section/.text", "/buildid/" + c + "/section/.text"} {
+		if r := do(t, "GET", ts.URL+u); r.code != http.StatusNotFound {
+			t.Errorf("GET %s: %d %s, want 404", u, r.code, r.body)
+		}
+	}
+	if r := do(t, "GET", ts.URL+"/buildid/"+b+"/debuginfo"); r.code != 200 || string(r.body) != "not ELF" {
+		t.Errorf("debuginfo of %s: %d %q", b, r.code, r.body)
+	}
+	// The section table of c's .debug file is past its end: named in the
+	// answer.
+	if r := do(t, "GET", ts.URL+"/buildid/"+c+"/section/.text"); !strings.Contains(string(r.body), "ELF header") {
+		t.Errorf("c: %s", r.body)
+	}
+}
+
+// Two servers over one read-only site answer byte for byte alike, headers
+// included (but Date).
+func TestDebuginfodReplicas(t *testing.T) {
+	ds := newDebugSite(t)
+	one, _ := ds.server(t)
+	two, _ := ds.server(t)
+	for _, u := range []string{"/debuginfo", "/executable", "/section/.debug_info", "/section/.text"} {
+		r1, r2 := do(t, "GET", one.URL+"/buildid/"+ds.prog.ID+u), do(t, "GET", two.URL+"/buildid/"+ds.prog.ID+u)
+		r1.header.Del("Date")
+		r2.header.Del("Date")
+		if r1.code != 200 || !bytes.Equal(r1.body, r2.body) || fmt.Sprint(r1.header) != fmt.Sprint(r2.header) {
+			t.Errorf("%s: %d %v, %d %v", u, r1.code, r1.header, r2.code, r2.header)
+		}
+	}
+}
+
+// tablePastEnd is a 64-bit ELF header whose section header table lies a
+// terabyte past the end of the file.
+func tablePastEnd() []byte {
+	b := make([]byte, 64)
+	copy(b, "\x7fELF\x02\x01\x01")
+	b[40+5] = 1 // e_shoff 1<<40
+	b[58] = 64  // e_shentsize
+	b[60] = 1   // e_shnum
+	return b
 }
