@@ -16,6 +16,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/offkit/offkit/internal/errdef"
 )
 
 // MaxTokenSize bounds an access token (16 KiB): a longer Authorization value
@@ -184,7 +186,7 @@ func NewValidator(o Options, md Metadata, now func() time.Time, replay *ReplayCa
 		return nil, err
 	}
 	if md.Meta.Issuer != o.Issuer {
-		return nil, fmt.Errorf("authority metadata is for issuer %q, not %q", md.Meta.Issuer, o.Issuer)
+		return nil, fmt.Errorf("authority metadata is for issuer %q, not %q: %w", md.Meta.Issuer, o.Issuer, errdef.ErrInvalid)
 	}
 	keys, err := ParseJWKS(md.JWKS)
 	if err != nil {
