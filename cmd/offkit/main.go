@@ -50,7 +50,10 @@ func main() {
 		debug.SetMemoryLimit(memoryLimit)
 	}
 	a := &app{stdout: os.Stdout, stderr: os.Stderr, now: time.Now, drain: defaultDrain, tty: term.IsTerminal(int(os.Stderr.Fd()))}
-	os.Exit(a.run(onSignal(a), os.Args[1:]))
+	stop := startProfile()
+	code := a.run(onSignal(a), os.Args[1:])
+	stop()
+	os.Exit(code)
 }
 
 // errTerminated is the cancellation cause of a SIGTERM (exit 143); any other
