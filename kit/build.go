@@ -31,6 +31,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/offkit/offkit/images"
+	"github.com/offkit/offkit/internal/copybuf"
 	"github.com/offkit/offkit/internal/errdef"
 	"github.com/offkit/offkit/internal/ocilayout"
 	"github.com/offkit/offkit/kitfile"
@@ -400,7 +401,7 @@ func hashEntry(file, kitPath string, role manifest.Role) (manifest.Entry, error)
 	}
 	defer f.Close()
 	h := sha256.New()
-	n, err := io.Copy(h, f)
+	n, err := copybuf.Copy(h, f)
 	if err != nil {
 		return manifest.Entry{}, fmt.Errorf("reading %s: %w", file, err)
 	}

@@ -5,11 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"io"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/offkit/offkit/internal/copybuf"
 	"github.com/offkit/offkit/internal/errdef"
 	"github.com/offkit/offkit/kitfile"
 	"github.com/offkit/offkit/manifest"
@@ -40,7 +40,7 @@ func (s *Site) quarantine(kitPath string, cause error, now time.Time) error {
 	q := Quarantine{Time: now.Truncate(time.Second), Kit: abs, Reason: cause.Error(), ExitCode: errdef.ExitCode(cause)}
 	if f, _, err := kitfile.Open(kitPath); err == nil {
 		h := sha256.New()
-		q.Size, _ = io.Copy(h, f)
+		q.Size, _ = copybuf.Copy(h, f)
 		f.Close()
 		q.SHA256 = "sha256:" + hex.EncodeToString(h.Sum(nil))
 	}

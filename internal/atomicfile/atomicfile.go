@@ -8,6 +8,8 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+
+	"github.com/offkit/offkit/internal/copybuf"
 )
 
 // WriteFile replaces path with data.
@@ -61,7 +63,7 @@ func WriteNew(root *os.Root, name string, r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(f, r); err != nil {
+	if _, err := copybuf.Copy(f, r); err != nil {
 		f.Close()
 		return err
 	}
