@@ -38,7 +38,7 @@ func (a *app) authorityCmd() *cobra.Command {
 		Use:   "authority",
 		Short: "The cached Authority metadata (discovery document and JWKS)",
 	}
-	c.AddCommand(a.authorityStatusCmd())
+	c.AddCommand(a.authorityStatusCmd(), a.authorityRefreshCmd())
 	return c
 }
 

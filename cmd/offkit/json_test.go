@@ -111,6 +111,15 @@ func TestJSONOutput(t *testing.T) {
 		t.Errorf("status: kits %v", st["kits"])
 	}
 
+	iss := newRefreshIssuer(t, false)
+	ar := r.jsonOK(authorityRefreshSchema, "authority", "refresh", "--root", root, "--issuer", iss.URL, "--allow-loopback-http")
+	if ar["outcome"] != "fresh" {
+		t.Errorf("authority refresh: %v", ar)
+	}
+	if as := r.jsonOK(authorityStatusSchema, "authority", "status", "--root", root); len(as["issuers"].([]any)) != 1 {
+		t.Errorf("authority status: %v", as)
+	}
+
 	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	defer reg.Close()
 	host := strings.TrimPrefix(reg.URL, "http://")
