@@ -146,7 +146,8 @@ func Build(ctx context.Context, spec *manifest.Spec, opts BuildOptions) (*BuildR
 			Log:       log,
 		})
 	}()
-	srcs, fileErr := collectFiles(spec, opts.Dir)
+	srcs, dbg, fileErr := collectFiles(spec, opts.Dir)
+	defer dbg.close()
 	<-resolved
 	if plan != nil {
 		defer plan.Close()
@@ -156,6 +157,9 @@ func Build(ctx context.Context, spec *manifest.Spec, opts BuildOptions) (*BuildR
 	}
 	if fileErr != nil {
 		return nil, fileErr
+	}
+	if dbg != nil {
+		m.Debug = dbg.list
 	}
 	if plan != nil {
 		m.Images = plan.Images
@@ -409,8 +413,12 @@ func hashEntry(file, kitPath string, role manifest.Role) (manifest.Entry, error)
 }
 
 // collectFiles walks the file sources of the spec, validating rules and
-// dashboards.
-func collectFiles(spec *manifest.Spec, dir string) ([]source, error) {
+// dashboards, and reads the debug sources (collectDebug).
+func collectFiles(spec *manifest.Spec, dir string) ([]source, *debugStore, error) {
+	debugTrees := make([]manifest.FileSource, len(spec.Debug))
+	for i, d := range spec.Debug {
+		debugTrees[i] = d.FileSource()
+	}
 	groups := []struct {
 		field  string
 		prefix string
@@ -421,7 +429,7 @@ func collectFiles(spec *manifest.Spec, dir string) ([]source, error) {
 		{"dashboards", "dashboards", manifest.RoleDashboard, spec.Dashboards},
 		{"files", "files", manifest.RoleFile, spec.Files},
 		{"mirror", "mirror", manifest.RoleMirror, spec.Mirror},
-		{"debug", "debug", manifest.RoleDebug, spec.Debug},
+		{"debug", "debug", manifest.RoleDebug, debugTrees},
 	}
 	var out []source
 	uids := map[string]string{}
@@ -429,6 +437,9 @@ func collectFiles(spec *manifest.Spec, dir string) ([]source, error) {
 	seen := map[string]origin{}
 	for _, g := range groups {
 		for i, fsrc := range g.list {
+			if g.role == manifest.RoleDebug && spec.Debug[i].Kind != "" {
+				continue // collectDebug's
+			}
 			field := fmt.Sprintf("spec /%s/%d", g.field, i)
 			src := fsrc.Src
 			if !filepath.IsAbs(src) {
@@ -441,49 +452,65 @@ func collectFiles(spec *manifest.Spec, dir string) ([]source, error) {
 			dest = strings.Trim(filepath.ToSlash(dest), "/")
 			files, err := walkSource(src, fsrc.Symlinks)
 			if err != nil {
-				return nil, fmt.Errorf("%s/src %q: %w", field, fsrc.Src, err)
+				return nil, nil, fmt.Errorf("%s/src %q: %w", field, fsrc.Src, err)
 			}
 			for _, f := range files {
 				kp := path.Join(g.prefix, dest, f.rel)
 				if err := manifest.CheckPath(kp); err != nil || path.Clean(kp) != kp {
-					return nil, fmt.Errorf("%s: kit path %q is not safe: %w", field, kp, errdef.ErrInvalid)
+					return nil, nil, fmt.Errorf("%s: kit path %q is not safe: %w", field, kp, errdef.ErrInvalid)
 				}
 				switch g.role {
 				case manifest.RoleRules:
 					if err := CheckRules(f.abs); err != nil {
-						return nil, fmt.Errorf("%s: %w", field, err)
+						return nil, nil, fmt.Errorf("%s: %w", field, err)
 					}
 				case manifest.RoleDashboard:
 					uid, err := CheckDashboard(f.abs)
 					if err != nil {
-						return nil, fmt.Errorf("%s: %w", field, err)
+						return nil, nil, fmt.Errorf("%s: %w", field, err)
 					}
 					if prev, ok := uids[uid]; ok && uid != "" {
-						return nil, fmt.Errorf("%s: dashboard %s: uid %q is also the uid of %s: %w", field, f.abs, uid, prev, errdef.ErrInvalid)
+						return nil, nil, fmt.Errorf("%s: dashboard %s: uid %q is also the uid of %s: %w", field, f.abs, uid, prev, errdef.ErrInvalid)
 					}
 					uids[uid] = f.abs
 				}
 				// Two names one file system may take for one (case, Unicode
 				// normalisation), or a file where another source has a folder.
 				if prev, ok := seen[manifest.Fold(kp)]; ok {
-					return nil, fmt.Errorf("%s: kit path %q (from %s) collides with %q (from %s, %s): %w", field, kp, f.abs, prev.path, prev.file, prev.field, errdef.ErrInvalid)
+					return nil, nil, fmt.Errorf("%s: kit path %q (from %s) collides with %q (from %s, %s): %w", field, kp, f.abs, prev.path, prev.file, prev.field, errdef.ErrInvalid)
 				}
 				seen[manifest.Fold(kp)] = origin{kp, f.abs, field}
 				out = append(out, source{entry: manifest.Entry{Path: kp, Role: g.role}, file: f.abs})
 			}
 		}
 	}
+	dbg, err := collectDebug(spec.Debug, dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	plain := len(out)
+	for _, s := range dbg.srcs {
+		kp := s.entry.Path
+		if prev, ok := seen[manifest.Fold(kp)]; ok {
+			dbg.close()
+			return nil, nil, fmt.Errorf("%s: kit path %q (from %s) collides with %q (from %s, %s): %w", dbg.field(kp), kp, s.file, prev.path, prev.file, prev.field, errdef.ErrInvalid)
+		}
+		seen[manifest.Fold(kp)] = origin{kp, s.file, dbg.field(kp)}
+		out = append(out, s)
+	}
 	for _, s := range out {
 		for dir := path.Dir(s.entry.Path); dir != "."; dir = path.Dir(dir) {
 			if prev, ok := seen[manifest.Fold(dir)]; ok {
-				return nil, fmt.Errorf("%s: kit path %q is a file (from %s), but %s puts %q inside it: %w", prev.field, prev.path, prev.file, s.file, s.entry.Path, errdef.ErrInvalid)
+				dbg.close()
+				return nil, nil, fmt.Errorf("%s: kit path %q is a file (from %s), but %s puts %q inside it: %w", prev.field, prev.path, prev.file, s.file, s.entry.Path, errdef.ErrInvalid)
 			}
 		}
 	}
-	if err := hashFiles(out); err != nil {
-		return nil, err
+	if err := hashFiles(out[:plain]); err != nil {
+		dbg.close()
+		return nil, nil, err
 	}
-	return out, nil
+	return out, dbg, nil
 }
 
 type walked struct{ abs, rel string }

@@ -16,7 +16,7 @@ type Spec struct {
 	Dashboards           []FileSource  `json:"dashboards,omitempty"`
 	Files                []FileSource  `json:"files,omitempty"`
 	Mirror               []FileSource  `json:"mirror,omitempty"`
-	Debug                []FileSource  `json:"debug,omitempty"`
+	Debug                []DebugSource `json:"debug,omitempty"`
 }
 
 // SpecCompress overrides the default encoder settings.
@@ -77,3 +77,46 @@ const (
 	SymlinksFollow Symlinks = "follow"
 	SymlinksSkip   Symlinks = "skip"
 )
+
+// DebugSource is a source of debug files (docs/debug.md). With a Kind,
+// every file is named by its GNU build id and stored as
+// debug/.build-id/<aa>/<rest>.debug (and <aa>/<rest> for an executable),
+// listed in debug/debug-manifest.json and the kit manifest's debug[].
+// Without a Kind, Src is copied as a tree under debug/Dest, as a FileSource
+// is, and indexed nowhere (the form of kits built before kinds existed).
+type DebugSource struct {
+	Src      string   `json:"src"`
+	Dest     string   `json:"dest,omitempty"`
+	Symlinks Symlinks `json:"symlinks,omitempty"`
+	// Kind is DebugKindFile, DebugKindBinary, DebugKindBuildIDTree, or ""
+	// for a plain tree copy.
+	Kind DebugKind `json:"kind,omitempty"`
+	// Component names what the files belong to (a service, a package); it
+	// is recorded with each file.
+	Component string `json:"component,omitempty"`
+	// Executable also stores an unstripped binary (DebugKindBinary) as the
+	// executable <aa>/<rest>.
+	Executable bool `json:"executable,omitempty"`
+}
+
+// DebugKind is the kind of a debug source.
+type DebugKind string
+
+// The kinds of debug source.
+const (
+	// DebugKindFile: Src is a separate debug file (objcopy
+	// --only-keep-debug) or a folder of them.
+	DebugKindFile DebugKind = "debug-file"
+	// DebugKindBinary: Src is an unstripped binary, or a folder of them; it
+	// carries its own debug information and is stored as the .debug file.
+	DebugKindBinary DebugKind = "binary"
+	// DebugKindBuildIDTree: Src is a .build-id tree (or the folder holding
+	// one, as /usr/lib/debug): <aa>/<rest>.debug and <aa>/<rest> files,
+	// each checked against its own build id.
+	DebugKindBuildIDTree DebugKind = "build-id-tree"
+)
+
+// FileSource is the plain tree copy a DebugSource without a Kind makes.
+func (d DebugSource) FileSource() FileSource {
+	return FileSource{Src: d.Src, Dest: d.Dest, Symlinks: d.Symlinks}
+}

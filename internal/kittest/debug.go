@@ -109,7 +109,7 @@ func DebugKit(t testing.TB, key *Key, name, version string, progs ...*DebugProgr
 	dir := t.TempDir()
 	BuildIDTree(t, filepath.Join(dir, "symbols"), progs...)
 	spec := &manifest.Spec{Name: name, Version: version, CreatedAt: &Created,
-		Debug: []manifest.FileSource{{Src: "symbols", Dest: "."}}}
+		Debug: []manifest.DebugSource{{Src: "symbols", Dest: "."}}}
 	res, err := kit.Build(context.Background(), spec, kit.BuildOptions{
 		Dir: dir, OutDir: t.TempDir(), Key: key.Private, Builder: manifest.Builder{Name: "offkit", Version: "test"},
 	})
