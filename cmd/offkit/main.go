@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -40,15 +39,8 @@ type app struct {
 	drain time.Duration
 }
 
-// memoryLimit is the Go runtime's soft memory limit unless GOMEMLIMIT says
-// otherwise: offkit streams, so its live heap is a few frames, and a limit
-// keeps the garbage collector from letting the heap double past it.
-const memoryLimit = 64 << 20
-
 func main() {
-	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
-		debug.SetMemoryLimit(memoryLimit)
-	}
+	limitMemory()
 	a := &app{stdout: os.Stdout, stderr: os.Stderr, now: time.Now, drain: defaultDrain, tty: term.IsTerminal(int(os.Stderr.Fd()))}
 	stop := startProfile()
 	code := a.run(onSignal(a), os.Args[1:])

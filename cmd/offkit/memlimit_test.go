@@ -1,0 +1,50 @@
+package main
+
+import (
+	"runtime"
+	"runtime/debug"
+	"testing"
+	"time"
+)
+
+func TestMemoryLimit(t *testing.T) {
+	for _, c := range []struct {
+		live uint64
+		want int64
+	}{
+		{0, 64 << 20},
+		{40 << 20, 64 << 20},
+		{69 << 20, 85 << 20},   // a build's encoders and frames on 2 cores
+		{200 << 20, 216 << 20}, // a manifest near its limit
+	} {
+		if got := memoryLimit(c.live); got != c.want {
+			t.Errorf("memoryLimit(%d MiB) = %d MiB, want %d MiB", c.live>>20, got>>20, c.want>>20)
+		}
+	}
+}
+
+// TestMemoryLimitFollowsLiveHeap: a live heap over the floor raises the limit
+// after the next collection, so the collector does not run without pause.
+func TestMemoryLimitFollowsLiveHeap(t *testing.T) {
+	old := debug.SetMemoryLimit(-1)
+	defer func() {
+		memoryLimitOn.Store(false)
+		debug.SetMemoryLimit(old)
+	}()
+	memoryLimitOn.Store(true)
+	debug.SetMemoryLimit(memoryFloor)
+	afterGC()
+	live := make([]byte, 96<<20)
+	for i := range live {
+		live[i] = 1
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for debug.SetMemoryLimit(-1) < 96<<20 {
+		if time.Now().After(deadline) {
+			t.Fatalf("limit %d MiB with 96 MiB live", debug.SetMemoryLimit(-1)>>20)
+		}
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	runtime.KeepAlive(live)
+}
