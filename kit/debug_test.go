@@ -25,6 +25,7 @@ import (
 	"github.com/offkit/offkit/serve"
 	"github.com/offkit/offkit/sign"
 	"github.com/offkit/offkit/site"
+	"github.com/offkit/offkit/verify"
 )
 
 // buildDebug builds a kit whose debug: sources are list, relative to dir.
@@ -299,5 +300,31 @@ func TestBuildDebugPlainTree(t *testing.T) {
 	if !reflect.DeepEqual(paths, want) || len(res.Manifest.Debug) != 0 {
 		b, _ := json.Marshal(res.Manifest)
 		t.Errorf("entries %v, want %v and no debug[]: %s", paths, want, b)
+	}
+}
+
+// A signed kit whose manifest's debug[] lists a build id it does not carry
+// is refused by verify (exit 11) naming the debug[] entry; the same kit
+// listing only what it carries verifies.
+func TestVerifyDebugListNotCarried(t *testing.T) {
+	key := kittest.NewKey(t)
+	id := "0123456789abcdef0123"
+	carried := kittest.File("debug/.build-id/01/23456789abcdef0123.debug", []byte("\x7fELF debug"))
+	for _, tc := range []struct {
+		name  string
+		debug []manifest.Debug
+		code  int
+	}{
+		{"carried", []manifest.Debug{{BuildID: id, Path: carried.Header.Name}}, 0},
+		{"not carried", []manifest.Debug{{BuildID: id, Path: carried.Header.Name},
+			{BuildID: "ffffffffffffffffffff", Path: "debug/.build-id/ff/ffffffffffffffffff.debug"}}, 11},
+	} {
+		m := kittest.ManifestFor([]kittest.Entry{carried})
+		m.Debug = tc.debug
+		p := (&kittest.Craft{Content: []kittest.Entry{carried}, Manifest: m, Key: key}).Write(t, filepath.Join(t.TempDir(), "k"))
+		_, err := verify.File(context.Background(), p, verify.Options{Keys: []*sign.PublicKey{key.Public}, Now: kittest.Created.Add(time.Hour)})
+		if code := errdef.ExitCode(err); code != tc.code || tc.code != 0 && !strings.Contains(err.Error(), `debug[1] "ffffffffffffffffffff" path`) {
+			t.Errorf("%s: %v (exit %d), want exit %d", tc.name, err, code, tc.code)
+		}
 	}
 }
