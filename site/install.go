@@ -539,6 +539,7 @@ func kitIsBad(err error) bool {
 type stager struct {
 	dir    string
 	root   *os.Root
+	tree   *atomicfile.Tree // writes inside root
 	store  string
 	images *ocidir.Writer
 	index  []byte
@@ -559,11 +560,12 @@ func newStager(dir, store string) (*stager, error) {
 		r.Close()
 		return nil, err
 	}
-	return &stager{dir: dir, root: r, store: store, images: images}, nil
+	return &stager{dir: dir, root: r, tree: atomicfile.NewTree(r), store: store, images: images}, nil
 }
 
 func (st *stager) close() {
 	st.images.Close()
+	st.tree.Close()
 	st.root.Close()
 }
 
@@ -572,5 +574,5 @@ func (st *stager) Entry(ctx context.Context, e manifest.Entry, r io.Reader) erro
 	if strings.HasPrefix(e.Path, "images/") {
 		return st.images.Write(e, r)
 	}
-	return atomicfile.WriteNew(st.root, path.Join("tree", e.Path), r)
+	return st.tree.WriteNew(path.Join("tree", e.Path), r)
 }
