@@ -114,6 +114,13 @@ type FrameReader struct {
 	pos     int
 	err     error
 	wg      sync.WaitGroup
+	// Free buffers for compressed frames (ins) and decoded ones (outs),
+	// each of the largest size in the seek table: at most concurrency+3
+	// frames are in flight, so once that many exist, nothing more is
+	// allocated, whatever the collector does (a sync.Pool is emptied by
+	// every collection, and holds buffers of any size).
+	ins, outs     chan []byte
+	maxIn, maxOut int
 }
 
 type frameJob struct {
@@ -141,6 +148,12 @@ func NewFrameReader(r io.Reader, frames []Frame, concurrency int, hold int64) *F
 		queue:   make(chan *frameJob, concurrency+1),
 		stop:    make(chan struct{}),
 		release: make(chan struct{}),
+		ins:     make(chan []byte, concurrency+3),
+		outs:    make(chan []byte, concurrency+3),
+	}
+	for _, f := range frames {
+		fr.maxIn = max(fr.maxIn, int(f.CompressedSize))
+		fr.maxOut = max(fr.maxOut, int(f.DecompressedSize))
 	}
 	if hold < 0 {
 		fr.Release()
@@ -169,7 +182,7 @@ func NewFrameReader(r io.Reader, frames []Frame, concurrency int, hold int64) *F
 				} else if j.err != nil {
 					j.err = classify(j.index, j.err)
 				}
-				release(j.in)
+				fr.put(fr.ins, j.in)
 				j.in = nil
 				close(j.done)
 			}
@@ -189,9 +202,9 @@ func NewFrameReader(r io.Reader, frames []Frame, concurrency int, hold int64) *F
 			}
 			start += f.DecompressedSize
 			j := &frameJob{index: i, want: f.DecompressedSize, done: make(chan struct{})}
-			in := Buffer(int(f.CompressedSize))[:f.CompressedSize]
+			in := fr.take(fr.ins, int(f.CompressedSize), fr.maxIn)[:f.CompressedSize]
 			if _, err := io.ReadFull(r, in); err != nil {
-				release(in)
+				fr.put(fr.ins, in)
 				if errors.Is(err, io.EOF) {
 					err = io.ErrUnexpectedEOF
 				}
@@ -204,11 +217,11 @@ func NewFrameReader(r io.Reader, frames []Frame, concurrency int, hold int64) *F
 				return
 			}
 			j.in = in
-			j.out = Buffer(int(f.DecompressedSize))
+			j.out = fr.take(fr.outs, int(f.DecompressedSize), fr.maxOut)
 			select {
 			case fr.queue <- j:
 			case <-fr.stop:
-				release(in)
+				fr.put(fr.ins, in)
 				return
 			}
 			work <- j
@@ -237,7 +250,7 @@ func (fr *FrameReader) Read(p []byte) (int, error) {
 			return n, nil
 		}
 		if fr.cur != nil {
-			release(fr.cur.out)
+			fr.put(fr.outs, fr.cur.out)
 			fr.cur = nil
 		}
 		j, ok := <-fr.queue
@@ -251,6 +264,30 @@ func (fr *FrameReader) Read(p []byte) (int, error) {
 			continue
 		}
 		fr.cur, fr.pos = j, 0
+	}
+}
+
+// take returns an empty buffer of capacity at least n from free, or a new
+// one of capacity size (the largest n there will be).
+func (fr *FrameReader) take(free chan []byte, n, size int) []byte {
+	select {
+	case b := <-free:
+		if cap(b) >= n {
+			return b[:0]
+		}
+	default:
+	}
+	return make([]byte, 0, max(n, size))
+}
+
+// put gives b back to free, unless free is full.
+func (fr *FrameReader) put(free chan []byte, b []byte) {
+	if cap(b) == 0 {
+		return
+	}
+	select {
+	case free <- b[:0]:
+	default:
 	}
 }
 

@@ -219,8 +219,6 @@ func NewEncoder(level zstd.EncoderLevel) (*zstd.Encoder, error) {
 	)
 }
 
-var bufPool = sync.Pool{New: func() any { return new([]byte) }}
-
 // Buffer returns a buffer of capacity at least n for WriteFrame, one of the
 // Writer's own, waiting until one is free.
 func (sw *Writer) Buffer(n int) []byte {
@@ -247,23 +245,10 @@ func keep(free chan []byte, b []byte) {
 	}
 }
 
-// Buffer returns a buffer of capacity at least n from a pool shared by the
-// readers of this package. A Writer's own Buffer method reuses the buffers
-// of its frames instead.
+// Buffer returns a new buffer of capacity n. A Writer's own Buffer method
+// reuses the buffers of its frames instead, and a FrameReader its own.
 func Buffer(n int) []byte {
-	p := bufPool.Get().(*[]byte)
-	if cap(*p) < n {
-		return make([]byte, 0, n)
-	}
-	return (*p)[:0]
-}
-
-func release(b []byte) {
-	if cap(b) == 0 {
-		return
-	}
-	b = b[:0]
-	bufPool.Put(&b)
+	return make([]byte, 0, n)
 }
 
 func (sw *Writer) getErr() error {
