@@ -1,0 +1,5 @@
+//go:build !race
+
+package copybuf
+
+const raceEnabled = false
