@@ -44,7 +44,7 @@ func TestDebuginfodFind(t *testing.T) {
 		b, _ := os.ReadFile(src)
 		os.WriteFile(filepath.Join(tree, dst), b, 0o755)
 	}
-	os.WriteFile(filepath.Join(dir, "kit.yaml"), []byte("name: symbols\nversion: 1.0.0\ncreatedAt: 2025-10-20T00:00:00Z\ndebug:\n  - src: symbols\n    dest: .\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "kit.yaml"), []byte("name: symbols\nversion: 1.0.0\ncreatedAt: 2025-10-20T00:00:00Z\ndebug:\n  - src: symbols\n    kind: build-id-tree\n"), 0o644)
 	keyEnv := cosignEnv(t, dir)
 	run(t, dir, keyEnv, "offkit", "key", "generate", "--output-key-prefix", "kit")
 	run(t, dir, keyEnv, "offkit", "build", "-f", "kit.yaml", "-o", dir, "--key", "kit.key")

@@ -102,14 +102,15 @@ func BuildIDTree(t testing.TB, dir string, progs ...*DebugProgram) string {
 }
 
 // DebugKit builds kit name at version, signed by key, whose debug: source
-// is the .build-id tree of progs (kit paths debug/.build-id/<aa>/<rest>.debug
-// and debug/.build-id/<aa>/<rest>).
+// is the .build-id tree of progs, kind build-id-tree (kit paths
+// debug/.build-id/<aa>/<rest>.debug and debug/.build-id/<aa>/<rest>, and
+// debug/debug-manifest.json).
 func DebugKit(t testing.TB, key *Key, name, version string, progs ...*DebugProgram) *kit.BuildResult {
 	t.Helper()
 	dir := t.TempDir()
 	BuildIDTree(t, filepath.Join(dir, "symbols"), progs...)
 	spec := &manifest.Spec{Name: name, Version: version, CreatedAt: &Created,
-		Debug: []manifest.DebugSource{{Src: "symbols", Dest: "."}}}
+		Debug: []manifest.DebugSource{{Src: "symbols", Kind: manifest.DebugKindBuildIDTree}}}
 	res, err := kit.Build(context.Background(), spec, kit.BuildOptions{
 		Dir: dir, OutDir: t.TempDir(), Key: key.Private, Builder: manifest.Builder{Name: "offkit", Version: "test"},
 	})
