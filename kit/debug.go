@@ -290,3 +290,58 @@ func (d *debugStore) field(kp string) string {
 	}
 	return "spec /debug"
 }
+
+// MaxDebugManifestSize bounds debug/debug-manifest.json when read back.
+const MaxDebugManifestSize = 64 << 20
+
+// CheckDebugManifest checks the bytes of a kit's debug/debug-manifest.json
+// against its (verified) manifest m: canonical form, and the same files as
+// m.Debug in the same order, each an entry of the kit with the size and
+// SHA-256 the entry has. A debug manifest that lists a build id the kit does
+// not carry is refused (errdef.ErrInvalid). Verify does not call it yet.
+func CheckDebugManifest(m *manifest.Manifest, b []byte) error {
+	const name = DebugManifestPath
+	if len(b) > MaxDebugManifestSize {
+		return fmt.Errorf("%s: %d bytes, over %d: %w", name, len(b), MaxDebugManifestSize, errdef.ErrInvalid)
+	}
+	var dm DebugManifest
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&dm); err != nil {
+		return fmt.Errorf("%s: %v: %w", name, err, errdef.ErrInvalid)
+	}
+	if again, err := EncodeDebugManifest(&dm); err != nil || !bytes.Equal(again, b) {
+		return fmt.Errorf("%s: not in canonical form: %w", name, errdef.ErrInvalid)
+	}
+	if dm.SchemaVersion != 1 {
+		return fmt.Errorf("%s: schemaVersion %d, this offkit reads 1: %w", name, dm.SchemaVersion, errdef.ErrInvalid)
+	}
+	entries := make(map[string]manifest.Entry, len(m.Entries))
+	for _, e := range m.Entries {
+		entries[e.Path] = e
+	}
+	for i, f := range dm.Files {
+		field := fmt.Sprintf("%s files[%d] %q", name, i, f.BuildID)
+		kp := "debug/" + f.File
+		e, ok := entries[kp]
+		if !ok {
+			return fmt.Errorf("%s: %s is not an entry of the kit: %w", field, kp, errdef.ErrInvalid)
+		}
+		if i >= len(m.Debug) {
+			return fmt.Errorf("%s: not in the kit manifest's debug[] (%d files): %w", field, len(m.Debug), errdef.ErrInvalid)
+		}
+		if want := (manifest.Debug{BuildID: f.BuildID, Path: kp, Arch: f.Arch, Image: f.ImageDigest, Component: f.Component}); m.Debug[i] != want {
+			return fmt.Errorf("%s: %+v, but the kit manifest's debug[%d] is %+v: %w", field, want, i, m.Debug[i], errdef.ErrInvalid)
+		}
+		if e.SHA256 != f.SHA256 || e.Size != f.Size {
+			return fmt.Errorf("%s: sha256 %s, %d bytes, but the entry %s has sha256 %s, %d bytes: %w", field, f.SHA256, f.Size, kp, e.SHA256, e.Size, errdef.ErrInvalid)
+		}
+		if want := map[bool]string{true: FormatELFDebug, false: FormatELFExecutable}[strings.HasSuffix(f.File, ".debug")]; f.Format != want {
+			return fmt.Errorf("%s: format %q, but %s is %s: %w", field, f.Format, f.File, want, errdef.ErrInvalid)
+		}
+	}
+	if len(dm.Files) != len(m.Debug) {
+		return fmt.Errorf("%s: %d files, but the kit manifest's debug[] lists %d: %w", name, len(dm.Files), len(m.Debug), errdef.ErrInvalid)
+	}
+	return nil
+}

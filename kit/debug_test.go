@@ -117,6 +117,24 @@ func TestBuildDebugStore(t *testing.T) {
 	if err != nil || !bytes.Equal(got, wantJSON) {
 		t.Errorf("installed debug-manifest.json (%v):\n%s\nwant\n%s", err, got, wantJSON)
 	}
+	if err := kit.CheckDebugManifest(res.Manifest, got); err != nil {
+		t.Errorf("CheckDebugManifest of the built kit: %v", err)
+	}
+	// A debug manifest that lists a build id the kit does not carry, or
+	// leaves one out, is refused.
+	extra := dm
+	extra.Files = append(append([]kit.DebugFileEntry{}, dm.Files...), kit.DebugFileEntry{BuildID: "ffffffffffffffffffff",
+		File: ".build-id/ff/ffffffffffffffffff.debug", Format: kit.FormatELFDebug})
+	short := dm
+	short.Files = dm.Files[:len(dm.Files)-1]
+	for name, x := range map[string]*kit.DebugManifest{"not carried": &extra, "left out": &short} {
+		b, _ := kit.EncodeDebugManifest(x)
+		if err := kit.CheckDebugManifest(res.Manifest, b); errdef.ExitCode(err) != 11 {
+			t.Errorf("CheckDebugManifest, a file %s: %v", name, err)
+		} else {
+			t.Logf("%s: %v", name, err)
+		}
+	}
 	for _, w := range wants {
 		got, err := os.ReadFile(filepath.Join(root, "current", "debug", filepath.FromSlash(w.file)))
 		exp, _ := os.ReadFile(w.src)
