@@ -301,7 +301,8 @@ func streamWith(ctx context.Context, raw io.Reader, frames []seekable.Frame, opt
 	if err != nil {
 		return nil, err
 	}
-	*head = &kitHead{m: m, mlen: int64(len(mbytes)), siglen: int64(len(sig)), sumslen: int64(len(m.SHA256SUMS()))}
+	sums := m.SHA256SUMS()
+	*head = &kitHead{m: m, mlen: int64(len(mbytes)), siglen: int64(len(sig)), sumslen: int64(len(sums))}
 	if !kr.ModTime().Equal(m.CreatedAt) {
 		return nil, fmt.Errorf("%s: entries are dated %s, but the kit was created at %s: %w", kitfile.ManifestPath, kr.ModTime().Format(time.RFC3339), m.CreatedAt.Format(time.RFC3339), errdef.ErrInvalid)
 	}
@@ -321,7 +322,6 @@ func streamWith(ctx context.Context, raw io.Reader, frames []seekable.Frame, opt
 	if err != nil {
 		return nil, err
 	}
-	sums := m.SHA256SUMS()
 	total := m.TotalSize()
 	kr.SetLimit(int64(len(mbytes)+len(sig)+len(sums)) + total + int64(len(m.Entries)+4)*perEntryOverhead + 10240)
 
