@@ -78,11 +78,12 @@ const (
 	MaxReach = 1 << 20
 )
 
-// Paths of the layout inside a kit.
+// Paths of the layout inside a kit: the manifest's, which gives these
+// paths their role.
 const (
-	IndexPath  = "images/index.json"
-	MarkerPath = "images/oci-layout"
-	BlobDir    = "images/blobs/sha256/"
+	IndexPath  = manifest.ImageIndexPath
+	MarkerPath = manifest.ImageLayoutPath
+	BlobDir    = manifest.ImageBlobDir
 	dir        = "images/"
 )
 
