@@ -78,6 +78,9 @@ type source struct {
 	entry manifest.Entry
 	file  string
 	image *images.File
+	// data is the content of a source offkit generates (the debug
+	// manifest); file then only names it in messages.
+	data []byte
 }
 
 // Build collects what spec names and writes the kit.
@@ -147,7 +150,6 @@ func Build(ctx context.Context, spec *manifest.Spec, opts BuildOptions) (*BuildR
 		})
 	}()
 	srcs, dbg, fileErr := collectFiles(spec, opts.Dir)
-	defer dbg.close()
 	<-resolved
 	if plan != nil {
 		defer plan.Close()
@@ -492,7 +494,6 @@ func collectFiles(spec *manifest.Spec, dir string) ([]source, *debugStore, error
 	for _, s := range dbg.srcs {
 		kp := s.entry.Path
 		if prev, ok := seen[manifest.Fold(kp)]; ok {
-			dbg.close()
 			return nil, nil, fmt.Errorf("%s: kit path %q (from %s) collides with %q (from %s, %s): %w", dbg.field(kp), kp, s.file, prev.path, prev.file, prev.field, errdef.ErrInvalid)
 		}
 		seen[manifest.Fold(kp)] = origin{kp, s.file, dbg.field(kp)}
@@ -501,13 +502,11 @@ func collectFiles(spec *manifest.Spec, dir string) ([]source, *debugStore, error
 	for _, s := range out {
 		for dir := path.Dir(s.entry.Path); dir != "."; dir = path.Dir(dir) {
 			if prev, ok := seen[manifest.Fold(dir)]; ok {
-				dbg.close()
 				return nil, nil, fmt.Errorf("%s: kit path %q is a file (from %s), but %s puts %q inside it: %w", prev.field, prev.path, prev.file, s.file, s.entry.Path, errdef.ErrInvalid)
 			}
 		}
 	}
 	if err := hashFiles(out[:plain]); err != nil {
-		dbg.close()
 		return nil, nil, err
 	}
 	return out, dbg, nil

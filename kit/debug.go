@@ -11,7 +11,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -51,24 +50,17 @@ type DebugFileEntry struct {
 }
 
 // debugStore is what the kinded debug sources of a spec give: the files
-// (and the debug manifest, written to a temporary folder) to pack, and the
-// kit manifest's debug[].
+// (and the debug manifest, packed from memory) to pack, and the kit
+// manifest's debug[].
 type debugStore struct {
 	srcs  []source
 	list  []manifest.Debug
-	tmp   string
 	entry map[string]debugOrigin // by kit path
 }
 
 type debugOrigin struct {
 	DebugFileEntry
 	abs, field string
-}
-
-func (d *debugStore) close() {
-	if d != nil && d.tmp != "" {
-		os.RemoveAll(d.tmp)
-	}
 }
 
 // collectDebug reads the debug sources that have a kind (those without are
@@ -223,16 +215,9 @@ func (d *debugStore) finish() error {
 	if err != nil {
 		return err
 	}
-	if d.tmp, err = os.MkdirTemp("", "offkit-debug-"); err != nil {
-		return err
-	}
-	file := filepath.Join(d.tmp, path.Base(DebugManifestPath))
-	if err := os.WriteFile(file, b, 0o644); err != nil {
-		return err
-	}
 	sum := sha256.Sum256(b)
 	d.srcs = append(d.srcs, source{entry: manifest.Entry{Path: DebugManifestPath, Role: manifest.RoleDebug,
-		Size: int64(len(b)), SHA256: hex.EncodeToString(sum[:])}, file: file})
+		Size: int64(len(b)), SHA256: hex.EncodeToString(sum[:])}, file: "offkit's " + DebugManifestPath, data: b})
 	return nil
 }
 

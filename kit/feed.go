@@ -1,6 +1,7 @@
 package kit
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -140,6 +141,9 @@ func (f *feed) read(ctx context.Context, s source) error {
 func (s source) open(ctx context.Context) (io.ReadCloser, error) {
 	if s.image != nil {
 		return s.image.Open(ctx)
+	}
+	if s.data != nil {
+		return io.NopCloser(bytes.NewReader(s.data)), nil
 	}
 	return os.Open(s.file)
 }
