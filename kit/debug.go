@@ -321,7 +321,11 @@ func CheckDebugManifest(m *manifest.Manifest, b []byte) error {
 		if e.SHA256 != f.SHA256 || e.Size != f.Size {
 			return fmt.Errorf("%s: sha256 %s, %d bytes, but the entry %s has sha256 %s, %d bytes: %w", field, f.SHA256, f.Size, kp, e.SHA256, e.Size, errdef.ErrInvalid)
 		}
-		if want := map[bool]string{true: FormatELFDebug, false: FormatELFExecutable}[strings.HasSuffix(f.File, ".debug")]; f.Format != want {
+		want := FormatELFExecutable
+		if strings.HasSuffix(f.File, ".debug") {
+			want = FormatELFDebug
+		}
+		if f.Format != want {
 			return fmt.Errorf("%s: format %q, but %s is %s: %w", field, f.Format, f.File, want, errdef.ErrInvalid)
 		}
 	}
