@@ -59,7 +59,13 @@ func WriteNew(root *os.Root, name string, r io.Reader) error {
 	if err := root.MkdirAll(path.Dir(name), 0o755); err != nil {
 		return err
 	}
-	f, err := root.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o444)
+	return create(root, name, r)
+}
+
+// create writes the new read-only (0444) file name inside dir, read from r,
+// never replacing anything (O_EXCL).
+func create(dir *os.Root, name string, r io.Reader) error {
+	f, err := dir.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o444)
 	if err != nil {
 		return err
 	}

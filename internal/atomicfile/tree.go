@@ -4,8 +4,6 @@ import (
 	"io"
 	"os"
 	"path"
-
-	"github.com/offkit/offkit/internal/copybuf"
 )
 
 // treeOpen is how many folders a Tree keeps open: entries come sorted by
@@ -42,15 +40,7 @@ func (t *Tree) WriteNew(name string, r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	f, err := d.OpenFile(path.Base(name), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o444)
-	if err != nil {
-		return err
-	}
-	if _, err := copybuf.Copy(f, r); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return create(d, path.Base(name), r)
 }
 
 // dir returns folder name, open, creating it the first time.
