@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net/url"
 	"os"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/offkit/offkit/internal/atomicfile"
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/limit"
 )
 
 // Limits of the cache files and of the documents fetched from the issuer.
@@ -127,7 +127,7 @@ var errTorn = errors.New("torn")
 
 func load(dir string) (Metadata, error) {
 	var md Metadata
-	meta, err := readBounded(filepath.Join(dir, MetaFile), MaxMetaSize)
+	meta, err := limit.ReadFile(filepath.Join(dir, MetaFile), MaxMetaSize)
 	if err != nil {
 		return md, err
 	}
@@ -139,37 +139,16 @@ func load(dir string) (Metadata, error) {
 	if md.Meta.FetchedAt.IsZero() || md.Meta.LifetimeSeconds < 0 || md.Meta.Issuer == "" {
 		return md, fmt.Errorf("authority cache %s: issuer, fetchedAt and lifetimeSeconds are required: %w", filepath.Join(dir, MetaFile), errdef.ErrInvalid)
 	}
-	if md.Discovery, err = readBounded(filepath.Join(dir, DiscoveryFile), MaxDocumentSize); err != nil {
+	if md.Discovery, err = limit.ReadFile(filepath.Join(dir, DiscoveryFile), MaxDocumentSize); err != nil {
 		return md, err
 	}
-	if md.JWKS, err = readBounded(filepath.Join(dir, JWKSFile), MaxDocumentSize); err != nil {
+	if md.JWKS, err = limit.ReadFile(filepath.Join(dir, JWKSFile), MaxDocumentSize); err != nil {
 		return md, err
 	}
 	if sum(md.Discovery) != md.Meta.DiscoverySHA256 || sum(md.JWKS) != md.Meta.JWKSSHA256 {
 		return md, errTorn
 	}
 	return md, nil
-}
-
-// readBounded reads at most max bytes of name, failing past that (it reads
-// max+1 to tell).
-func readBounded(name string, max int64) ([]byte, error) {
-	f, err := os.Open(name)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("authority cache %s: %w", name, errdef.ErrNotFound)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("authority cache %s: %w", name, err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, fmt.Errorf("authority cache %s: %w", name, err)
-	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("authority cache %s: over %d bytes: %w", name, max, errdef.ErrInvalid)
-	}
-	return b, nil
 }
 
 func sum(b []byte) string {

@@ -4,33 +4,16 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/limit"
 )
 
 // MaxValidatedFile bounds a rule file or dashboard read for validation.
 const MaxValidatedFile = 16 << 20
-
-func readBounded(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxValidatedFile+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > MaxValidatedFile {
-		return nil, fmt.Errorf("%s: over %d bytes: %w", path, MaxValidatedFile, errdef.ErrInvalid)
-	}
-	return b, nil
-}
 
 // ruleFile is the Prometheus rule file format (rulefmt), as much of it as we
 // check: every group has a name and rules, every rule an expr and exactly
@@ -48,7 +31,7 @@ type ruleFile struct {
 
 // CheckRules validates a Prometheus rule file.
 func CheckRules(path string) error {
-	b, err := readBounded(path)
+	b, err := limit.ReadFile(path, MaxValidatedFile)
 	if err != nil {
 		return err
 	}
@@ -86,7 +69,7 @@ func CheckRules(path string) error {
 // CheckDashboard validates a Grafana dashboard and returns its uid ("" if it
 // has none).
 func CheckDashboard(path string) (string, error) {
-	b, err := readBounded(path)
+	b, err := limit.ReadFile(path, MaxValidatedFile)
 	if err != nil {
 		return "", err
 	}

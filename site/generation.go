@@ -16,6 +16,7 @@ import (
 
 	"github.com/offkit/offkit/internal/atomicfile"
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/limit"
 	"github.com/offkit/offkit/manifest"
 )
 
@@ -190,7 +191,7 @@ func (s *Site) checkGeneration(n int, only string) error {
 			continue
 		}
 		mp := filepath.Join(gdir, metaDir, "kits", k.Name, "manifest.json")
-		b, err := readLimited(mp, manifest.MaxManifestSize)
+		b, err := limit.ReadFile(mp, manifest.MaxManifestSize)
 		if err != nil {
 			return incomplete(n, mp, err)
 		}
@@ -292,12 +293,12 @@ func (s *Site) syncStoreIndex(n int) error {
 	if n == 0 {
 		return nil
 	}
-	want, err := readLimited(s.path(genDir, strconv.Itoa(n), metaDir, "images", "index.json"), MaxGenerationIndex)
+	want, err := limit.ReadFile(s.path(genDir, strconv.Itoa(n), metaDir, "images", "index.json"), MaxGenerationIndex)
 	if err != nil {
 		return fmt.Errorf("generation %d: %w", n, err)
 	}
 	p := s.path("store", "oci", "index.json")
-	if have, err := readLimited(p, MaxGenerationIndex); err == nil && string(have) == string(want) {
+	if have, err := limit.ReadFile(p, MaxGenerationIndex); err == nil && string(have) == string(want) {
 		return nil
 	}
 	if _, err := os.Stat(filepath.Dir(p)); err != nil {

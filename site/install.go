@@ -21,6 +21,7 @@ import (
 
 	"github.com/offkit/offkit/internal/atomicfile"
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/limit"
 	"github.com/offkit/offkit/internal/ocidir"
 	"github.com/offkit/offkit/manifest"
 	"github.com/offkit/offkit/sign"
@@ -437,7 +438,7 @@ func (s *Site) activeKits(n int) ([]*activeKit, error) {
 	}
 	var out []*activeKit
 	for _, e := range entries {
-		b, err := readLimited(filepath.Join(dir, e.Name(), "manifest.json"), manifest.MaxManifestSize)
+		b, err := limit.ReadFile(filepath.Join(dir, e.Name(), "manifest.json"), manifest.MaxManifestSize)
 		if err != nil {
 			return nil, err
 		}
@@ -446,7 +447,7 @@ func (s *Site) activeKits(n int) ([]*activeKit, error) {
 			return nil, fmt.Errorf("generation %d, kit %s: %w", n, e.Name(), err)
 		}
 		k := &activeKit{name: m.Name, manifest: m, digest: manifest.Digest(b)}
-		k.index, err = readLimited(filepath.Join(dir, e.Name(), "index.json"), verify.MaxImageIndex)
+		k.index, err = limit.ReadFile(filepath.Join(dir, e.Name(), "index.json"), verify.MaxImageIndex)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, err
 		}
@@ -465,7 +466,7 @@ func mergeIndexes(dir string) ([]byte, error) {
 	out := ocispec.Index{MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{}}
 	out.SchemaVersion = 2
 	for _, e := range entries {
-		b, err := readLimited(filepath.Join(dir, e.Name(), "index.json"), verify.MaxImageIndex)
+		b, err := limit.ReadFile(filepath.Join(dir, e.Name(), "index.json"), verify.MaxImageIndex)
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}

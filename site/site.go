@@ -83,6 +83,7 @@ import (
 
 	"github.com/offkit/offkit/internal/atomicfile"
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/limit"
 )
 
 // Paths inside a site root.
@@ -294,7 +295,7 @@ func (s *Site) generations() ([]int, error) {
 }
 
 func (s *Site) readState() (*State, error) {
-	b, err := readLimited(s.path(stateFile), MaxStateSize)
+	b, err := limit.ReadFile(s.path(stateFile), MaxStateSize)
 	if errors.Is(err, os.ErrNotExist) {
 		return &State{HighWater: map[string]string{}}, nil
 	}
@@ -306,7 +307,7 @@ func (s *Site) readState() (*State, error) {
 
 func (s *Site) generationState(n int) (*State, error) {
 	p := s.path(genDir, strconv.Itoa(n), metaDir, stateFile)
-	b, err := readLimited(p, MaxStateSize)
+	b, err := limit.ReadFile(p, MaxStateSize)
 	if err != nil {
 		return nil, fmt.Errorf("generation %d: %w", n, err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/limit"
 	"github.com/offkit/offkit/internal/reponame"
 )
 
@@ -63,7 +64,7 @@ func (v *View) Images() (generation string, index []byte, err error) {
 		if err != nil {
 			return "", nil, err
 		}
-		b, err := readLimited(filepath.Join(gen, metaDir, "images", "index.json"), MaxGenerationIndex)
+		b, err := limit.ReadFile(filepath.Join(gen, metaDir, "images", "index.json"), MaxGenerationIndex)
 		if errors.Is(err, fs.ErrNotExist) && try == 0 {
 			continue
 		}
@@ -96,26 +97,6 @@ func (v *View) Tree(part string) (string, error) {
 	return filepath.Join(gen, part), nil
 }
 
-func readLimited(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if st.Size() > max {
-		return nil, fmt.Errorf("%s: %d bytes, over %d: %w", path, st.Size(), max, errdef.ErrInvalid)
-	}
-	b := make([]byte, st.Size())
-	if _, err := f.ReadAt(b, 0); err != nil {
-		return nil, err
-	}
-	return b, nil
-}
-
 // State returns the state of the generation being served (the copy the
 // generation was made with, so it never disagrees with what is served).
 func (v *View) State() (*State, error) {
@@ -124,7 +105,7 @@ func (v *View) State() (*State, error) {
 		return nil, err
 	}
 	p := filepath.Join(gen, metaDir, stateFile)
-	b, err := readLimited(p, MaxStateSize)
+	b, err := limit.ReadFile(p, MaxStateSize)
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +122,7 @@ func (v *View) KitsInstalled() (generation string, installed map[string]time.Tim
 		return "", nil, err
 	}
 	p := filepath.Join(gen, metaDir, stateFile)
-	b, err := readLimited(p, MaxStateSize)
+	b, err := limit.ReadFile(p, MaxStateSize)
 	if err != nil {
 		return gen, nil, err
 	}

@@ -5,13 +5,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
 	"strings"
 
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/limit"
 	"github.com/offkit/offkit/manifest"
 )
 
@@ -30,7 +30,7 @@ func (v *View) OpenGeneration() (gen *os.Root, id string, err error) {
 		r, err := os.OpenRoot(dir)
 		var b []byte
 		if err == nil {
-			b, err = readRootLimited(r, path.Join(metaDir, stateFile), MaxStateSize)
+			b, err = limit.ReadFileIn(r, path.Join(metaDir, stateFile), MaxStateSize)
 			if err != nil {
 				r.Close()
 			}
@@ -53,7 +53,7 @@ func (v *View) OpenGeneration() (gen *os.Root, id string, err error) {
 // that generation or an error, never a part.
 func (v *View) KitManifests(gen *os.Root) ([]*manifest.Manifest, error) {
 	sp := path.Join(metaDir, stateFile)
-	b, err := readRootLimited(gen, sp, MaxStateSize)
+	b, err := limit.ReadFileIn(gen, sp, MaxStateSize)
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +67,7 @@ func (v *View) KitManifests(gen *os.Root) ([]*manifest.Manifest, error) {
 			return nil, fmt.Errorf("%s: kit name %q: %w", sp, k.Name, errdef.ErrInvalid)
 		}
 		mp := path.Join(metaDir, "kits", k.Name, "manifest.json")
-		mb, err := readRootLimited(gen, mp, manifest.MaxManifestSize)
+		mb, err := limit.ReadFileIn(gen, mp, manifest.MaxManifestSize)
 		if err != nil {
 			return nil, err
 		}
@@ -81,21 +81,4 @@ func (v *View) KitManifests(gen *os.Root) ([]*manifest.Manifest, error) {
 		out = append(out, m)
 	}
 	return out, nil
-}
-
-// readRootLimited reads the file name inside r, failing over max bytes.
-func readRootLimited(r *os.Root, name string, max int64) ([]byte, error) {
-	f, err := r.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("%s: over %d bytes: %w", name, max, errdef.ErrInvalid)
-	}
-	return b, nil
 }

@@ -72,6 +72,7 @@ import (
 	"time"
 
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/limit"
 	"github.com/offkit/offkit/internal/ocilayout"
 	"github.com/offkit/offkit/internal/seekable"
 	"github.com/offkit/offkit/internal/verifyread"
@@ -194,14 +195,11 @@ func readSig(path string) ([]byte, error) {
 		return nil, fmt.Errorf("whole-file signature %w", err)
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, sign.MaxSignatureSize+1))
-	if err != nil {
-		return nil, err
+	b, err := limit.ReadAll(f, "signature "+path, sign.MaxSignatureSize)
+	if errors.Is(err, errdef.ErrInvalid) {
+		return nil, fmt.Errorf("%w: %w", err, errdef.ErrSignature)
 	}
-	if len(b) > sign.MaxSignatureSize {
-		return nil, fmt.Errorf("signature %s: over %d bytes: %w", path, sign.MaxSignatureSize, errdef.ErrSignature)
-	}
-	return b, nil
+	return b, err
 }
 
 // stream verifies; a damaged frame's error names the entries it carries.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/offkit/offkit/authority"
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/limit"
 	"github.com/offkit/offkit/site"
 )
 
@@ -238,7 +239,7 @@ func readAuthorityConfig(name string) (authority.Options, error) {
 func authorityClient(caFile string, timeout time.Duration) (*http.Client, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
 	if caFile != "" {
-		pem, err := readBoundedFile(caFile, maxCAFile)
+		pem, err := limit.ReadFile(caFile, maxCAFile)
 		if err != nil {
 			return nil, fmt.Errorf("--ca-file: %w", err)
 		}
@@ -262,26 +263,6 @@ func authorityClient(caFile string, timeout time.Duration) (*http.Client, error)
 		IdleConnTimeout:       30 * time.Second,
 	}
 	return &http.Client{Transport: tr, Timeout: timeout}, nil
-}
-
-// readBoundedFile reads at most max bytes of name (more is ErrInvalid).
-func readBoundedFile(name string, max int64) ([]byte, error) {
-	f, err := os.Open(name)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%s: %w", name, errdef.ErrNotFound)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("%s: over %d bytes: %w", name, max, errdef.ErrInvalid)
-	}
-	return b, nil
 }
 
 // refreshOutput describes what a refresh did and what the cache holds now.

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/limit"
 	"github.com/offkit/offkit/kit"
 	"github.com/offkit/offkit/kitfile"
 	"github.com/offkit/offkit/manifest"
@@ -26,20 +27,9 @@ import (
 const MaxKeyFile = 64 << 10
 
 func readKeyFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	b, err := limit.ReadFile(path, MaxKeyFile)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("key %s: %w", path, errdef.ErrNotFound)
-		}
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxKeyFile+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > MaxKeyFile {
-		return nil, fmt.Errorf("key %s: over %d bytes: %w", path, MaxKeyFile, errdef.ErrInvalid)
+		return nil, fmt.Errorf("key %w", err)
 	}
 	return b, nil
 }

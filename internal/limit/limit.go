@@ -1,0 +1,55 @@
+// Package limit reads small documents (keys, signatures, state, manifests,
+// configuration, HTTP bodies) whole, never more than a named bound: it
+// reads max+1 bytes and fails past max, instead of truncating silently or
+// sizing a buffer from a declared length (compare go-containerregistry's
+// internal/limit).
+package limit
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+
+	"github.com/offkit/offkit/internal/errdef"
+)
+
+// ReadAll reads r to its end. More than max bytes is errdef.ErrInvalid,
+// naming name and the bound.
+func ReadAll(r io.Reader, name string, max int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%s: over %d bytes: %w", name, max, errdef.ErrInvalid)
+	}
+	return b, nil
+}
+
+// ReadFile reads the file at path, at most max bytes. A missing file is
+// errdef.ErrNotFound (and still fs.ErrNotExist); other errors of the file
+// system are returned as they are.
+func ReadFile(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	return readOpened(f, err, path, max)
+}
+
+// ReadFileIn reads the file name inside r, at most max bytes, with
+// ReadFile's errors.
+func ReadFileIn(r *os.Root, name string, max int64) ([]byte, error) {
+	f, err := r.Open(name)
+	return readOpened(f, err, name, max)
+}
+
+func readOpened(f *os.File, err error, name string, max int64) ([]byte, error) {
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %w", err, errdef.ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return ReadAll(f, name, max)
+}
