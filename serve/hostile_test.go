@@ -1,7 +1,6 @@
 package serve
 
 import (
-	"context"
 	"io"
 	"net"
 	"net/http"
@@ -11,24 +10,14 @@ import (
 	"time"
 )
 
+// start serves h at GET /work with cfg on loopback until the test ends and
+// returns the address.
 func start(t *testing.T, cfg Config, h http.Handler) string {
 	t.Helper()
 	cfg.Listen = "127.0.0.1:0"
 	s := New(cfg, nil)
 	s.Handle("GET /work", "work", h)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
-	addr, err := s.Addr(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	addr, _ := runServer(t, s)
 	return addr
 }
 
