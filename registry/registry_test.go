@@ -12,7 +12,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -395,39 +394,20 @@ func TestGenerationSwitch(t *testing.T) {
 	_, err = io.ReadFull(res.Body, half)
 	must(t, err)
 
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	var mu sync.Mutex
-	seen := map[string]int{}
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				r, err := http.Get(f.url + "/v2/team/app/tags/list")
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				b, _ := io.ReadAll(r.Body)
-				r.Body.Close()
-				var tl struct{ Tags []string }
-				json.Unmarshal(b, &tl)
-				mu.Lock()
-				seen[fmt.Sprintf("%d %s", r.StatusCode, strings.Join(tl.Tags, ","))]++
-				mu.Unlock()
-			}
-		}()
-	}
+	stop := kittest.Hammer(t, 4, func() (string, error) {
+		r, err := http.Get(f.url + "/v2/team/app/tags/list")
+		if err != nil {
+			return "", err
+		}
+		b, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		var tl struct{ Tags []string }
+		json.Unmarshal(b, &tl)
+		return fmt.Sprintf("%d %s", r.StatusCode, strings.Join(tl.Tags, ",")), nil
+	})
 	f.install(t, "2.0.0", []manifest.ImageSource{{Ref: newRef, PlainHTTP: true}})
 	time.Sleep(50 * time.Millisecond)
-	close(stop)
-	wg.Wait()
+	seen := stop()
 	old, next := "200 1.2,"+f.sigTag, "200 2.0"
 	for k := range seen {
 		if k != old && k != next {

@@ -12,11 +12,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/offkit/offkit/internal/kittest"
 	"github.com/offkit/offkit/manifest"
 	"github.com/offkit/offkit/site"
 )
@@ -203,42 +203,19 @@ func TestTreeGenerationSwitch(t *testing.T) {
 	srv := httptest.NewServer(ts.server().Handler())
 	defer srv.Close()
 
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	seen := map[string]int{}
-	var bad []string
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				res, err := http.Get(srv.URL + "/rules/index.json")
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				var idx struct{ Files []TreeEntry }
-				err = json.NewDecoder(res.Body).Decode(&idx)
-				res.Body.Close()
-				what := fmt.Sprintf("status %d, %v", res.StatusCode, err)
-				if res.StatusCode == 200 && err == nil {
-					what = listing(idx.Files, n)
-				}
-				mu.Lock()
-				seen[what]++
-				if what != "v1" && what != "v2" {
-					bad = append(bad, what)
-				}
-				mu.Unlock()
-			}
-		}()
-	}
+	stop := kittest.Hammer(t, 4, func() (string, error) {
+		res, err := http.Get(srv.URL + "/rules/index.json")
+		if err != nil {
+			return "", err
+		}
+		var idx struct{ Files []TreeEntry }
+		err = json.NewDecoder(res.Body).Decode(&idx)
+		res.Body.Close()
+		if res.StatusCode == 200 && err == nil {
+			return listing(idx.Files, n), nil
+		}
+		return fmt.Sprintf("status %d, %v", res.StatusCode, err), nil
+	})
 	// Each switch makes a new generation (a copy of one of the two, with
 	// its own number), points `current` at it, and removes the one it
 	// replaced at once.
@@ -262,10 +239,15 @@ func TestTreeGenerationSwitch(t *testing.T) {
 		last = dst
 		time.Sleep(5 * time.Millisecond)
 	}
-	close(stop)
-	wg.Wait()
+	seen := stop()
+	var bad []string
+	for what := range seen {
+		if what != "v1" && what != "v2" {
+			bad = append(bad, what)
+		}
+	}
 	if len(bad) > 0 || seen["v1"] == 0 || seen["v2"] == 0 {
-		t.Fatalf("index responses: %v; %d incomplete, first %q", seen, len(bad), bad[:min(len(bad), 1)])
+		t.Fatalf("index responses: %v; incomplete: %q", seen, bad)
 	}
 	t.Logf("index responses: %v", seen)
 }
