@@ -40,6 +40,7 @@ type Options struct {
 // Writer writes a kit's images into a folder.
 type Writer struct {
 	root   *os.Root
+	tree   *atomicfile.Tree // keeps the blob folder open across blobs
 	opts   Options
 	blobs  []string
 	shared int
@@ -58,7 +59,7 @@ func New(dir string, opts Options) (*Writer, error) {
 		r.Close()
 		return nil, err
 	}
-	return &Writer{root: r, opts: opts}, nil
+	return &Writer{root: r, tree: atomicfile.NewTree(r), opts: opts}, nil
 }
 
 // Write writes the entry e, a path under images/, read from r (to its end,
@@ -74,7 +75,7 @@ func (w *Writer) Write(e manifest.Entry, r io.Reader) error {
 			_, err := io.Copy(io.Discard, r)
 			return err
 		}
-		return atomicfile.WriteNew(w.root, name, r)
+		return w.tree.WriteNew(name, r)
 	}
 	hexd, ok := strings.CutPrefix(name, "blobs/sha256/")
 	if !ok || len(hexd) != 64 || hexd != e.SHA256 {
@@ -86,7 +87,7 @@ func (w *Writer) Write(e manifest.Entry, r io.Reader) error {
 		return err
 	}
 	w.blobs = append(w.blobs, hexd)
-	return atomicfile.WriteNew(w.root, path.Join(w.opts.BlobDir, hexd), r)
+	return w.tree.WriteNew(path.Join(w.opts.BlobDir, hexd), r)
 }
 
 // Blobs returns the hex digests of the blobs written, in order.
@@ -96,4 +97,7 @@ func (w *Writer) Blobs() []string { return w.blobs }
 func (w *Writer) Shared() int { return w.shared }
 
 // Close releases the folder.
-func (w *Writer) Close() error { return w.root.Close() }
+func (w *Writer) Close() error {
+	w.tree.Close()
+	return w.root.Close()
+}
