@@ -154,21 +154,15 @@ func (d *debugStore) add(ds manifest.DebugSource, field string, f walked) error 
 		formats = append(formats, FormatELFExecutable)
 	}
 	if ds.Kind == manifest.DebugKindBuildIDTree {
-		name := filepath.ToSlash(f.rel)
-		named, format, ok := strings.TrimSuffix(name, ".debug"), FormatELFDebug, true
-		if named == name {
-			format = FormatELFExecutable
+		named, format := filepath.ToSlash(f.rel), FormatELFExecutable
+		if n, ok := strings.CutSuffix(named, ".debug"); ok {
+			named, format = n, FormatELFDebug
 		}
-		aa, rest, _ := strings.Cut(named, "/")
-		if len(aa) != 2 || strings.Contains(rest, "/") {
-			ok = false
-		} else if _, err := debugstore.ParseID(aa + rest); err != nil {
-			ok = false
-		}
-		if !ok {
-			return fmt.Errorf("%s: %s: not <aa>/<rest>.debug or <aa>/<rest> in a .build-id tree: %w", field, f.abs, errdef.ErrInvalid)
-		}
-		if aa+rest != id {
+		if named != id[:2]+"/"+id[2:] {
+			aa, rest, _ := strings.Cut(named, "/")
+			if _, err := debugstore.ParseID(aa + rest); err != nil || len(aa) != 2 || strings.Contains(rest, "/") {
+				return fmt.Errorf("%s: %s: not <aa>/<rest>.debug or <aa>/<rest> in a .build-id tree: %w", field, f.abs, errdef.ErrInvalid)
+			}
 			return fmt.Errorf("%s: %s is named for build id %s, but its build id is %s: %w", field, f.abs, aa+rest, id, errdef.ErrInvalid)
 		}
 		formats = []string{format}

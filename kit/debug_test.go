@@ -247,6 +247,14 @@ func TestBuildDebugRefusals(t *testing.T) {
 	if data, err := os.ReadFile(a.Debug); err != nil || os.WriteFile(bad, data, 0o644) != nil {
 		t.Fatal(err)
 	}
+	// a's .debug at a name that is no build id's.
+	odd := filepath.Join(dir, "oddtree", ".build-id", a.ID[:2], "prog.debug")
+	if err := os.MkdirAll(filepath.Dir(odd), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if data, err := os.ReadFile(a.Debug); err != nil || os.WriteFile(odd, data, 0o644) != nil {
+		t.Fatal(err)
+	}
 	// a's .debug without its build id note.
 	objcopy, err := exec.LookPath("objcopy")
 	if err != nil {
@@ -273,6 +281,9 @@ func TestBuildDebugRefusals(t *testing.T) {
 		{"mislabelled in a .build-id tree", []manifest.DebugSource{
 			{Src: "tree", Kind: manifest.DebugKindBuildIDTree},
 		}, []string{bad, "named for build id " + b.ID, "its build id is " + a.ID}},
+		{"not a build id's name in a .build-id tree", []manifest.DebugSource{
+			{Src: "oddtree", Kind: manifest.DebugKindBuildIDTree},
+		}, []string{odd, "not <aa>/<rest>.debug or <aa>/<rest>"}},
 		{"no build id", []manifest.DebugSource{
 			{Src: "noid.debug", Kind: manifest.DebugKindFile},
 		}, []string{noID, "no GNU build id"}},
