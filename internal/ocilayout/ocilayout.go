@@ -122,23 +122,8 @@ func distributable(mt string) bool {
 	return true
 }
 
-// ValidDigest reports whether d is "sha256:" and 64 lowercase hex digits.
-func ValidDigest(d string) bool {
-	h, ok := strings.CutPrefix(d, "sha256:")
-	return ok && validHex(h)
-}
-
-func validHex(h string) bool {
-	if len(h) != 64 {
-		return false
-	}
-	for _, c := range h {
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
-}
+// validHex reports whether h is 64 lowercase hex digits, a sha256 digest's.
+func validHex(h string) bool { return reponame.ValidDigest("sha256:" + h) }
 
 // Repository returns the repository of an image reference: the reference
 // less its ":tag" and "@digest". Cosign tags and referrers of an image are
@@ -228,7 +213,7 @@ func New(m *manifest.Manifest) (*Layout, error) {
 			return nil, fmt.Errorf("manifest images[%d]: reference %q is also images[%d]'s: %w", i, im.Reference, j, errdef.ErrInvalid)
 		}
 		refs[im.Reference] = i
-		if !ValidDigest(im.Digest) {
+		if !reponame.ValidDigest(im.Digest) {
 			return nil, fmt.Errorf("manifest images[%d] %q: digest %q is not a sha256 digest: %w", i, im.Reference, im.Digest, errdef.ErrInvalid)
 		}
 		if _, pin, ok := strings.Cut(im.Reference, "@"); ok && pin != im.Digest {
@@ -485,7 +470,7 @@ type walker struct {
 
 // blob returns the entry of a blob that a descriptor at names.
 func (w *walker) blob(at string, d descriptor) (manifest.Entry, bool, error) {
-	if !ValidDigest(d.Digest) {
+	if !reponame.ValidDigest(d.Digest) {
 		return manifest.Entry{}, false, fmt.Errorf("%s: digest %q: not a sha256 digest (sha256:<64 lowercase hex>): %w", at, d.Digest, errdef.ErrInvalid)
 	}
 	if d.Size < 0 {
