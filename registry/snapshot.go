@@ -20,21 +20,18 @@ import (
 
 // Limits on what a snapshot reads from the store.
 const (
-	// MaxDepth bounds the nesting of indexes.
-	MaxDepth = 8
+	// MaxDepth bounds the nesting of indexes: install's (ocilayout), so
+	// what install accepts the registry loads.
+	MaxDepth = ocilayout.MaxDepth
 	// MaxKitReach bounds the work of loading one kit: the manifests its
 	// images reach, counted once per repository they are served in, plus
 	// the config and layer descriptors those manifests name. A kit over it
 	// is isolated rather than left to delay every other kit's images.
-	MaxKitReach = 1 << 20
+	// It is install's bound (ocilayout.MaxReach, counted the same way).
+	MaxKitReach = ocilayout.MaxReach
 )
 
-// Media types of manifests this registry knows how to walk.
-const (
-	dockerManifest     = "application/vnd.docker.distribution.manifest.v2+json"
-	dockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json"
-	dockerForeignLayer = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
-)
+const dockerForeignLayer = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
 
 // KitAnnotation names, on each descriptor of a generation's image index,
 // the kit that carries the image (the site writes it when it merges the
@@ -42,11 +39,11 @@ const (
 const KitAnnotation = "dev.offkit.kit"
 
 func isIndex(mt string) bool {
-	return mt == ocispec.MediaTypeImageIndex || mt == dockerManifestList
+	return mt == ocilayout.OCIIndex || mt == ocilayout.DockerList
 }
 
 func isManifest(mt string) bool {
-	return mt == ocispec.MediaTypeImageManifest || mt == dockerManifest
+	return mt == ocilayout.OCIManifest || mt == ocilayout.DockerManifest
 }
 
 // nondistributable reports whether a layer is one kits do not carry: its
