@@ -36,7 +36,7 @@ const dockerForeignLayer = "application/vnd.docker.image.rootfs.foreign.diff.tar
 // KitAnnotation names, on each descriptor of a generation's image index,
 // the kit that carries the image (the site writes it when it merges the
 // kits' indexes).
-const KitAnnotation = "dev.offkit.kit"
+const KitAnnotation = ocilayout.KitAnnotation
 
 func isIndex(mt string) bool {
 	return mt == ocilayout.OCIIndex || mt == ocilayout.DockerList

@@ -23,6 +23,7 @@ import (
 	"github.com/offkit/offkit/internal/errdef"
 	"github.com/offkit/offkit/internal/limit"
 	"github.com/offkit/offkit/internal/ocidir"
+	"github.com/offkit/offkit/internal/ocilayout"
 	"github.com/offkit/offkit/manifest"
 	"github.com/offkit/offkit/sign"
 	"github.com/offkit/offkit/verify"
@@ -482,7 +483,7 @@ func mergeIndexes(dir string) ([]byte, error) {
 			for k, v := range d.Annotations {
 				ann[k] = v
 			}
-			ann["dev.offkit.kit"] = e.Name()
+			ann[ocilayout.KitAnnotation] = e.Name()
 			d.Annotations = ann
 			out.Manifests = append(out.Manifests, d)
 		}

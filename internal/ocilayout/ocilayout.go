@@ -97,6 +97,11 @@ const (
 
 const refNameAnnotation = "org.opencontainers.image.ref.name"
 
+// KitAnnotation names, on each descriptor of a site generation's image
+// index, the kit that carries the image: the site writes it when it merges
+// the kits' indexes, the registry of `offkit serve` reads it.
+const KitAnnotation = "dev.offkit.kit"
+
 // IsManifestType reports whether mt is one of the manifest or index media
 // types a kit may carry.
 func IsManifestType(mt string) bool {
