@@ -38,8 +38,6 @@ type imageSigs struct {
 	kept map[string][]byte // by entry path; nil until the entry has streamed
 }
 
-const blobDir = "images/blobs/sha256/"
-
 // newImageSigs lists the blobs to keep. With trusted image keys, every
 // image must have a recorded signature (else errdef.ErrSignature); every
 // blob a signature names must be a shipped entry within the limits (else
@@ -53,7 +51,7 @@ func newImageSigs(m *manifest.Manifest, keys []*sign.PublicKey) (*imageSigs, err
 		}
 		for _, sb := range im.SignedBy {
 			for _, d := range []string{sb.KeyID, sb.Signature, sb.Payload} {
-				p := blobDir + strings.TrimPrefix(d, "sha256:")
+				p := manifest.ImageBlobDir + strings.TrimPrefix(d, "sha256:")
 				if _, ok := s.kept[p]; ok {
 					continue
 				}
@@ -85,7 +83,9 @@ func (s *imageSigs) keep(e manifest.Entry, b []byte) {
 	}
 }
 
-func (s *imageSigs) blob(d string) []byte { return s.kept[blobDir+strings.TrimPrefix(d, "sha256:")] }
+func (s *imageSigs) blob(d string) []byte {
+	return s.kept[manifest.ImageBlobDir+strings.TrimPrefix(d, "sha256:")]
+}
 
 // check verifies each recorded signature: the carried key, named by its id,
 // signed the payload, which is a cosign image signature of the image's
