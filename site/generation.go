@@ -204,12 +204,12 @@ func (s *Site) checkGeneration(n int, only string) error {
 		}
 		for _, e := range m.Entries {
 			var p string
-			switch hexd, blob := strings.CutPrefix(e.Path, "images/blobs/sha256/"); {
+			switch hexd, blob := strings.CutPrefix(e.Path, manifest.ImageBlobDir); {
 			case inTree(e.Path):
 				p = filepath.Join(gdir, filepath.FromSlash(e.Path))
 			case blob:
 				p = s.path(storeBlobs, hexd)
-			case e.Path == "images/index.json":
+			case e.Path == manifest.ImageIndexPath:
 				p = filepath.Join(gdir, metaDir, "kits", k.Name, "index.json")
 				if _, err := os.Stat(p); err != nil {
 					return incomplete(n, p, err)
