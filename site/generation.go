@@ -17,6 +17,7 @@ import (
 	"github.com/offkit/offkit/internal/atomicfile"
 	"github.com/offkit/offkit/internal/errdef"
 	"github.com/offkit/offkit/internal/limit"
+	"github.com/offkit/offkit/internal/reponame"
 	"github.com/offkit/offkit/manifest"
 )
 
@@ -145,8 +146,8 @@ func (s *Site) undoPublish(j *journal) error {
 		}
 	}
 	for _, h := range j.Blobs {
-		if len(h) != 64 || strings.ContainsAny(h, "/.") {
-			continue
+		if !reponame.ValidDigest("sha256:" + h) {
+			continue // not a name install writes: never a path outside the store
 		}
 		if err := os.Remove(s.path(storeBlobs, h)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
