@@ -10,7 +10,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -199,20 +198,9 @@ is no usable cache.`,
 // it. Unknown keys inside the options are refused.
 func readAuthorityConfig(name string) (authority.Options, error) {
 	var o authority.Options
-	f, err := os.Open(name)
-	if errors.Is(err, os.ErrNotExist) {
-		return o, fmt.Errorf("--config %s: %w", name, errdef.ErrNotFound)
-	}
+	b, err := limit.ReadFile(name, maxAuthorityConfig)
 	if err != nil {
-		return o, fmt.Errorf("--config %s: %w", name, err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxAuthorityConfig+1))
-	if err != nil {
-		return o, fmt.Errorf("--config %s: %w", name, err)
-	}
-	if len(b) > maxAuthorityConfig {
-		return o, fmt.Errorf("--config %s: over %d bytes: %w", name, maxAuthorityConfig, errdef.ErrInvalid)
+		return o, fmt.Errorf("--config %w", err)
 	}
 	j, err := yaml.YAMLToJSON(b)
 	if err != nil {
