@@ -160,7 +160,7 @@ func load(store Store, mapping reponame.Mapping, log *slog.Logger) (*snapshot, e
 		groups[k] = append(groups[k], d)
 	}
 	s := &snapshot{generation: gen, repos: map[string]*repository{}, owners: map[string]string{}}
-	l := &loader{store: store, log: log, docs: map[string]*document{}, docSizes: map[string]int64{}, blobs: map[string]int64{}}
+	l := &loader{store: store, log: log, docs: map[string]loadedDoc{}, blobs: map[string]int64{}}
 	for _, k := range kitOrder(groups, installed) {
 		repos, lost, err := l.kit(s, mapping, groups[k])
 		if err != nil {
@@ -249,12 +249,17 @@ func kitFault(err error) bool {
 
 // loader reads a generation's manifests and checks its blobs, each once.
 type loader struct {
-	store    Store
-	log      *slog.Logger
-	docs     map[string]*document // verified manifests by digest
-	docSizes map[string]int64
-	blobs    map[string]int64 // store blobs seen: digest → size on disk
-	budget   int              // what the kit being loaded may still reach
+	store  Store
+	log    *slog.Logger
+	docs   map[string]loadedDoc // verified manifests by digest
+	blobs  map[string]int64     // store blobs seen: digest → size on disk
+	budget int                  // what the kit being loaded may still reach
+}
+
+// loadedDoc is a manifest read and verified, with its size.
+type loadedDoc struct {
+	doc  *document
+	size int64
 }
 
 // spend takes n from the kit's budget (MaxKitReach).
@@ -434,18 +439,17 @@ func (l *loader) walk(r *repository, desc ocispec.Descriptor, depth int) error {
 // document reads desc from the store once per snapshot.
 func (l *loader) document(desc ocispec.Descriptor) (*document, error) {
 	dg := string(desc.Digest)
-	if doc, ok := l.docs[dg]; ok {
-		if l.docSizes[dg] != desc.Size {
-			return nil, fmt.Errorf("manifest %s: %d bytes, descriptor says %d: %w", dg, l.docSizes[dg], desc.Size, errdef.ErrDigestMismatch)
+	if d, ok := l.docs[dg]; ok {
+		if d.size != desc.Size {
+			return nil, fmt.Errorf("manifest %s: %d bytes, descriptor says %d: %w", dg, d.size, desc.Size, errdef.ErrDigestMismatch)
 		}
-		return doc, nil
+		return d.doc, nil
 	}
 	doc, err := readDocument(l.store, desc)
 	if err != nil {
 		return nil, err
 	}
-	l.docs[dg] = doc
-	l.docSizes[dg] = desc.Size
+	l.docs[dg] = loadedDoc{doc, desc.Size}
 	return doc, nil
 }
 
