@@ -309,8 +309,18 @@ func (l *Layout) Check() ([]byte, error) {
 // images[], their cosign tags and their referrers, each once (rule 3).
 func (l *Layout) match(ds []descriptor, w *walker) error {
 	byRef := map[string]int{}
+	// The images[] a cosign tag or referrer may be attached to, in order, by
+	// repository + " " + the digest of the image or of a child of its index.
+	onto := map[string][]manifest.Image{}
 	for i, im := range l.m.Images {
 		byRef[im.Reference] = i
+		repo := Repository(im.Reference)
+		onto[repo+" "+im.Digest] = append(onto[repo+" "+im.Digest], im)
+		if n := w.nodes[im.Digest]; n != nil {
+			for _, c := range n.children {
+				onto[repo+" "+c] = append(onto[repo+" "+c], im)
+			}
+		}
 	}
 	seen := map[string]bool{}
 	sigs := map[string]bool{}      // repository + " " + signature digest
@@ -353,7 +363,7 @@ func (l *Layout) match(ds []descriptor, w *walker) error {
 			}
 			continue
 		}
-		ok, err := l.attached(ref, d, w, sigs)
+		ok, err := attached(ref, d, w, onto, sigs)
 		if err != nil {
 			return fmt.Errorf("%s: %w", at, err)
 		}
@@ -378,33 +388,15 @@ func (l *Layout) match(ds []descriptor, w *walker) error {
 }
 
 // attached reports whether the descriptor d named ref is a cosign tag or a
-// referrer of an image of images[], recording the .sig tags found in sigs.
-func (l *Layout) attached(ref string, d descriptor, w *walker, sigs map[string]bool) (bool, error) {
-	// of reports whether image im is dg or has the child dg.
-	of := func(im manifest.Image, dg string) bool {
-		if im.Digest == dg {
-			return true
-		}
-		if n := w.nodes[im.Digest]; n != nil {
-			for _, c := range n.children {
-				if c == dg {
-					return true
-				}
-			}
-		}
-		return false
-	}
+// referrer of an image of images[] (onto, as match builds it), recording
+// the .sig tags found in sigs.
+func attached(ref string, d descriptor, w *walker, onto map[string][]manifest.Image, sigs map[string]bool) (bool, error) {
 	if repo, dg, ok := strings.Cut(ref, "@"); ok {
 		if dg != d.Digest {
 			return false, fmt.Errorf("referrer %q is %s: %w", ref, d.Digest, errdef.ErrInvalid)
 		}
 		subject := w.nodes[d.Digest].subject
-		for _, im := range l.m.Images {
-			if Repository(im.Reference) == repo && subject != "" && of(im, subject) {
-				return true, nil
-			}
-		}
-		return false, nil
+		return subject != "" && len(onto[repo+" "+subject]) > 0, nil
 	}
 	i := strings.LastIndexByte(ref, ':')
 	if i < strings.LastIndexByte(ref, '/') {
@@ -424,10 +416,7 @@ func (l *Layout) attached(ref string, d descriptor, w *walker, sigs map[string]b
 	if !validHex(hex) {
 		return false, nil
 	}
-	for _, im := range l.m.Images {
-		if Repository(im.Reference) != repo || !of(im, "sha256:"+hex) {
-			continue
-		}
+	for _, im := range onto[repo+" sha256:"+hex] {
 		if !sig {
 			return true, nil
 		}
