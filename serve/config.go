@@ -3,14 +3,13 @@ package serve
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"sigs.k8s.io/yaml"
 
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/limit"
 	"github.com/offkit/offkit/schemas"
 )
 
@@ -148,15 +147,9 @@ const MaxConfigSize = 1 << 20
 
 // LoadConfig reads and validates serve.yaml.
 func LoadConfig(path string) (*Config, error) {
-	b, err := os.ReadFile(path)
+	b, err := limit.ReadFile(path, MaxConfigSize)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("config %s: %w", path, errdef.ErrNotFound)
-		}
-		return nil, err
-	}
-	if len(b) > MaxConfigSize {
-		return nil, fmt.Errorf("config %s: over %d bytes: %w", path, MaxConfigSize, errdef.ErrInvalid)
+		return nil, fmt.Errorf("config %w", err)
 	}
 	j, err := yaml.YAMLToJSONStrict(b)
 	if err != nil {

@@ -116,12 +116,16 @@ func (s *Site) finishRemovals() error {
 	return nil
 }
 
+// maxJournal bounds an install's journal: the blobs of a kit of
+// manifest.MaxEntries entries, each a quoted 64-digit name.
+const maxJournal = 128 << 20
+
 // undoStaging discards an install's staging folder. When its journal names a
 // generation that is not current, the install did not commit: the
 // generation (if it was created) and the blobs it published are removed
 // first.
 func (s *Site) undoStaging(dir string, current int) error {
-	b, err := os.ReadFile(filepath.Join(dir, journalFile))
+	b, err := limit.ReadFile(filepath.Join(dir, journalFile), maxJournal)
 	if err == nil {
 		var j journal
 		if err := json.Unmarshal(b, &j); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/offkit/offkit/internal/copybuf"
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/limit"
 	"github.com/offkit/offkit/kitfile"
 	"github.com/offkit/offkit/manifest"
 )
@@ -62,6 +63,9 @@ func (s *Site) quarantine(kitPath string, cause error, now time.Time) error {
 	return s.audit(now, "quarantine", map[string]any{"kit": abs, "sha256": q.SHA256, "reason": q.Reason, "exitCode": q.ExitCode, "dir": filepath.Base(dir)})
 }
 
+// maxReason bounds a quarantine record read back.
+const maxReason = 1 << 20
+
 // Quarantined lists the quarantine records, oldest first.
 func (s *Site) Quarantined() ([]Quarantine, error) {
 	entries, err := os.ReadDir(s.path(quarDir))
@@ -70,7 +74,7 @@ func (s *Site) Quarantined() ([]Quarantine, error) {
 	}
 	var out []Quarantine
 	for _, e := range entries {
-		b, err := os.ReadFile(s.path(quarDir, e.Name(), "reason.json"))
+		b, err := limit.ReadFile(s.path(quarDir, e.Name(), "reason.json"), maxReason)
 		if err != nil {
 			continue
 		}

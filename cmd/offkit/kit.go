@@ -103,12 +103,9 @@ func (a *app) buildCmd() *cobra.Command {
 		Short: "Collect what kit.yaml names into a signed NAME-VERSION.kit.tar.zst",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, err := os.ReadFile(specPath)
+			b, err := limit.ReadFile(specPath, manifest.MaxSpecSize)
 			if err != nil {
-				if errors.Is(err, os.ErrNotExist) {
-					return fmt.Errorf("spec %s: %w", specPath, errdef.ErrNotFound)
-				}
-				return err
+				return fmt.Errorf("spec %w", err)
 			}
 			spec, err := manifest.ParseSpec(specPath, b)
 			if err != nil {
