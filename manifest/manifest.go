@@ -164,11 +164,60 @@ type Debug struct {
 	Component string `json:"component,omitempty"`
 }
 
-// Mirror is one feed mirror export.
+// The kinds of feed mirror export (Mirror.Kind).
+const (
+	MirrorConcelier = "concelier"
+	MirrorExcititor = "excititor"
+)
+
+// The kinds of signature a mirror file carries (MirrorSignature.Kind).
+const (
+	MirrorSigJWS    = "jws"    // detached JWS (RFC 7515 appendix F, RFC 7797)
+	MirrorSigCosign = "cosign" // cosign blob signature (base64 of the raw signature)
+	MirrorSigDSSE   = "dsse"   // DSSE envelope, purpose mirror-bundle
+)
+
+// Mirror is one feed mirror export carried by the kit, checked when the kit
+// was built (docs/mirror.md). Its files are entries of the kit under
+// mirror/<kind>/<exportId>/mirror/; every entry there belongs to it.
 type Mirror struct {
-	Kind     string   `json:"kind"` // "concelier" or "excititor"
+	Kind     string   `json:"kind"` // MirrorConcelier or MirrorExcititor
 	ExportID string   `json:"exportId"`
 	Domains  []string `json:"domains,omitempty"`
+	// Created is the newest "created" of the domains' manifest.json
+	// (Concelier); GeneratedAt the newest "generatedAt" of the bundles or
+	// the per-domain indexes. Both UTC, whole seconds.
+	Created     *time.Time `json:"created,omitempty"`
+	GeneratedAt *time.Time `json:"generatedAt,omitempty"`
+	// Files are the signed files of the export (Concelier bundle.json,
+	// Excititor exports), sorted by path.
+	Files []MirrorFile `json:"files,omitempty"`
+}
+
+// MirrorFile is one signed file of a mirror export.
+type MirrorFile struct {
+	Domain string `json:"domain"`
+	Path   string `json:"path"` // kit path of the file
+	SHA256 string `json:"sha256"`
+	Size   int64  `json:"size"`
+	// ExportKey and Format are an Excititor export's (its domain index).
+	ExportKey string           `json:"exportKey,omitempty"`
+	Format    string           `json:"format,omitempty"`
+	Signature *MirrorSignature `json:"signature,omitempty"`
+}
+
+// MirrorSignature is the detached signature that vouched for a mirror file.
+type MirrorSignature struct {
+	Path  string `json:"path"`  // kit path of the signature file
+	Kind  string `json:"kind"`  // MirrorSigJWS, MirrorSigCosign or MirrorSigDSSE
+	KeyID string `json:"keyId"` // the trusted key that verified it
+	Alg   string `json:"alg"`   // ES256, EdDSA, RS256, PS256 (JWS/DSSE: the signature's; cosign: the key's)
+}
+
+// MirrorPrefix returns the kit folder of an export,
+// "mirror/<kind>/<exportId>/mirror/".
+func MirrorPrefix(kind, exportID string) string {
+	return "mirror/" + kind + "/" + exportID + "/mirror/"
 }
 
 // Authority is one Authority metadata snapshot.
