@@ -61,6 +61,9 @@ type Options struct {
 	// AllowLoopbackHTTP accepts http:// issuer and jwks_uri URLs on loopback
 	// addresses (tests, a local issuer); https is required otherwise.
 	AllowLoopbackHTTP bool `json:"allowLoopbackHttp,omitempty"`
+	// CAFile is a PEM file of CA certificates trusted for the issuer's TLS
+	// besides the system's (the site CA).
+	CAFile string `json:"caFile,omitempty"`
 
 	Resilience Resilience `json:"resilience"`
 }

@@ -8,6 +8,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/offkit/offkit/authority"
 	"github.com/offkit/offkit/internal/errdef"
 	"github.com/offkit/offkit/internal/limit"
 	"github.com/offkit/offkit/schemas"
@@ -43,6 +44,9 @@ type Config struct {
 	MaxBodyBytes            int64     `json:"maxBodyBytes,omitempty"`
 	Registry                Registry  `json:"registry,omitempty"`
 	Readiness               Readiness `json:"readiness,omitempty"`
+	// Authority checks tokens on the protected routes (the runbook's keys;
+	// docs/authority.md). Absent or enabled: false, no route asks for one.
+	Authority *authority.Options `json:"authority,omitempty"`
 }
 
 // Readiness chooses what else makes /readyz fail, besides a site that is not
@@ -163,6 +167,11 @@ func LoadConfig(path string) (*Config, error) {
 	d.DisallowUnknownFields()
 	if err := d.Decode(&c); err != nil {
 		return nil, fmt.Errorf("config %s: %w: %w", path, err, errdef.ErrInvalid)
+	}
+	if c.Authority != nil && c.Authority.Enabled {
+		if err := c.Authority.Validate(); err != nil {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
 	}
 	return &c, nil
 }

@@ -145,6 +145,9 @@ is no usable cache.`,
 			if err := o.Validate(); err != nil {
 				return err
 			}
+			if caFile == "" {
+				caFile = o.CAFile
+			}
 			client, err := authorityClient(caFile, timeout)
 			if err != nil {
 				return err

@@ -97,6 +97,9 @@ An expired kit keeps serving and /readyz stays ready (offkit_kit_expired is 1 on
 				srv.Ready("registry", reg.Ready)
 				srv.Metrics().MustRegister(reg)
 			}
+			if _, err := a.serveAuthority(cmd.Context(), srv, root, cfg.Authority); err != nil {
+				return err
+			}
 			srv.Kits(serveKits(view.State, a.now))
 			for _, part := range []string{"rules", "dashboards"} {
 				srv.Handle("/"+part+"/", part, serve.Tree(part, view))
