@@ -70,6 +70,18 @@ func (b BuildID) String() string {
 // ReadBuildID reads the build ids of the ELF file of size bytes in r (see
 // the package documentation for what it reads and refuses).
 func ReadBuildID(r io.ReaderAt, size int64) (BuildID, error) {
+	return readBuildID(r, size, true)
+}
+
+// ReadGNUBuildID reads the header fields and the GNU build id of the ELF
+// file of size bytes in r, as ReadBuildID does, but neither hashes .text
+// nor looks for a Go build id: it reads only the header, the header tables,
+// the section names of note sections and the notes.
+func ReadGNUBuildID(r io.ReaderAt, size int64) (BuildID, error) {
+	return readBuildID(r, size, false)
+}
+
+func readBuildID(r io.ReaderAt, size int64, full bool) (BuildID, error) {
 	if size < 0 {
 		return BuildID{}, fmt.Errorf("negative size %d: %w", size, errdef.ErrInvalid)
 	}
@@ -105,6 +117,9 @@ func ReadBuildID(r io.ReaderAt, size int64) (BuildID, error) {
 				}
 			}
 		}
+	}
+	if !full {
+		return id, nil
 	}
 	if id.GNU == "" && f.text.ok {
 		sum, err := f.hashText()

@@ -1,11 +1,9 @@
 package kit
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"debug/elf"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,34 +18,26 @@ import (
 	"github.com/offkit/offkit/manifest"
 )
 
-// DebugManifestPath is the kit path of the debug manifest.
-const DebugManifestPath = "debug/debug-manifest.json"
-
-// The formats a debug manifest records.
+// The debug manifest's names, kept here for the builder's callers
+// (package debugstore defines them, for verify to check without kit).
 const (
-	FormatELFDebug      = "elf-debug"      // <aa>/<rest>.debug
-	FormatELFExecutable = "elf-executable" // <aa>/<rest>
+	DebugManifestPath    = debugstore.ManifestPath
+	FormatELFDebug       = debugstore.FormatELFDebug
+	FormatELFExecutable  = debugstore.FormatELFExecutable
+	MaxDebugManifestSize = debugstore.MaxManifestSize
 )
 
 // DebugManifest is debug/debug-manifest.json (docs/debug.md).
-type DebugManifest struct {
-	SchemaVersion int              `json:"schemaVersion"`
-	Files         []DebugFileEntry `json:"files"`
-}
+type DebugManifest = debugstore.Manifest
 
 // DebugFileEntry is one file of a kit's .build-id store.
-type DebugFileEntry struct {
-	BuildID string `json:"buildId"`
-	// File is the path under debug/: .build-id/<aa>/<rest>[.debug].
-	File        string `json:"file"`
-	SHA256      string `json:"sha256"`
-	Size        int64  `json:"size"`
-	Arch        string `json:"arch"`
-	Format      string `json:"format"`
-	ImageDigest string `json:"imageDigest"`
-	Component   string `json:"component"`
-	SourceKind  string `json:"sourceKind"`
-}
+type DebugFileEntry = debugstore.FileEntry
+
+// EncodeDebugManifest is debugstore.EncodeManifest.
+func EncodeDebugManifest(dm *DebugManifest) ([]byte, error) { return debugstore.EncodeManifest(dm) }
+
+// CheckDebugManifest is debugstore.CheckManifest (verify calls it).
+func CheckDebugManifest(m *manifest.Manifest, b []byte) error { return debugstore.CheckManifest(m, b) }
 
 // debugStore is what the kinded debug sources of a spec give: the files
 // (and the debug manifest, packed from memory) to pack, and the kit
@@ -139,12 +129,22 @@ func (d *debugStore) add(ds manifest.DebugSource, field string, f walked) error 
 		return fmt.Errorf("%s: %s: build id %s cannot be looked up (8 to 64 bytes): %w", field, f.abs, bid.GNU, errdef.ErrInvalid)
 	}
 	h := sha256.New()
-	n, err := io.Copy(h, io.NewSectionReader(fh, 0, st.Size()+1))
-	if err != nil {
+	win := debugstore.NewWindow(st.Size())
+	n, err := io.Copy(io.MultiWriter(h, win), io.NewSectionReader(fh, 0, st.Size()+1))
+	if err != nil && !errors.Is(err, errdef.ErrInvalid) {
 		return fmt.Errorf("%s: reading %s: %w", field, f.abs, err)
 	}
-	if n != st.Size() {
-		return fmt.Errorf("%s: %s changed size while read (%d, then %d bytes): %w", field, f.abs, st.Size(), n, errdef.ErrInvalid)
+	if err != nil || n != st.Size() {
+		return fmt.Errorf("%s: %s changed size while read (%d bytes, then more): %w", field, f.abs, st.Size(), errdef.ErrInvalid)
+	}
+	// Verify reads the build id from the bytes a Window keeps as the kit
+	// streams: a file whose notes or tables lie elsewhere is refused here.
+	if wid, err := debugstore.ReadGNUBuildID(win, n); err != nil || wid.GNU != id {
+		if err == nil {
+			err = fmt.Errorf("build id %q: %w", wid.GNU, errdef.ErrInvalid)
+		}
+		return fmt.Errorf("%s: %s: build id %s is not read the same from its first %d and last %d bytes alone, which is what verify reads: %w",
+			field, f.abs, id, debugstore.WindowHead, debugstore.WindowTail, err)
 	}
 	base := DebugFileEntry{BuildID: id, SHA256: hex.EncodeToString(h.Sum(nil)), Size: n,
 		Arch: elfArch(bid), Component: ds.Component, SourceKind: string(ds.Kind)}
@@ -215,19 +215,6 @@ func (d *debugStore) finish() error {
 	return nil
 }
 
-// EncodeDebugManifest is the canonical form of a debug manifest: two-space
-// indented JSON, no HTML escaping, a final newline.
-func EncodeDebugManifest(dm *DebugManifest) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(dm); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
-
 // elfArch names an ELF machine as GOARCH does, where it can.
 func elfArch(b debugstore.BuildID) string {
 	switch b.Machine {
@@ -268,63 +255,4 @@ func (d *debugStore) field(kp string) string {
 		return o.field
 	}
 	return "spec /debug"
-}
-
-// MaxDebugManifestSize bounds debug/debug-manifest.json when read back.
-const MaxDebugManifestSize = 64 << 20
-
-// CheckDebugManifest checks the bytes of a kit's debug/debug-manifest.json
-// against its (verified) manifest m: canonical form, and the same files as
-// m.Debug in the same order, each an entry of the kit with the size and
-// SHA-256 the entry has. A debug manifest that lists a build id the kit does
-// not carry is refused (errdef.ErrInvalid). Verify does not call it yet.
-func CheckDebugManifest(m *manifest.Manifest, b []byte) error {
-	const name = DebugManifestPath
-	if len(b) > MaxDebugManifestSize {
-		return fmt.Errorf("%s: %d bytes, over %d: %w", name, len(b), MaxDebugManifestSize, errdef.ErrInvalid)
-	}
-	var dm DebugManifest
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.DisallowUnknownFields()
-	if err := d.Decode(&dm); err != nil {
-		return fmt.Errorf("%s: %v: %w", name, err, errdef.ErrInvalid)
-	}
-	if again, err := EncodeDebugManifest(&dm); err != nil || !bytes.Equal(again, b) {
-		return fmt.Errorf("%s: not in canonical form: %w", name, errdef.ErrInvalid)
-	}
-	if dm.SchemaVersion != 1 {
-		return fmt.Errorf("%s: schemaVersion %d, this offkit reads 1: %w", name, dm.SchemaVersion, errdef.ErrInvalid)
-	}
-	entries := make(map[string]manifest.Entry, len(m.Entries))
-	for _, e := range m.Entries {
-		entries[e.Path] = e
-	}
-	for i, f := range dm.Files {
-		field := fmt.Sprintf("%s files[%d] %q", name, i, f.BuildID)
-		kp := "debug/" + f.File
-		e, ok := entries[kp]
-		if !ok {
-			return fmt.Errorf("%s: %s is not an entry of the kit: %w", field, kp, errdef.ErrInvalid)
-		}
-		if i >= len(m.Debug) {
-			return fmt.Errorf("%s: not in the kit manifest's debug[] (%d files): %w", field, len(m.Debug), errdef.ErrInvalid)
-		}
-		if want := (manifest.Debug{BuildID: f.BuildID, Path: kp, Arch: f.Arch, Image: f.ImageDigest, Component: f.Component}); m.Debug[i] != want {
-			return fmt.Errorf("%s: %+v, but the kit manifest's debug[%d] is %+v: %w", field, want, i, m.Debug[i], errdef.ErrInvalid)
-		}
-		if e.SHA256 != f.SHA256 || e.Size != f.Size {
-			return fmt.Errorf("%s: sha256 %s, %d bytes, but the entry %s has sha256 %s, %d bytes: %w", field, f.SHA256, f.Size, kp, e.SHA256, e.Size, errdef.ErrInvalid)
-		}
-		want := FormatELFExecutable
-		if strings.HasSuffix(f.File, ".debug") {
-			want = FormatELFDebug
-		}
-		if f.Format != want {
-			return fmt.Errorf("%s: format %q, but %s is %s: %w", field, f.Format, f.File, want, errdef.ErrInvalid)
-		}
-	}
-	if len(dm.Files) != len(m.Debug) {
-		return fmt.Errorf("%s: %d files, but the kit manifest's debug[] lists %d: %w", name, len(dm.Files), len(m.Debug), errdef.ErrInvalid)
-	}
-	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/offkit/offkit/debugstore"
+	"github.com/offkit/offkit/debugstore/debuginfod"
 	"github.com/offkit/offkit/internal/errdef"
 	"github.com/offkit/offkit/internal/kittest"
 	"github.com/offkit/offkit/kit"
@@ -171,7 +172,7 @@ func TestBuildDebugStore(t *testing.T) {
 		}
 	}
 	srv := serve.New(serve.Config{}, nil)
-	srv.Handle(debugstore.Prefix, "buildid", debugstore.NewHandler(site.NewView(root)))
+	srv.Handle(debuginfod.Prefix, "buildid", debuginfod.NewHandler(site.NewView(root)))
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
 	for url, src := range map[string]string{
@@ -338,19 +339,19 @@ func TestBuildDebugPlainTree(t *testing.T) {
 func TestVerifyDebugListNotCarried(t *testing.T) {
 	key := kittest.NewKey(t)
 	id := "0123456789abcdef0123"
-	carried := kittest.File("debug/.build-id/01/23456789abcdef0123.debug", []byte("\x7fELF debug"))
+	path := "debug/.build-id/01/23456789abcdef0123.debug"
 	for _, tc := range []struct {
-		name  string
-		debug []manifest.Debug
-		code  int
+		name string
+		edit func([]manifest.Debug) []manifest.Debug
+		code int
 	}{
-		{"carried", []manifest.Debug{{BuildID: id, Path: carried.Header.Name}}, 0},
-		{"not carried", []manifest.Debug{{BuildID: id, Path: carried.Header.Name},
-			{BuildID: "ffffffffffffffffffff", Path: "debug/.build-id/ff/ffffffffffffffffff.debug"}}, 11},
+		{"carried", nil, 0},
+		{"not carried", func(l []manifest.Debug) []manifest.Debug {
+			return append(l, manifest.Debug{BuildID: "ffffffffffffffffffff", Path: "debug/.build-id/ff/ffffffffffffffffff.debug"})
+		}, 11},
 	} {
-		m := kittest.ManifestFor([]kittest.Entry{carried})
-		m.Debug = tc.debug
-		p := (&kittest.Craft{Content: []kittest.Entry{carried}, Manifest: m, Key: key}).Write(t, filepath.Join(t.TempDir(), "k"))
+		c := kittest.DebugCraft{Key: key, Files: map[string][]byte{path: kittest.DebugELF(t, id, 0)}, EditDebugList: tc.edit}
+		p := c.Write(t, t.TempDir())
 		_, err := verify.File(context.Background(), p, verify.Options{Keys: []*sign.PublicKey{key.Public}, Now: kittest.Created.Add(time.Hour)})
 		if code := errdef.ExitCode(err); code != tc.code || tc.code != 0 && !strings.Contains(err.Error(), `debug[1] "ffffffffffffffffffff" path`) {
 			t.Errorf("%s: %v (exit %d), want exit %d", tc.name, err, code, tc.code)

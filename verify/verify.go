@@ -3,7 +3,6 @@
 //
 // Trust flows one way: key → signature → manifest bytes → every entry's
 // sha256 and size → the bytes. The rules, in the order they are checked:
-//
 //  1. The first entry is offkit/manifest.json, at most
 //     manifest.MaxManifestSize bytes; the second is offkit/manifest.json.sig,
 //     at most sign.MaxSignatureSize bytes, a cosign blob signature over the
@@ -55,6 +54,15 @@
 //     descriptor claims and its entry records. Rule 7's signature policy thus covers
 //     every image the kit serves. Result.ImageIndex gives the checked
 //     index.json to an installer.
+//  9. Each file of the .build-id tree under debug/ (a path
+//     debug/…/.build-id/<aa>/<rest>.debug or …/<rest>, <aa><rest> a
+//     lowercase build id) has that GNU build id, read from its first and
+//     last MiB as the bytes stream (debugstore.Window, the same bytes offkit
+//     build reads); and debug/debug-manifest.json, when the kit carries it
+//     or its manifest lists debug[], is canonical and lists exactly the
+//     files of debug[], each an entry with its size and sha256
+//     (debugstore.CheckManifest). Either failing is errdef.ErrInvalid
+//     naming the entry and the build ids.
 //
 // Content reaches a Sink as it streams; a Sink must not make anything
 // visible before Kit returns nil. Kit never writes anything itself.
@@ -336,6 +344,7 @@ func streamWith(ctx context.Context, raw io.Reader, frames []seekable.Frame, opt
 		index[e.Path] = i
 	}
 	res := &Result{Manifest: m, ManifestBytes: mbytes, ManifestDigest: manifest.Digest(mbytes), Signer: signer, Seekable: kr.Seekable()}
+	dbg := newDebugCheck(m)
 	var done int64
 	for i, e := range m.Entries {
 		if e.InBase {
@@ -363,10 +372,22 @@ func streamWith(ctx context.Context, raw io.Reader, frames []seekable.Frame, opt
 			return nil, entryErrorf(e.Path, "size %d, manifest says %d: %w", hdr.Size, e.Size, errdef.ErrDigestMismatch)
 		}
 		var keep *bytes.Buffer
+		var tee []io.Writer
 		if isigs.wants(e) || layout.Wants(e.Path) {
 			keep = bytes.NewBuffer(make([]byte, 0, e.Size))
+			tee = append(tee, keep)
 		}
-		if err := checkEntry(ctx, kr, e, opts.Sink, keep); err != nil {
+		dw, err := dbg.writer(e)
+		if err != nil {
+			return nil, err
+		}
+		if dw != nil {
+			tee = append(tee, dw)
+		}
+		if err := checkEntry(ctx, kr, e, opts.Sink, tee...); err != nil {
+			return nil, err
+		}
+		if err := dbg.entryDone(e); err != nil {
 			return nil, err
 		}
 		if keep != nil {
@@ -392,6 +413,9 @@ func streamWith(ctx context.Context, raw io.Reader, frames []seekable.Frame, opt
 	if err := kr.Finish(); err != nil {
 		return nil, err
 	}
+	if err := dbg.finish(); err != nil {
+		return nil, err
+	}
 	if res.ImageIndex, err = layout.Check(); err != nil {
 		return nil, err
 	}
@@ -404,12 +428,16 @@ func streamWith(ctx context.Context, raw io.Reader, frames []seekable.Frame, opt
 
 // checkEntry streams the current entry to sink through the verifying
 // reader: the sink sees io.EOF only once the entry's bytes are the ones the
-// manifest declares. keep, when not nil, receives a copy of the bytes.
-func checkEntry(ctx context.Context, kr *kitfile.Reader, e manifest.Entry, sink Sink, keep *bytes.Buffer) error {
+// manifest declares. Each of tee receives a copy of the bytes.
+func checkEntry(ctx context.Context, kr *kitfile.Reader, e manifest.Entry, sink Sink, tee ...io.Writer) error {
 	v := verifyread.New(kr, "", e.Size, "sha256:"+e.SHA256)
 	var r io.Reader = v
-	if keep != nil {
-		r = io.TeeReader(v, keep)
+	switch len(tee) {
+	case 0:
+	case 1:
+		r = io.TeeReader(v, tee[0])
+	default:
+		r = io.TeeReader(v, io.MultiWriter(tee...))
 	}
 	if sink != nil {
 		if err := sink.Entry(ctx, e, r); err != nil {

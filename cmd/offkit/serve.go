@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/offkit/offkit/debugstore"
+	"github.com/offkit/offkit/debugstore/debuginfod"
 	"github.com/offkit/offkit/internal/errdef"
 	"github.com/offkit/offkit/internal/reponame"
 	"github.com/offkit/offkit/registry"
@@ -104,8 +104,8 @@ An expired kit keeps serving and /readyz stays ready (offkit_kit_expired is 1 on
 			for _, part := range []string{"rules", "dashboards"} {
 				srv.Handle("/"+part+"/", part, serve.Tree(part, view))
 			}
-			dbg := debugstore.NewHandler(view)
-			srv.Handle(debugstore.Prefix, "buildid", dbg)
+			dbg := debuginfod.NewHandler(view)
+			srv.Handle(debuginfod.Prefix, "buildid", dbg)
 			srv.Metrics().MustRegister(dbg)
 			err := srv.Run(cmd.Context())
 			if err != nil {

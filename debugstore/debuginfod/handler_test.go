@@ -1,4 +1,4 @@
-package debugstore_test
+package debuginfod_test
 
 import (
 	"bytes"
@@ -10,13 +10,13 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
-	"github.com/offkit/offkit/debugstore"
+	"github.com/offkit/offkit/debugstore/debuginfod"
 	"github.com/offkit/offkit/internal/kittest"
 	"github.com/offkit/offkit/serve"
 	"github.com/offkit/offkit/sign"
@@ -28,8 +28,8 @@ import (
 func (ds *debugSite) server(t *testing.T) (*httptest.Server, http.Handler) {
 	t.Helper()
 	srv := serve.New(serve.Config{}, nil)
-	h := debugstore.NewHandler(site.NewView(ds.root))
-	srv.Handle(debugstore.Prefix, "buildid", h)
+	h := debuginfod.NewHandler(site.NewView(ds.root))
+	srv.Handle(debuginfod.Prefix, "buildid", h)
 	srv.Metrics().MustRegister(h)
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
@@ -211,36 +211,61 @@ func TestDebuginfodHostileIDs(t *testing.T) {
 	}
 }
 
-// craftedSite installs a kit made by kittest.Craft holding files (entry
-// path → content), signed with the test key: only its content is hostile.
-func craftedSite(t *testing.T, files map[string][]byte) string {
+// dirGeneration serves a folder as the generation being served: the
+// handler's defences against what a generation may hold, with no kit
+// around it (verify refuses such kits at install).
+type dirGeneration string
+
+func (d dirGeneration) OpenGeneration() (*os.Root, string, error) {
+	r, err := os.OpenRoot(string(d))
+	return r, string(d), err
+}
+
+// craftedGeneration writes files (path in the generation → content) into
+// a folder served as a generation.
+func craftedGeneration(t *testing.T, files map[string][]byte) debuginfod.Generations {
 	t.Helper()
+	dir := t.TempDir()
+	for p, b := range files {
+		full := filepath.Join(dir, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dirGeneration(dir)
+}
+
+// debugSite is a site with one kit whose debug: source is the .build-id
+// tree of a gcc-built program, installed by site.Install.
+type debugSite struct {
+	root string
+	prog *kittest.DebugProgram
+}
+
+var testKey struct {
+	once sync.Once
+	key  *kittest.Key
+}
+
+func newDebugSite(t *testing.T) *debugSite {
+	t.Helper()
+	prog := kittest.GCCProgram(t, t.TempDir(), "")
 	testKey.once.Do(func() { testKey.key = kittest.NewKey(t) })
-	var content []kittest.Entry
-	paths := make([]string, 0, len(files))
-	for p := range files {
-		paths = append(paths, p)
-	}
-	sort.Strings(paths)
-	for _, p := range paths {
-		content = append(content, kittest.File(p, files[p]))
-	}
-	m := kittest.ManifestFor(content)
-	m.Name, m.Version = "hostile", "1.0.0"
-	for i := range m.Entries {
-		m.Entries[i].Role = kittest.RoleOf(m.Entries[i].Path)
-	}
-	k := (&kittest.Craft{Content: content, Manifest: m, Key: testKey.key}).Write(t, filepath.Join(t.TempDir(), "hostile-1.0.0.kit.tar.zst"))
+	res := kittest.DebugKit(t, testKey.key, "symbols", "1.0.0", prog)
 	root := filepath.Join(t.TempDir(), "site")
 	s, err := site.Open(root, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if _, err := s.Install(context.Background(), k, site.InstallOptions{Keys: []*sign.PublicKey{testKey.key.Public}, Now: kittest.Created.Add(time.Hour)}); err != nil {
+	o := site.InstallOptions{Keys: []*sign.PublicKey{testKey.key.Public}, Now: kittest.Created.Add(time.Hour)}
+	if _, err := s.Install(context.Background(), res.Path, o); err != nil {
 		t.Fatal(err)
 	}
-	return root
+	return &debugSite{root: root, prog: prog}
 }
 
 // What a kit installs under .build-id is served only as what it is: a
@@ -249,15 +274,15 @@ func craftedSite(t *testing.T, files map[string][]byte) string {
 // well-formed files next to them still serve.
 func TestDebuginfodHostileKit(t *testing.T) {
 	a, b, c := strings.Repeat("a", 40), strings.Repeat("b", 40), strings.Repeat("c", 40)
-	root := craftedSite(t, map[string][]byte{
+	gen := craftedGeneration(t, map[string][]byte{
 		"debug/.build-id/aa/" + a[2:] + ".debug/x": []byte("a folder"),
 		"debug/.build-id/bb/" + b[2:] + ".debug":   []byte("not ELF"),
 		"debug/.build-id/cc/" + c[2:] + ".debug":   tablePastEnd(),
 		"debug/.build-id/cc/" + c[2:]:              []byte("\x7fELF\x02\x01\x01\x00 not much"),
 	})
 	srv := serve.New(serve.Config{}, nil)
-	h := debugstore.NewHandler(site.NewView(root))
-	srv.Handle(debugstore.Prefix, "buildid", h)
+	h := debuginfod.NewHandler(gen)
+	srv.Handle(debuginfod.Prefix, "buildid", h)
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
 	for _, u := range []string{"/buildid/" + a + "/debuginfo", "/buildid/" + a + "/section/.text", "/buildid/" + b + "/section/.text", "/buildid/" + c + "/section/.text"} {

@@ -1,4 +1,7 @@
-package debugstore
+// Package debuginfod answers the debuginfod protocol (elfutils' HTTP
+// lookup of debug files by build id) from the .build-id tree of an
+// installed generation (package debugstore), for offkit serve.
+package debuginfod
 
 import (
 	"errors"
@@ -13,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/offkit/offkit/debugstore"
 	"github.com/offkit/offkit/internal/errdef"
 )
 
@@ -50,11 +54,11 @@ const (
 //	                                      debug file, else of the executable
 //	GET|HEAD /buildid/ID/source/PATH      404: no source archives are carried
 //
-// ID is checked by ParseID (400 otherwise; upper case folds to lower) and is
+// ID is checked by debugstore.ParseID (400 otherwise; upper case folds to lower) and is
 // the only part of a request that names a file: it is looked up as
 // .build-id/<aa>/<rest>[.debug] inside the generation, opened with os.Root,
 // a regular file only. A section NAME is only compared with the names in
-// the file's section header table (FindSection): a SHT_NOBITS section has
+// the file's section header table (debugstore.FindSection): a SHT_NOBITS section has
 // no bytes and is looked for in the executable, then 404; a compressed
 // section (SHF_COMPRESSED) is served raw, its compression header and
 // compressed bytes, as elfutils' debuginfod serves it.
@@ -89,7 +93,7 @@ func NewHandler(src Generations) *Handler {
 			Name: "offkit_debuginfod_bytes_total", Help: "Bytes of debug files and sections sent, by kind.",
 		}, []string{"kind"}),
 	}
-	for _, k := range []string{string(KindDebuginfo), string(KindExecutable), kindSection, kindSource} {
+	for _, k := range []string{string(debugstore.KindDebuginfo), string(debugstore.KindExecutable), kindSection, kindSource} {
 		h.hits.WithLabelValues(k)
 		h.misses.WithLabelValues(k)
 		h.bytes.WithLabelValues(k)
@@ -124,14 +128,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rawID, what, _ := strings.Cut(rest, "/")
-	id, err := ParseID(rawID)
+	id, err := debugstore.ParseID(rawID)
 	if err != nil {
 		http.Error(w, "build id: "+err.Error(), http.StatusBadRequest)
 		return
 	}
 	var kind, section string
 	switch {
-	case what == string(KindDebuginfo), what == string(KindExecutable):
+	case what == string(debugstore.KindDebuginfo), what == string(debugstore.KindExecutable):
 		kind = what
 	case strings.HasPrefix(what, "section/"):
 		kind, section = kindSection, strings.TrimPrefix(what, "section/")
@@ -181,7 +185,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer f.Close()
 		content, size, name, mod = io.NewSectionReader(f, s.Offset, s.Size), s.Size, fname, st.ModTime()
 	} else {
-		f, st, fname, err := Open(gen, id, Kind(kind))
+		f, st, fname, err := debugstore.Open(gen, id, debugstore.Kind(kind))
 		if err != nil {
 			h.miss(w, kind, err)
 			return
@@ -215,15 +219,15 @@ func (h *Handler) miss(w http.ResponseWriter, kind string, err error) {
 
 // openSection opens the file holding section name for id: the debug file
 // when it has the section with bytes, else the executable.
-func openSection(gen *os.Root, id, name string) (*os.File, fs.FileInfo, string, Section, error) {
+func openSection(gen *os.Root, id, name string) (*os.File, fs.FileInfo, string, debugstore.Section, error) {
 	var errs []error
-	for _, k := range []Kind{KindDebuginfo, KindExecutable} {
-		f, st, fname, err := Open(gen, id, k)
+	for _, k := range []debugstore.Kind{debugstore.KindDebuginfo, debugstore.KindExecutable} {
+		f, st, fname, err := debugstore.Open(gen, id, k)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		s, found, err := FindSection(f, st.Size(), name)
+		s, found, err := debugstore.FindSection(f, st.Size(), name)
 		if err == nil && found {
 			return f, st, fname, s, nil
 		}
@@ -233,7 +237,7 @@ func openSection(gen *os.Root, id, name string) (*os.File, fs.FileInfo, string, 
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", fname, err))
 	}
-	return nil, nil, "", Section{}, errors.Join(errs...)
+	return nil, nil, "", debugstore.Section{}, errors.Join(errs...)
 }
 
 // countingWriter counts the bytes of the body sent, keeping the
@@ -263,3 +267,11 @@ func (w *countingWriter) ReadFrom(src io.Reader) (int64, error) {
 
 // Unwrap gives http.ResponseController the writer underneath.
 func (w *countingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// cut quotes at most 80 bytes of a name from a request.
+func cut(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
+}
