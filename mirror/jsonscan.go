@@ -38,28 +38,28 @@ type jsonScan struct {
 type scanState uint8
 
 const (
-	sValue       scanState = iota // a value is expected
-	sArrFirst                     // after '[': a value or ']'
-	sObjFirst                     // after '{': a key or '}'
-	sObjKey                       // after ',' in an object: a key
-	sColon                        // after a key
-	sAfter                        // after a value
-	sString                       // inside a string
-	sEsc                          // after '\' in a string
-	sU1                           // hex digits of \uXXXX
+	sValue    scanState = iota // a value is expected
+	sArrFirst                  // after '[': a value or ']'
+	sObjFirst                  // after '{': a key or '}'
+	sObjKey                    // after ',' in an object: a key
+	sColon                     // after a key
+	sAfter                     // after a value
+	sString                    // inside a string
+	sEsc                       // after '\' in a string
+	sU1                        // hex digits of \uXXXX
 	sU2
 	sU3
 	sU4
-	sLit                          // inside true, false or null
-	sNeg                          // after '-'
-	sZero                         // after a leading 0
-	sInt                          // integer digits
-	sDot                          // after '.'
-	sFrac                         // fraction digits
-	sE                            // after 'e'
-	sESign                        // after the exponent's sign
-	sExp                          // exponent digits
-	sEnd                          // after the single top-level value
+	sLit   // inside true, false or null
+	sNeg   // after '-'
+	sZero  // after a leading 0
+	sInt   // integer digits
+	sDot   // after '.'
+	sFrac  // fraction digits
+	sE     // after 'e'
+	sESign // after the exponent's sign
+	sExp   // exponent digits
+	sEnd   // after the single top-level value
 )
 
 const maxCapture = 64
