@@ -7,7 +7,7 @@ BIN := $(CURDIR)/bin
 OFFKIT := $(BIN)/offkit
 DEMO := $(CURDIR)/_demo
 EXAMPLE := examples/zastava-runtime
-RACE_PKGS := ./internal/... ./kit/... ./verify/... ./site/... ./registry/... ./serve/... ./images/... ./push/... ./authority/... ./debugstore/...
+RACE_PKGS := ./internal/... ./kit/... ./verify/... ./site/... ./registry/... ./serve/... ./images/... ./push/... ./authority/... ./debugstore/... ./mirror/...
 
 .PHONY: all build demo walkthrough test race vet interop bench clean
 

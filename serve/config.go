@@ -11,6 +11,7 @@ import (
 	"github.com/offkit/offkit/authority"
 	"github.com/offkit/offkit/internal/errdef"
 	"github.com/offkit/offkit/internal/limit"
+	"github.com/offkit/offkit/mirror/mirrorserve"
 	"github.com/offkit/offkit/schemas"
 )
 
@@ -47,6 +48,9 @@ type Config struct {
 	// Authority checks tokens on the protected routes (the runbook's keys;
 	// docs/authority.md). Absent or enabled: false, no route asks for one.
 	Authority *authority.Options `json:"authority,omitempty"`
+	// Mirror configures the Concelier and Excititor feed mirrors
+	// (/concelier, /excititor).
+	Mirror mirrorserve.Config `json:"mirror,omitzero"`
 }
 
 // Readiness chooses what else makes /readyz fail, besides a site that is not
@@ -172,6 +176,9 @@ func LoadConfig(path string) (*Config, error) {
 		if err := c.Authority.Validate(); err != nil {
 			return nil, fmt.Errorf("config %s: %w", path, err)
 		}
+	}
+	if err := c.Mirror.Validate(); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	return &c, nil
 }

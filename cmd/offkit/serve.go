@@ -12,6 +12,7 @@ import (
 	"github.com/offkit/offkit/debugstore/debuginfod"
 	"github.com/offkit/offkit/internal/errdef"
 	"github.com/offkit/offkit/internal/reponame"
+	"github.com/offkit/offkit/mirror/mirrorserve"
 	"github.com/offkit/offkit/registry"
 	"github.com/offkit/offkit/serve"
 	"github.com/offkit/offkit/site"
@@ -22,13 +23,15 @@ func (a *app) serveCmd() *cobra.Command {
 	var keepHost bool
 	cmd := &cobra.Command{
 		Use:   "serve --root ROOT [--listen 127.0.0.1:8080] [--health-listen ADDR] [--config serve.yaml]",
-		Short: "Serve the installed site: OCI registry (/v2), rules, dashboards, health and metrics",
+		Short: "Serve the installed site: OCI registry (/v2), rules, dashboards, feed mirrors, health and metrics",
 		Long: `Serve the installed site read-only over HTTP:
 
   /v2/…           the images of the installed kits (OCI distribution spec, pull side)
   /rules/…        the installed Prometheus rule files, with a JSON index
   /dashboards/…   the installed Grafana dashboards, with a JSON index
   /buildid/…      debuginfod: the installed .build-id tree (debuginfo, executable, section)
+  /concelier/…    the Concelier feed mirror: exports/index.json, exports/mirror/<domain>/…
+  /excititor/…    the Excititor feed mirror: mirror/domains, mirror/<domain>/index, exports
   /healthz /readyz /metrics
 
 A new generation (after install or rollback) is served from the next request on,
@@ -97,18 +100,30 @@ An expired kit keeps serving and /readyz stays ready (offkit_kit_expired is 1 on
 				srv.Ready("registry", reg.Ready)
 				srv.Metrics().MustRegister(reg)
 			}
-			if _, err := a.serveAuthority(cmd.Context(), srv, root, cfg.Authority); err != nil {
+			guard, err := a.serveAuthority(cmd.Context(), srv, root, cfg.Authority)
+			if err != nil {
 				return err
 			}
 			srv.Kits(serveKits(view.State, a.now))
 			for _, part := range []string{"rules", "dashboards"} {
 				srv.Handle("/"+part+"/", part, serve.Tree(part, view))
 			}
+			mopts := mirrorserve.Options{Config: cfg.Mirror, Audit: a.log}
+			if guard != nil {
+				mopts.Tokens = guard // Bearer and DPoP on the protected mirror domains
+			}
+			mir, err := mirrorserve.New(view, mopts)
+			if err != nil {
+				return err
+			}
+			for _, prefix := range mirrorserve.Prefixes {
+				srv.Handle(prefix, "mirror", mir)
+			}
+			srv.Metrics().MustRegister(mir)
 			dbg := debuginfod.NewHandler(view)
 			srv.Handle(debuginfod.Prefix, "buildid", dbg)
 			srv.Metrics().MustRegister(dbg)
-			err := srv.Run(cmd.Context())
-			if err != nil {
+			if err := srv.Run(cmd.Context()); err != nil {
 				return fmt.Errorf("serve: %w", err)
 			}
 			return nil

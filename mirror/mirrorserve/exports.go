@@ -1,0 +1,414 @@
+package mirrorserve
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/offkit/offkit/internal/limit"
+)
+
+// The parts of a mirror.
+const (
+	Concelier = "concelier"
+	Excititor = "excititor"
+)
+
+// ExportsPath is where a generation lists its installed exports.
+const ExportsPath = ".offkit/mirror/exports.json"
+
+// Limits of what a generation's index is built from.
+const (
+	// MaxExportsSize bounds exports.json.
+	MaxExportsSize = 64 << 20
+	// MaxIndexSize bounds an export's index.json and an Excititor domain's
+	// index.json, which are read to list domains and exports.
+	MaxIndexSize = 16 << 20
+)
+
+// siteExports is exports.json (the site's derived list of installed
+// exports): only the fields served from; unknown fields are ignored.
+type siteExports struct {
+	Exports []siteExport      `json:"exports"`
+	Latest  map[string]string `json:"latest"`
+}
+
+type siteExport struct {
+	Kind        string     `json:"kind"`
+	ExportID    string     `json:"exportId"`
+	Domains     []string   `json:"domains"`
+	Created     string     `json:"created,omitempty"`
+	GeneratedAt string     `json:"generatedAt,omitempty"`
+	Files       []siteFile `json:"files"`
+}
+
+type siteFile struct {
+	Path   string `json:"path"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+// file is one servable file: its path in the generation and what
+// exports.json says of it.
+type file struct {
+	path   string // in the generation
+	size   int64
+	sha256 string
+}
+
+func (f file) etag() string { return `"sha256:` + f.sha256 + `"` }
+
+// doc is a JSON document made by the server (a domain list), with its ETag.
+type doc struct {
+	body []byte
+	etag string
+}
+
+func newDoc(v any) (doc, error) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return doc{}, err
+	}
+	b = append(b, '\n')
+	sum := sha256.Sum256(b)
+	return doc{body: b, etag: `"sha256:` + hex.EncodeToString(sum[:]) + `"`}, nil
+}
+
+// part is the served export of one part in one generation.
+type part struct {
+	kind     string
+	exportID string          // "" when none is installed
+	missing  string          // why nothing is served (activeExportId not installed)
+	files    map[string]file // by path below <exportId>/mirror/: "index.json", "primary/bundle.json"
+	domains  map[string]bool
+	ids      []string  // domains, sorted
+	age      time.Time // created, generatedAt, or the time the export id names
+
+	// Excititor only.
+	names     map[string]string          // display names from index.json, by domain
+	downloads map[string]map[string]file // by domain, then exportKey + "/" + format
+	dom       map[string]doc             // /excititor/mirror/domains/<id>
+	list      doc                        // /excititor/mirror/domains
+}
+
+// generation is what a generation serves.
+type generation struct {
+	parts map[string]*part
+}
+
+// parseExports decodes exports.json, checking what the server relies on.
+func parseExports(b []byte) (*siteExports, error) {
+	var se siteExports
+	if err := json.Unmarshal(b, &se); err != nil {
+		return nil, fmt.Errorf("%s: %w", ExportsPath, err)
+	}
+	seen := map[string]bool{}
+	for i, e := range se.Exports {
+		if e.Kind != Concelier && e.Kind != Excititor {
+			continue // a kind this server does not serve
+		}
+		if !validName(e.ExportID) {
+			return nil, fmt.Errorf("%s: exports[%d].exportId %q is not a valid export id", ExportsPath, i, e.ExportID)
+		}
+		if seen[e.Kind+"/"+e.ExportID] {
+			return nil, fmt.Errorf("%s: exports[%d]: %s export %s listed twice", ExportsPath, i, e.Kind, e.ExportID)
+		}
+		seen[e.Kind+"/"+e.ExportID] = true
+		for _, d := range e.Domains {
+			if !validName(d) {
+				return nil, fmt.Errorf("%s: exports[%d].domains: %q is not a valid domain id", ExportsPath, i, d)
+			}
+		}
+		for j, f := range e.Files {
+			if !fs.ValidPath(f.Path) || f.Size < 0 || len(f.SHA256) != 64 || strings.Trim(f.SHA256, "0123456789abcdef") != "" {
+				return nil, fmt.Errorf("%s: exports[%d].files[%d]: bad path, size or sha256", ExportsPath, i, j)
+			}
+		}
+	}
+	return &se, nil
+}
+
+// buildGeneration reads the exports of the generation open at gen.
+func buildGeneration(gen *os.Root, cfg Config) (*generation, error) {
+	g := &generation{parts: map[string]*part{}}
+	b, err := limit.ReadFileIn(gen, ExportsPath, MaxExportsSize)
+	if errors.Is(err, fs.ErrNotExist) {
+		return g, nil // nothing installed: every part is empty
+	}
+	if err != nil {
+		return nil, err
+	}
+	se, err := parseExports(b)
+	if err != nil {
+		return nil, err
+	}
+	for _, kp := range []struct {
+		kind string
+		p    Part
+	}{{Concelier, cfg.Concelier}, {Excititor, cfg.Excititor}} {
+		p, err := buildPart(gen, se, kp.kind, kp.p)
+		if err != nil {
+			return nil, err
+		}
+		g.parts[kp.kind] = p
+	}
+	return g, nil
+}
+
+func buildPart(gen *os.Root, se *siteExports, kind string, cfg Part) (*part, error) {
+	p := &part{kind: kind, files: map[string]file{}, domains: map[string]bool{}}
+	want := cfg.ActiveExportID
+	if want == "" {
+		want = se.Latest[kind]
+	}
+	if want == "" {
+		p.missing = "no " + kind + " export installed"
+		return p, nil
+	}
+	var ex *siteExport
+	for i := range se.Exports {
+		if se.Exports[i].Kind == kind && se.Exports[i].ExportID == want {
+			ex = &se.Exports[i]
+		}
+	}
+	if ex == nil {
+		p.missing = kind + " export " + want + " is not installed"
+		return p, nil
+	}
+	p.exportID = ex.ExportID
+	prefix := "mirror/" + kind + "/" + ex.ExportID + "/mirror/"
+	for _, f := range ex.Files {
+		if rel, ok := strings.CutPrefix(f.Path, prefix); ok {
+			p.files[rel] = file{path: f.Path, size: f.Size, sha256: f.SHA256}
+		}
+	}
+	for _, d := range ex.Domains {
+		p.domains[d] = true
+		p.ids = append(p.ids, d)
+	}
+	sort.Strings(p.ids)
+	p.age = exportTime(ex)
+	if kind == Excititor {
+		if err := p.buildExcititor(gen, cfg); err != nil {
+			return nil, fmt.Errorf("excititor export %s: %w", ex.ExportID, err)
+		}
+	}
+	return p, nil
+}
+
+// exportTime is when the export was made: its created or generatedAt, else
+// the time its id names (20251123T000000Z).
+func exportTime(ex *siteExport) time.Time {
+	for _, s := range []string{ex.Created, ex.GeneratedAt} {
+		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+			return t
+		}
+	}
+	if t, err := time.Parse("20060102T150405Z", ex.ExportID); err == nil {
+		return t
+	}
+	return time.Time{}
+}
+
+// readJSON reads a listed file of the export, checks its size and sha256
+// against exports.json, and decodes it into v.
+func readJSON(gen *os.Root, f file, v any) error {
+	if f.size > MaxIndexSize {
+		return fmt.Errorf("%s: %d bytes, over the limit of %d", f.path, f.size, MaxIndexSize)
+	}
+	b, err := limit.ReadFileIn(gen, f.path, MaxIndexSize)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(b)
+	if int64(len(b)) != f.size || hex.EncodeToString(sum[:]) != f.sha256 {
+		return fmt.Errorf("%s: size or sha256 differs from %s", f.path, ExportsPath)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s: %w", f.path, err)
+	}
+	return nil
+}
+
+// excititorIndex is the part of a per-domain index.json the server reads.
+type excititorIndex struct {
+	Exports []struct {
+		ExportKey string `json:"exportKey"`
+		Format    string `json:"format"`
+		File      string `json:"file"`
+	} `json:"exports"`
+}
+
+// mirrorIndex is the part of an export's index.json the server reads.
+type mirrorIndex struct {
+	Domains []struct {
+		ID          string `json:"id"`
+		DisplayName string `json:"displayName"`
+	} `json:"domains"`
+}
+
+// DomainInfo is one domain as /excititor/mirror/domains lists it.
+type DomainInfo struct {
+	ID                         string `json:"id"`
+	DisplayName                string `json:"displayName"`
+	RequireAuthentication      bool   `json:"requireAuthentication"`
+	MaxIndexRequestsPerHour    int    `json:"maxIndexRequestsPerHour"`
+	MaxDownloadRequestsPerHour int    `json:"maxDownloadRequestsPerHour"`
+	ExportID                   string `json:"exportId"`
+}
+
+func (p *part) buildExcititor(gen *os.Root, cfg Part) error {
+	p.names = map[string]string{}
+	p.downloads = map[string]map[string]file{}
+	p.dom = map[string]doc{}
+	if f, ok := p.files["index.json"]; ok {
+		var mi mirrorIndex
+		if err := readJSON(gen, f, &mi); err != nil {
+			return err
+		}
+		for _, d := range mi.Domains {
+			p.names[d.ID] = d.DisplayName
+		}
+	}
+	infos := []DomainInfo{}
+	for _, id := range p.ids {
+		dl := map[string]file{}
+		if f, ok := p.files[id+"/index.json"]; ok {
+			var xi excititorIndex
+			if err := readJSON(gen, f, &xi); err != nil {
+				return err
+			}
+			for _, e := range xi.Exports {
+				if !validName(e.ExportKey) || !validName(e.Format) || !validName(e.File) {
+					continue // not addressable: never served
+				}
+				if df, ok := p.files[id+"/"+e.File]; ok {
+					dl[e.ExportKey+"/"+e.Format] = df
+				}
+				if sf, ok := p.files[id+"/"+e.File+".jws"]; ok {
+					dl[e.ExportKey+"/"+e.Format+".jws"] = sf
+				}
+			}
+		}
+		p.downloads[id] = dl
+		info := DomainInfo{
+			ID: id, DisplayName: displayName(cfg, id, p.names[id]), RequireAuthentication: cfg.requireAuth(id),
+			MaxIndexRequestsPerHour: cfg.MaxIndexRequestsPerHour, MaxDownloadRequestsPerHour: cfg.downloadBudget(id),
+			ExportID: p.exportID,
+		}
+		d, err := newDoc(info)
+		if err != nil {
+			return err
+		}
+		p.dom[id] = d
+		infos = append(infos, info)
+	}
+	var err error
+	p.list, err = newDoc(map[string]any{"domains": infos})
+	return err
+}
+
+func displayName(cfg Part, id, fromIndex string) string {
+	if n := cfg.domain(id).DisplayName; n != "" {
+		return n
+	}
+	if fromIndex != "" {
+		return fromIndex
+	}
+	return id
+}
+
+// generationCache keeps the built exports of the last few generations
+// (generations are immutable: one build each).
+type generationCache struct {
+	cfg   Config
+	mu    sync.Mutex
+	cache map[string]*cacheEntry
+	order []string
+}
+
+type cacheEntry struct {
+	done chan struct{}
+	g    *generation
+	err  error
+	at   time.Time
+}
+
+// cachedGenerations is how many generations' builds are kept.
+const cachedGenerations = 4
+
+// retryBuild is how long a failed build is answered from before the
+// generation is read again.
+const retryBuild = 5 * time.Second
+
+func (c *generationCache) get(gen *os.Root, id string) (*generation, error) {
+	c.mu.Lock()
+	e, ok := c.cache[id]
+	if ok {
+		select {
+		case <-e.done:
+			if e.err != nil && time.Since(e.at) > retryBuild {
+				ok = false
+			}
+		default:
+		}
+	}
+	if !ok {
+		e = &cacheEntry{done: make(chan struct{})}
+		if _, had := c.cache[id]; !had {
+			c.order = append(c.order, id)
+		}
+		c.cache[id] = e
+		if len(c.order) > cachedGenerations {
+			delete(c.cache, c.order[0])
+			c.order = c.order[1:]
+		}
+	}
+	c.mu.Unlock()
+	if !ok {
+		e.g, e.err = buildGeneration(gen, c.cfg)
+		e.at = time.Now()
+		close(e.done)
+	}
+	<-e.done
+	return e.g, e.err
+}
+
+// jwsContentType is the Content-Type of a signature file by its first
+// byte: a JSON document (DSSE envelope, JWS JSON) is application/jose+json,
+// a compact JWS or cosign signature application/jose.
+func jwsContentType(first byte) string {
+	if bytes.IndexByte([]byte("{ \t\r\n"), first) >= 0 {
+		return "application/jose+json"
+	}
+	return "application/jose"
+}
+
+// contentType is the Content-Type of a served file by name or format.
+func contentType(name string) string {
+	switch path.Ext(name) {
+	case ".jsonl", ".ndjson":
+		return "application/x-ndjson"
+	case ".json":
+		return "application/json"
+	}
+	return "application/octet-stream"
+}
+
+// formatContentType is the Content-Type of an Excititor export by format.
+func formatContentType(format string) string {
+	if format == "jsonl" {
+		return "application/x-ndjson"
+	}
+	return "application/json" // json, openvex and csaf are JSON documents
+}

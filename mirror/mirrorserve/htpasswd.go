@@ -1,0 +1,148 @@
+package mirrorserve
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/limit"
+)
+
+// MaxHtpasswdSize bounds an htpasswd file.
+const MaxHtpasswdSize = 4 << 20
+
+// htpasswd is a bcrypt htpasswd file (`htpasswd -B`): user → hash.
+type htpasswd struct {
+	path  string
+	users map[string][]byte
+}
+
+// loadHtpasswd reads an htpasswd file whose every hash is bcrypt ($2a$,
+// $2b$, $2y$); any other hash (MD5 $apr1$, {SHA}, crypt, plain) is refused,
+// naming the line.
+func loadHtpasswd(path string) (*htpasswd, error) {
+	b, err := limit.ReadFile(path, MaxHtpasswdSize)
+	if err != nil {
+		return nil, fmt.Errorf("htpasswd %w", err)
+	}
+	h := &htpasswd{path: path, users: map[string][]byte{}}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(nil, 64<<10)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimRight(sc.Text(), "\r")
+		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		user, hash, ok := strings.Cut(line, ":")
+		if !ok || user == "" {
+			return nil, fmt.Errorf("htpasswd %s:%d: not user:hash: %w", path, n, errdef.ErrInvalid)
+		}
+		if !isBcrypt(hash) {
+			return nil, fmt.Errorf("htpasswd %s:%d: user %q: not a bcrypt hash (create the file with htpasswd -B): %w", path, n, user, errdef.ErrInvalid)
+		}
+		if _, err := bcrypt.Cost([]byte(hash)); err != nil {
+			return nil, fmt.Errorf("htpasswd %s:%d: user %q: %v: %w", path, n, user, err, errdef.ErrInvalid)
+		}
+		if _, dup := h.users[user]; dup {
+			return nil, fmt.Errorf("htpasswd %s:%d: user %q listed twice: %w", path, n, user, errdef.ErrInvalid)
+		}
+		h.users[user] = []byte(hash)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("htpasswd %s: %w: %w", path, err, errdef.ErrInvalid)
+	}
+	return h, nil
+}
+
+func isBcrypt(h string) bool {
+	return len(h) == 60 && (strings.HasPrefix(h, "$2a$") || strings.HasPrefix(h, "$2b$") || strings.HasPrefix(h, "$2y$"))
+}
+
+// basicChecker checks Basic credentials against htpasswd files. A
+// successful check is remembered for basicCacheTTL, keyed by a sha256 of the
+// file and the credentials (never the password itself), so a client that
+// sends the same credentials on every request costs one bcrypt per
+// basicCacheTTL; at most basicConcurrency bcrypt checks run at once, so
+// wrong passwords cannot take every core.
+type basicChecker struct {
+	now func() time.Time
+	sem chan struct{}
+	// compares counts bcrypt checks run (for tests and metrics).
+	compares atomic.Int64
+
+	mu    sync.Mutex
+	cache map[[32]byte]time.Time // expiry
+}
+
+const (
+	basicCacheTTL    = 5 * time.Minute
+	basicCacheMax    = 4096
+	basicConcurrency = 4
+	maxBasicUser     = 256
+	maxBasicPassword = 1024
+)
+
+func newBasicChecker(now func() time.Time) *basicChecker {
+	return &basicChecker{now: now, sem: make(chan struct{}, basicConcurrency), cache: map[[32]byte]time.Time{}}
+}
+
+func credKey(file, user, pass string) [32]byte {
+	h := sha256.New()
+	for _, s := range []string{file, user, pass} {
+		fmt.Fprintf(h, "%d:%s", len(s), s)
+	}
+	var k [32]byte
+	h.Sum(k[:0])
+	return k
+}
+
+// check reports whether user:pass is in one of files.
+func (c *basicChecker) check(files []*htpasswd, user, pass string) bool {
+	if len(user) > maxBasicUser || len(pass) > maxBasicPassword {
+		return false
+	}
+	now := c.now()
+	for _, f := range files {
+		hash, ok := f.users[user]
+		if !ok {
+			continue
+		}
+		k := credKey(f.path, user, pass)
+		c.mu.Lock()
+		exp, hit := c.cache[k]
+		c.mu.Unlock()
+		if hit && now.Before(exp) {
+			return true
+		}
+		c.sem <- struct{}{}
+		c.compares.Add(1)
+		err := bcrypt.CompareHashAndPassword(hash, []byte(pass))
+		<-c.sem
+		if err != nil {
+			continue
+		}
+		c.mu.Lock()
+		if len(c.cache) >= basicCacheMax {
+			for k2, e := range c.cache { // drop the expired, else any one
+				if !now.Before(e) || len(c.cache) >= basicCacheMax {
+					delete(c.cache, k2)
+				}
+				if len(c.cache) < basicCacheMax/2 {
+					break
+				}
+			}
+		}
+		c.cache[k] = now.Add(basicCacheTTL)
+		c.mu.Unlock()
+		return true
+	}
+	return false
+}
