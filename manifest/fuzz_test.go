@@ -6,10 +6,12 @@ import (
 	"testing"
 
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/schemas"
 )
 
 // FuzzParse: Parse never panics, fails only with ErrInvalid, and what it
-// accepts re-encodes to the very bytes it was given (canonical form).
+// accepts re-encodes to the very bytes it was given (canonical form) and is
+// valid against the whole schema (Parse checks entries[] in Go).
 func FuzzParse(f *testing.F) {
 	b, _ := sample().Encode()
 	f.Add(b)
@@ -27,6 +29,9 @@ func FuzzParse(f *testing.F) {
 		out, err := m.Encode()
 		if err != nil || !bytes.Equal(out, in) {
 			t.Fatalf("accepted a manifest that does not re-encode to itself:\n%s\n%s", in, out)
+		}
+		if err := schemas.Validate(schemas.Manifest, in); err != nil {
+			t.Fatalf("accepted a manifest the schema refuses: %v\n%s", err, in)
 		}
 	})
 }

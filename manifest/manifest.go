@@ -226,8 +226,17 @@ type Authority struct {
 	FetchedAt time.Time `json:"fetchedAt"`
 }
 
-// Encode returns the canonical bytes of m.
+// Encode returns the canonical bytes of m: encoding/json's, indented by two
+// spaces, with a final newline.
 func (m *Manifest) Encode() ([]byte, error) {
+	if len(m.Entries) > 0 {
+		return m.encodeFast()
+	}
+	return m.encodeJSON()
+}
+
+// encodeJSON is Encode by encoding/json alone.
+func (m *Manifest) encodeJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")

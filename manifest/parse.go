@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path"
 	"slices"
 	"sort"
 	"strings"
@@ -19,22 +18,31 @@ import (
 
 // Parse decodes and validates manifest bytes (see the package doc for the
 // rules). Parse does not check a signature: callers verify the bytes first.
+//
+// The bytes are decoded once, into the Go types. The schema's rules for
+// entries[] (by far the bulk of a manifest: one per file) are checked in Go
+// (checkEntries); the schema itself checks the rest of the document, the
+// manifest without its entries, re-encoded: the canonical-form check at the
+// end makes that the document given. FuzzParse and TestParseAgreesWithSchema
+// hold Parse to the whole schema.
 func Parse(b []byte) (*Manifest, error) {
 	if len(b) > MaxManifestSize {
 		return nil, invalid("offkit/manifest.json", "%d bytes, over the limit of %d", len(b), MaxManifestSize)
-	}
-	if err := schemas.Validate(schemas.Manifest, b); err != nil {
-		var fe *schemas.FieldError
-		if errors.As(err, &fe) {
-			return nil, invalid("manifest field "+fe.Field, "%s", fe.Message)
-		}
-		return nil, err
 	}
 	var m Manifest
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.DisallowUnknownFields()
 	if err := d.Decode(&m); err != nil {
-		return nil, invalid("offkit/manifest.json", "%v", err)
+		return nil, schemaOr(b, "malformed JSON or a field of the wrong type or name: %v", err)
+	}
+	if d.More() {
+		return nil, schemaOr(b, "trailing data after the JSON document")
+	}
+	if err := m.checkEntries(); err != nil {
+		return nil, err
+	}
+	if err := m.checkSchema(); err != nil {
+		return nil, err
 	}
 	if err := m.Validate(); err != nil {
 		return nil, err
@@ -44,9 +52,77 @@ func Parse(b []byte) (*Manifest, error) {
 		return nil, err
 	}
 	if !bytes.Equal(again, b) {
-		return nil, invalid("offkit/manifest.json", "not in canonical form (key order, indent, escaping or times differ from what offkit writes)")
+		return nil, schemaOr(b, "not in canonical form (key order, indent, escaping or times differ from what offkit writes)")
 	}
 	return &m, nil
+}
+
+// schemaOr is the error for a manifest that the Go types cannot hold as it
+// is (it does not decode, or does not re-encode to itself): the schema's,
+// which names the field at fault, or else the message given. Only a
+// refused manifest is so validated whole.
+func schemaOr(b []byte, format string, args ...any) error {
+	if err := schemas.Validate(schemas.Manifest, b); err != nil {
+		var fe *schemas.FieldError
+		if errors.As(err, &fe) {
+			return invalid("manifest field "+fe.Field, "%s", fe.Message)
+		}
+	}
+	return invalid("offkit/manifest.json", format, args...)
+}
+
+// checkSchema validates m without its entries against the manifest schema.
+func (m *Manifest) checkSchema() error {
+	rest := *m
+	rest.Entries = []Entry{}
+	j, err := json.Marshal(&rest)
+	if err != nil {
+		return invalid("offkit/manifest.json", "%v", err)
+	}
+	if err := schemas.Validate(schemas.Manifest, j); err != nil {
+		var fe *schemas.FieldError
+		if errors.As(err, &fe) {
+			return invalid("manifest field "+fe.Field, "%s", fe.Message)
+		}
+		return err
+	}
+	return nil
+}
+
+// checkEntries checks the schema's rules for entries[] that decoding and
+// Validate do not: sha256 is 64 lowercase hex, role is one of the roles,
+// mediaType is at most 255 characters. (Required fields and their types
+// are the decoder's and the canonical form's; path, size and the number
+// of entries are Validate's, which is stricter.)
+func (m *Manifest) checkEntries() error {
+	for i := range m.Entries {
+		e := &m.Entries[i]
+		if !isHex64(e.SHA256) {
+			return invalid(fmt.Sprintf("manifest field /entries/%d/sha256", i), "%q is not 64 lowercase hex digits", e.SHA256)
+		}
+		switch e.Role {
+		case RoleImageBlob, RoleImageIndex, RoleRules, RoleDashboard, RoleMirror, RoleDebug, RoleAuthority, RoleFile:
+		default:
+			return invalid(fmt.Sprintf("manifest field /entries/%d/role", i), "%q is not one of the roles", e.Role)
+		}
+		if len(e.MediaType) > 255 && utf8.RuneCountInString(e.MediaType) > 255 {
+			return invalid(fmt.Sprintf("manifest field /entries/%d/mediaType", i), "over 255 characters")
+		}
+	}
+	return nil
+}
+
+// isHex64 reports whether s is 64 lowercase hex digits.
+func isHex64(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // Validate checks the rules that a schema cannot express: safe, sorted,
@@ -64,38 +140,50 @@ func (m *Manifest) Validate() error {
 		return invalid("entries", "%d entries, over the limit of %d", len(m.Entries), MaxEntries)
 	}
 	folded := make(map[string]string, len(m.Entries))
+	keys := make([]string, len(m.Entries))
 	var total int64
 	for i, e := range m.Entries {
-		field := fmt.Sprintf("entries[%d] %q", i, e.Path)
+		// The field is formatted only for an error: on every entry of a
+		// large manifest it cost as much as the checks.
+		field := func() string { return fmt.Sprintf("entries[%d] %q", i, e.Path) }
 		if err := CheckPath(e.Path); err != nil {
-			return invalid(field, "%v", err)
+			return invalid(field(), "%v", err)
 		}
 		if i > 0 && m.Entries[i-1].Path >= e.Path {
-			return invalid(field, "entries are not sorted by path, or path is repeated")
+			return invalid(field(), "entries are not sorted by path, or path is repeated")
 		}
 		if e.InBase {
-			return invalid(field+" inBase", "delta kits are not supported by this offkit")
+			return invalid(field()+" inBase", "delta kits are not supported by this offkit")
 		}
 		if role, _ := RoleOf(e.Path); e.Role != role {
-			return invalid(field+" role", "%q, but an entry at this path is %q", e.Role, role)
+			return invalid(field()+" role", "%q, but an entry at this path is %q", e.Role, role)
 		}
 		if hexd, ok := strings.CutPrefix(e.Path, ImageBlobDir); ok && hexd != e.SHA256 {
-			return invalid(field+" sha256", "%s, but an image blob is named by its digest", e.SHA256)
+			return invalid(field()+" sha256", "%s, but an image blob is named by its digest", e.SHA256)
 		}
 		key := Fold(e.Path)
 		if prev, ok := folded[key]; ok {
-			return invalid(field, "collides with %q when case and Unicode normalisation are ignored", prev)
+			return invalid(field(), "collides with %q when case and Unicode normalisation are ignored", prev)
 		}
 		folded[key] = e.Path
+		keys[i] = key
 		if e.Size < 0 || e.Size > MaxTotalSize-total {
-			return invalid(field, "size %d makes the kit larger than %d bytes", e.Size, int64(MaxTotalSize))
+			return invalid(field(), "size %d makes the kit larger than %d bytes", e.Size, int64(MaxTotalSize))
 		}
 		total += e.Size
 	}
-	// A path that is also a directory of another entry cannot be materialised.
-	for _, e := range m.Entries {
-		for dir := path.Dir(e.Path); dir != "."; dir = path.Dir(dir) {
-			if other, ok := folded[Fold(dir)]; ok {
+	// A path that is also a directory of another entry cannot be
+	// materialised. Fold works character by character and keeps every "/"
+	// (case folding and canonical decomposition never make or remove one),
+	// so the folded directories of a path are the prefixes of its folded
+	// key that end before a "/".
+	for i, e := range m.Entries {
+		key := keys[i]
+		for j := len(key) - 1; j > 0; j-- {
+			if key[j] != '/' {
+				continue
+			}
+			if other, ok := folded[key[:j]]; ok {
 				return invalid(fmt.Sprintf("entries %q", e.Path), "is inside %q, which is a file", other)
 			}
 		}
@@ -155,7 +243,7 @@ func CheckName(p string) error {
 			return fmt.Errorf("path contains control character %q", r)
 		}
 	}
-	for _, elem := range strings.Split(p, "/") {
+	for elem := range strings.SplitSeq(p, "/") {
 		switch elem {
 		case "":
 			return errors.New("path has an empty element")
