@@ -150,6 +150,12 @@ func Build(ctx context.Context, spec *manifest.Spec, opts BuildOptions) (*BuildR
 		})
 	}()
 	srcs, dbg, fileErr := collectFiles(spec, opts.Dir)
+	var mirrors []manifest.Mirror
+	if fileErr == nil {
+		var msrcs []source
+		msrcs, mirrors, fileErr = collectMirror(ctx, spec.Mirror, opts.Dir)
+		srcs = append(srcs, msrcs...)
+	}
 	<-resolved
 	if plan != nil {
 		defer plan.Close()
@@ -163,6 +169,7 @@ func Build(ctx context.Context, spec *manifest.Spec, opts BuildOptions) (*BuildR
 	if dbg != nil {
 		m.Debug = dbg.list
 	}
+	m.Mirror = mirrors
 	if plan != nil {
 		m.Images = plan.Images
 		srcs = append(srcs, imageSources(plan)...)
@@ -415,7 +422,8 @@ func hashEntry(file, kitPath string, role manifest.Role) (manifest.Entry, error)
 }
 
 // collectFiles walks the file sources of the spec, validating rules and
-// dashboards, and reads the debug sources (collectDebug).
+// dashboards, and reads the debug sources (collectDebug). Mirror exports
+// are collectMirror's.
 func collectFiles(spec *manifest.Spec, dir string) ([]source, *debugStore, error) {
 	debugTrees := make([]manifest.FileSource, len(spec.Debug))
 	for i, d := range spec.Debug {
@@ -430,7 +438,6 @@ func collectFiles(spec *manifest.Spec, dir string) ([]source, *debugStore, error
 		{"rules", "rules", manifest.RoleRules, spec.Rules},
 		{"dashboards", "dashboards", manifest.RoleDashboard, spec.Dashboards},
 		{"files", "files", manifest.RoleFile, spec.Files},
-		{"mirror", "mirror", manifest.RoleMirror, spec.Mirror},
 		{"debug", "debug", manifest.RoleDebug, debugTrees},
 	}
 	var out []source

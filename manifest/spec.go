@@ -1,22 +1,26 @@
 package manifest
 
-import "time"
+import (
+	"bytes"
+	"encoding/json"
+	"time"
+)
 
 // Spec is a kit.yaml: what a release engineer declares and offkit build
 // collects. Paths in a spec are relative to the spec's folder.
 type Spec struct {
-	Name                 string        `json:"name"`
-	Version              string        `json:"version"`
-	CreatedAt            *time.Time    `json:"createdAt,omitempty"`
-	ExpiresAt            *time.Time    `json:"expiresAt,omitempty"`
-	StalenessWindowHours int           `json:"stalenessWindowHours,omitempty"`
-	Compression          *SpecCompress `json:"compression,omitempty"`
-	Images               []ImageSource `json:"images,omitempty"`
-	Rules                []FileSource  `json:"rules,omitempty"`
-	Dashboards           []FileSource  `json:"dashboards,omitempty"`
-	Files                []FileSource  `json:"files,omitempty"`
-	Mirror               []FileSource  `json:"mirror,omitempty"`
-	Debug                []DebugSource `json:"debug,omitempty"`
+	Name                 string         `json:"name"`
+	Version              string         `json:"version"`
+	CreatedAt            *time.Time     `json:"createdAt,omitempty"`
+	ExpiresAt            *time.Time     `json:"expiresAt,omitempty"`
+	StalenessWindowHours int            `json:"stalenessWindowHours,omitempty"`
+	Compression          *SpecCompress  `json:"compression,omitempty"`
+	Images               []ImageSource  `json:"images,omitempty"`
+	Rules                []FileSource   `json:"rules,omitempty"`
+	Dashboards           []FileSource   `json:"dashboards,omitempty"`
+	Files                []FileSource   `json:"files,omitempty"`
+	Mirror               []MirrorSource `json:"mirror,omitempty"`
+	Debug                []DebugSource  `json:"debug,omitempty"`
 }
 
 // SpecCompress overrides the default encoder settings.
@@ -119,4 +123,37 @@ const (
 // FileSource is the plain tree copy a DebugSource without a Kind makes.
 func (d DebugSource) FileSource() FileSource {
 	return FileSource{Src: d.Src, Dest: d.Dest, Symlinks: d.Symlinks}
+}
+
+// MirrorSource is a feed mirror export to carry (docs/mirror.md): the
+// export of Root that ExportID selects ("latest", the default, follows
+// ROOT/latest or takes the newest export; "newest" the greatest export id;
+// anything else names the export), its Domains (all when empty), checked
+// and its signatures verified with Keys at build time, and packed at
+// mirror/<kind>/<exportId>/mirror/….
+type MirrorSource struct {
+	Kind     string      `json:"kind"` // MirrorConcelier or MirrorExcititor
+	Root     string      `json:"root"`
+	ExportID string      `json:"exportId,omitempty"`
+	Domains  []string    `json:"domains,omitempty"`
+	Keys     []MirrorKey `json:"keys"`
+}
+
+// MirrorKey is a key file (JWK, JWKS or PEM public keys) a mirror source
+// trusts. In kit.yaml it is a path, or {path, id} to name a PEM key.
+type MirrorKey struct {
+	Path string `json:"path"`
+	ID   string `json:"id,omitempty"`
+}
+
+// UnmarshalJSON reads a path or a {path, id} object.
+func (k *MirrorKey) UnmarshalJSON(b []byte) error {
+	if t := bytes.TrimSpace(b); len(t) > 0 && t[0] == '"' {
+		k.ID = ""
+		return json.Unmarshal(t, &k.Path)
+	}
+	type plain MirrorKey
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	return d.Decode((*plain)(k))
 }
