@@ -176,7 +176,10 @@ func incomplete(n int, what string, err error) error {
 //   - every entry of that manifest outside images/ is a regular file of the
 //     generation with the manifest's size;
 //   - every images/blobs/sha256/<hex> entry is a file of the store with the
-//     manifest's size.
+//     manifest's size;
+//   - when the generation has .offkit/mirror/exports.json: it parses, every
+//     file it lists (retained exports' too) is a regular file of its size,
+//     and each kind's mirror/<kind>/latest links to the exportId it names.
 //
 // A lack is errdef.ErrDigestMismatch naming the file.
 func (s *Site) checkGeneration(n int, only string) error {
@@ -231,6 +234,9 @@ func (s *Site) checkGeneration(n int, only string) error {
 				return incomplete(n, p, fmt.Errorf("%d bytes (%s), manifest says %d", fi.Size(), fi.Mode().Type(), e.Size))
 			}
 		}
+	}
+	if p, err := checkMirrorGeneration(gdir); err != nil {
+		return incomplete(n, p, err)
 	}
 	return nil
 }

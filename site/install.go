@@ -48,7 +48,12 @@ type InstallOptions struct {
 	// readers before this install may remove it; zero means DefaultGrace,
 	// a negative value removes such generations at once. The generation
 	// being replaced is always kept, for rollback.
-	Grace       time.Duration
+	Grace time.Duration
+	// KeepExports is how many feed-mirror exports of each kind the new
+	// generation keeps: those of the active kits always, and exports a
+	// kit's new version dropped (retained, newest first) while the kind has
+	// fewer; zero means DefaultKeepExports. 1 retains none.
+	KeepExports int
 	Concurrency int
 	Progress    func(done, total int64)
 }
@@ -201,6 +206,9 @@ func (s *Site) Install(ctx context.Context, kitPath string, opts InstallOptions)
 		if err := checkPaths(vm, active); err != nil {
 			return err
 		}
+		if err := checkMirror(vm, active); err != nil {
+			return err
+		}
 		return checkTags(vm, nil, active)
 	}
 	if stage != nil {
@@ -287,6 +295,12 @@ func (s *Site) commit(ctx context.Context, st *State, active []*activeKit, m *ma
 		if err := os.WriteFile(filepath.Join(kdir, "index.json"), stage.index, 0o444); err != nil {
 			return 0, err
 		}
+	}
+	// The generation's feed-mirror exports: exports.json and the latest
+	// links.
+	dropped, err := s.mirrorExports(tree, cur, active, m, opts.KeepExports)
+	if err != nil {
+		return 0, err
 	}
 	// The generation's image index and state.
 	idx, err := mergeIndexes(filepath.Join(tree, metaDir, "kits"))
@@ -409,6 +423,9 @@ func (s *Site) commit(ctx context.Context, st *State, active []*activeKit, m *ma
 	event := "install"
 	if res.RollForward {
 		fields["rollForward"] = true
+	}
+	if len(dropped) > 0 {
+		fields["droppedExports"] = dropped
 	}
 	if res.Forced {
 		event = "forced-activation"

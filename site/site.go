@@ -14,7 +14,9 @@
 //	    .offkit/state.json         the state this generation was made with
 //	    .offkit/kits/NAME/manifest.json, index.json   each active kit's manifest and image index
 //	    .offkit/images/index.json  the images served in this generation (ref.name annotated)
+//	    .offkit/mirror/exports.json  its feed-mirror exports (mirror.SiteExports)
 //	    rules/ dashboards/ mirror/ debug/ authority/ files/
+//	    mirror/<kind>/latest -> <exportId>  the newest export of each kind
 //	  generations/.removing-N-ID  a generation being removed (recovery finishes it)
 //	  current -> generations/N
 //	  staging/            work in progress, confined with os.Root; TX/journal.json
@@ -45,6 +47,15 @@
 //     attestation tag (sha256-<hex>.sig/.att) carried by both with the same
 //     digest is the same signature and is allowed. Re-installing or upgrading
 //     a kit of the same name replaces its own claims.
+//   - Feed-mirror exports have the layout mirror/<kind>/<exportId>/mirror/…
+//     (mirror.SplitSitePath), and no two active kits carry one export
+//     (kind and exportId, case-insensitively): ErrInvalid. The new
+//     generation records every export of its active kits, and those a
+//     kit's new version dropped (retained, hard-linked from the generation
+//     before, up to InstallOptions.KeepExports per kind), in
+//     .offkit/mirror/exports.json, with a relative link
+//     mirror/<kind>/latest to the greatest exportId of each kind (see
+//     mirrorExports).
 //   - A refused install changes nothing. Verification, the policy checks
 //     above and the building of the new generation tree all happen inside
 //     staging; only then are the kit's new blobs published to the store,

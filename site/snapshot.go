@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/mirror"
 )
 
 // OpenReadOnly opens the site at root for reading only: it takes no lock,
@@ -42,6 +44,9 @@ type Snapshot struct {
 	// PreviousGeneration is the generation a rollback would switch to, 0
 	// if there is none or it is not complete.
 	PreviousGeneration int
+	// Exports are the feed-mirror exports of that generation (empty when
+	// it records none).
+	Exports *mirror.SiteExports
 	// Quarantined counts the quarantine records.
 	Quarantined int
 	// Busy: another command (install or rollback) holds the site lock: it
@@ -81,6 +86,16 @@ func (s *Site) Snapshot() (*Snapshot, error) {
 			return nil, err
 		}
 		mergeHighWater(st, top)
+		snap.Exports = &mirror.SiteExports{Exports: []mirror.SiteExport{}, Latest: map[string]string{}}
+		if gen > 0 {
+			x, err := readExports(s.path(genDir, strconv.Itoa(gen)))
+			if err != nil {
+				return nil, err
+			}
+			if x != nil {
+				snap.Exports = x
+			}
+		}
 		snap.Generation, snap.State = gen, st
 		break
 	}

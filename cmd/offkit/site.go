@@ -30,6 +30,7 @@ func (a *app) installCmd() *cobra.Command {
 	var keyPaths, imageKeyPaths []string
 	var dryRun, force bool
 	var grace time.Duration
+	var keepExports int
 	cmd := &cobra.Command{
 		Use:   "install K.kit.tar.zst --root ROOT --key cosign.pub [--image-key cosign.pub]",
 		Short: "Verify a kit while staging it, then activate it atomically as a new generation",
@@ -50,6 +51,9 @@ func (a *app) installCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if keepExports < 1 {
+				return usageError("--keep-exports must be at least 1")
+			}
 			if grace == 0 {
 				grace = -1 // at once: zero means the default in site.InstallOptions
 			}
@@ -67,7 +71,7 @@ func (a *app) installCmd() *cobra.Command {
 			defer s.Close()
 			p, done := a.progress("installing")
 			res, err := s.Install(cmd.Context(), args[0], site.InstallOptions{
-				Keys: keys, ImageKeys: imageKeys, DryRun: dryRun, Force: force, Reason: reason, Now: a.now(), Grace: grace, Progress: p,
+				Keys: keys, ImageKeys: imageKeys, DryRun: dryRun, Force: force, Reason: reason, Now: a.now(), Grace: grace, KeepExports: keepExports, Progress: p,
 			})
 			done(err)
 			if err != nil {
@@ -106,6 +110,7 @@ func (a *app) installCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&force, "force-activate", false, "activate a version that is not newer than the installed one")
 	cmd.Flags().StringVar(&reason, "force-reason", "", "why (recorded in audit.log; required with --force-activate)")
 	cmd.Flags().DurationVar(&grace, "grace", site.DefaultGrace, "keep a generation that stopped being current this long for readers before removing it; 0: at once (the one replaced is always kept for rollback)")
+	cmd.Flags().IntVar(&keepExports, "keep-exports", site.DefaultKeepExports, "feed-mirror exports kept per kind: the active kits' always, then those a kit's new version dropped, newest first, up to this many (1: none)")
 	return cmd
 }
 

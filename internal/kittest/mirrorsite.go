@@ -1,0 +1,85 @@
+package kittest
+
+import (
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/offkit/offkit/manifest"
+)
+
+// MirrorExport describes a feed-mirror export for MirrorSiteKit.
+type MirrorExport struct {
+	Kind     string // "concelier" or "excititor"
+	ExportID string
+	Domains  []string
+	// Created is the created (concelier) or generatedAt (excititor) time
+	// its domains record.
+	Created string
+	// NoRecord leaves the export out of the manifest's mirror[].
+	NoRecord bool
+}
+
+// Files returns the export's files as a kit carries them (kit path →
+// content): the index, and per domain a manifest, bundle and signature
+// (concelier) or a domain index and one JSON export with its signature
+// (excititor). Signatures are placeholders: the site does not check them at
+// install.
+func (x MirrorExport) Files() map[string]string {
+	dir := "mirror/" + x.Kind + "/" + x.ExportID + "/mirror/"
+	idx := `{"schemaVersion":1,"domains":[`
+	for i, d := range x.Domains {
+		if i > 0 {
+			idx += ","
+		}
+		idx += fmt.Sprintf(`{"id":%q,"displayName":%q}`, d, d)
+	}
+	out := map[string]string{dir + "index.json": idx + "]}\n"}
+	for _, d := range x.Domains {
+		if x.Kind == "excititor" {
+			out[dir+d+"/index.json"] = fmt.Sprintf(`{"schemaVersion":1,"domainId":%q,"generatedAt":%q,"exports":[{"exportKey":"consensus","format":"json","file":"consensus.json"}]}`+"\n", d, x.Created)
+			out[dir+d+"/consensus.json"] = fmt.Sprintf(`{"export":%q,"domain":%q}`+"\n", x.ExportID, d)
+			out[dir+d+"/consensus.json.jws"] = "placeholder..signature\n"
+			continue
+		}
+		out[dir+d+"/manifest.json"] = fmt.Sprintf(`{"domainId":%q,"created":%q,"schemaVersion":1}`+"\n", d, x.Created)
+		out[dir+d+"/bundle.json"] = fmt.Sprintf(`{"export":%q,"domain":%q,"advisories":[]}`+"\n", x.ExportID, d)
+		out[dir+d+"/bundle.json.jws"] = "placeholder..signature\n"
+	}
+	return out
+}
+
+// MirrorSiteKit writes into dir a kit name at version, signed by key, that
+// carries the exports (files and mirror[] records) and the extra entries
+// (kit path → content, for hostile layouts), and returns its path.
+func MirrorSiteKit(t testing.TB, key *Key, dir, name, version string, extra map[string]string, exports ...MirrorExport) string {
+	t.Helper()
+	files := map[string]string{}
+	var records []manifest.Mirror
+	for _, x := range exports {
+		for p, c := range x.Files() {
+			files[p] = c
+		}
+		if !x.NoRecord {
+			records = append(records, manifest.Mirror{Kind: x.Kind, ExportID: x.ExportID, Domains: x.Domains})
+		}
+	}
+	for p, c := range extra {
+		files[p] = c
+	}
+	var entries []Entry
+	for p, c := range files {
+		entries = append(entries, File(p, []byte(c)))
+	}
+	m := ManifestFor(entries)
+	m.Name, m.Version, m.Mirror = name, version, records
+	byName := map[string]Entry{}
+	for _, e := range entries {
+		byName[e.Header.Name] = e
+	}
+	content := make([]Entry, 0, len(entries))
+	for _, e := range m.Entries {
+		content = append(content, byName[e.Path])
+	}
+	return (&Craft{Content: content, Manifest: m, Key: key}).Write(t, filepath.Join(dir, name+"-"+version+".kit.tar.zst"))
+}
