@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/manifest"
 )
 
 // SiteExportsPath is where a generation records its exports, relative to
@@ -29,8 +30,6 @@ const SiteLatest = "latest"
 const (
 	// MaxSiteExports bounds the size of exports.json.
 	MaxSiteExports = 64 << 20
-	// MaxSiteExportID bounds the length of an exportId.
-	MaxSiteExportID = 128
 )
 
 // SiteExports is a generation's .offkit/mirror/exports.json: every feed
@@ -120,17 +119,18 @@ func (s *SiteExports) File(p string) (*SiteExport, SiteFile, bool) {
 }
 
 // IsSiteKind reports whether kind is a kind of export a site holds.
-func IsSiteKind(kind string) bool { return kind == "concelier" || kind == "excititor" }
-
-var siteExportIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+func IsSiteKind(kind string) bool {
+	return kind == manifest.MirrorConcelier || kind == manifest.MirrorExcititor
+}
 
 // CheckSiteExportID reports why id cannot name an export on a site (nil when
-// it can): it must be 1 to MaxSiteExportID letters, digits, '.', '_' or '-',
-// starting with a letter or digit, and must not be SiteLatest in any case.
-// The error wraps errdef.ErrInvalid.
+// it can): it must be a safe mirror name (manifest.CheckMirrorName: 1 to
+// 128 letters, digits, '.', '_', '-', not starting with '.') and must not
+// be SiteLatest in any case (a case-insensitive file system would make it
+// the link). The error wraps errdef.ErrInvalid.
 func CheckSiteExportID(id string) error {
-	if len(id) == 0 || len(id) > MaxSiteExportID || !siteExportIDPattern.MatchString(id) {
-		return fmt.Errorf("exportId %q: not a safe name (1 to %d letters, digits, '.', '_', '-'): %w", id, MaxSiteExportID, errdef.ErrInvalid)
+	if err := manifest.CheckMirrorName(id); err != nil {
+		return fmt.Errorf("exportId %q: %v: %w", id, err, errdef.ErrInvalid)
 	}
 	if strings.EqualFold(id, SiteLatest) {
 		return fmt.Errorf("exportId %q: %q is the site's link to the newest export: %w", id, SiteLatest, errdef.ErrInvalid)

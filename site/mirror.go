@@ -1,7 +1,6 @@
 package site
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -31,8 +30,8 @@ func exportKey(kind, id string) string { return kind + "/" + strings.ToLower(id)
 
 // kitExports lists the feed-mirror exports kit m carries: its entries under
 // mirror/, grouped by mirror/<kind>/<exportId>/, each with its files (size
-// and sha256 from the manifest) and the domains of its mirror[] record (or,
-// without one, the domain folders its files are in).
+// and sha256 from the manifest) and the domains, created and generatedAt of
+// its mirror[] record (without one, the domain folders its files are in).
 //
 // With strict (the kit being installed), every entry under mirror/ must
 // have the layout mirror.SplitSitePath checks, every mirror[] record must
@@ -85,6 +84,12 @@ func kitExports(m *manifest.Manifest, strict bool) ([]mirror.SiteExport, error) 
 		}
 		recorded[exportKey(r.Kind, r.ExportID)] = true
 		x.Domains = append([]string{}, r.Domains...)
+		if r.Created != nil {
+			x.Created = r.Created.UTC().Format(time.RFC3339)
+		}
+		if r.GeneratedAt != nil {
+			x.GeneratedAt = r.GeneratedAt.UTC().Format(time.RFC3339)
+		}
 	}
 	out := make([]mirror.SiteExport, 0, len(order))
 	for _, k := range order {
@@ -125,51 +130,6 @@ func checkMirror(m *manifest.Manifest, others []*activeKit) error {
 		}
 	}
 	return nil
-}
-
-// maxDomainIndex bounds the domain manifest (concelier) or domain index
-// (excititor) read for an export's time.
-const maxDomainIndex = 1 << 20
-
-// exportTime records when export x was made, from its files in the folder
-// tree: the earliest "created" of its domains' manifest.json (concelier)
-// or "generatedAt" of their index.json (excititor), as written there.
-// Domains that do not say (or not as an RFC 3339 time) are skipped: the
-// build checked these files; here they only date the export.
-func exportTime(tree string, x *mirror.SiteExport) {
-	name, field := "manifest.json", "created"
-	if x.Kind == "excititor" {
-		name, field = "index.json", "generatedAt"
-	}
-	var best time.Time
-	var bestRaw string
-	for _, f := range x.Files {
-		rest := strings.TrimPrefix(f.Path, x.Dir()+"/mirror/")
-		if d, file, ok := strings.Cut(rest, "/"); !ok || d == "" || file != name {
-			continue
-		}
-		b, err := limit.ReadFile(filepath.Join(tree, filepath.FromSlash(f.Path)), maxDomainIndex)
-		if err != nil {
-			continue
-		}
-		var doc map[string]json.RawMessage
-		var raw string
-		if json.Unmarshal(b, &doc) != nil || json.Unmarshal(doc[field], &raw) != nil {
-			continue
-		}
-		t, err := time.Parse(time.RFC3339Nano, raw)
-		if err != nil {
-			continue
-		}
-		if bestRaw == "" || t.Before(best) {
-			best, bestRaw = t, raw
-		}
-	}
-	if x.Kind == "excititor" {
-		x.GeneratedAt = bestRaw
-	} else {
-		x.Created = bestRaw
-	}
 }
 
 // readExports reads the exports.json of the generation folder gdir; nil
@@ -232,9 +192,8 @@ func (s *Site) mirrorExports(tree string, cur int, active []*activeKit, m *manif
 		all = append(all, xs...)
 	}
 	isActive := map[string]bool{}
-	for i, x := range all {
+	for _, x := range all {
 		isActive[exportKey(x.Kind, x.ExportID)] = true
-		exportTime(tree, &all[i])
 	}
 	// What the current generation held: its exports.json, or for a
 	// generation made before it was written, its kits' exports.

@@ -1,9 +1,13 @@
 package kittest
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"path/filepath"
+	"sort"
 	"testing"
+	"time"
 
 	"github.com/offkit/offkit/manifest"
 )
@@ -49,6 +53,37 @@ func (x MirrorExport) Files() map[string]string {
 	return out
 }
 
+// Record returns the export's mirror[] record as a build writes it: sorted
+// domains, created (concelier) or generatedAt (excititor), and each signed
+// file with its placeholder signature.
+func (x MirrorExport) Record() manifest.Mirror {
+	r := manifest.Mirror{Kind: x.Kind, ExportID: x.ExportID, Domains: append([]string{}, x.Domains...)}
+	sort.Strings(r.Domains)
+	if t, err := time.Parse(time.RFC3339, x.Created); err == nil {
+		if x.Kind == "excititor" {
+			r.GeneratedAt = &t
+		} else {
+			r.Created = &t
+		}
+	}
+	files := x.Files()
+	for _, d := range r.Domains {
+		name := "bundle.json"
+		if x.Kind == "excititor" {
+			name = "consensus.json"
+		}
+		p := manifest.MirrorPrefix(x.Kind, x.ExportID) + d + "/" + name
+		sum := sha256.Sum256([]byte(files[p]))
+		f := manifest.MirrorFile{Domain: d, Path: p, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(files[p])),
+			Signature: &manifest.MirrorSignature{Path: p + ".jws", Kind: manifest.MirrorSigJWS, KeyID: "test", Alg: "EdDSA"}}
+		if x.Kind == "excititor" {
+			f.ExportKey, f.Format = "consensus", "json"
+		}
+		r.Files = append(r.Files, f)
+	}
+	return r
+}
+
 // MirrorSiteKit writes into dir a kit name at version, signed by key, that
 // carries the exports (files and mirror[] records) and the extra entries
 // (kit path → content, for hostile layouts), and returns its path.
@@ -61,7 +96,7 @@ func MirrorSiteKit(t testing.TB, key *Key, dir, name, version string, extra map[
 			files[p] = c
 		}
 		if !x.NoRecord {
-			records = append(records, manifest.Mirror{Kind: x.Kind, ExportID: x.ExportID, Domains: x.Domains})
+			records = append(records, x.Record())
 		}
 	}
 	for p, c := range extra {
