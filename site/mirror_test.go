@@ -14,8 +14,8 @@ import (
 	"github.com/offkit/offkit/site"
 )
 
-func concelier(id string, domains ...string) kittest.MirrorExport {
-	return kittest.MirrorExport{Kind: "concelier", ExportID: id, Domains: domains, Created: id[:4] + "-" + id[4:6] + "-" + id[6:8] + "T00:00:00Z"}
+func concelier(id string, domains ...string) kittest.SiteMirrorExport {
+	return kittest.SiteMirrorExport{Kind: "concelier", ExportID: id, Domains: domains, Created: id[:4] + "-" + id[4:6] + "-" + id[6:8] + "T00:00:00Z"}
 }
 
 // exportsOf reads the current generation's exports.json as a reader would
@@ -71,7 +71,7 @@ func TestMirrorLatestAndRetention(t *testing.T) {
 	dir := t.TempDir()
 	root := filepath.Join(t.TempDir(), "site")
 	a, b, c := concelier("20251121T000000Z", "primary", "community"), concelier("20251122T000000Z", "primary"), concelier("20251123T000000Z", "primary")
-	vex := kittest.MirrorExport{Kind: "excititor", ExportID: "20251120T000000Z", Domains: []string{"community"}, Created: "2025-11-20T06:00:00Z"}
+	vex := kittest.SiteMirrorExport{Kind: "excititor", ExportID: "20251120T000000Z", Domains: []string{"community"}, Created: "2025-11-20T06:00:00Z"}
 	v1 := kittest.MirrorSiteKit(t, key, dir, "feeds", "1.0.0", nil, a, vex)
 	v2 := kittest.MirrorSiteKit(t, key, dir, "feeds", "1.0.1", nil, b)
 	v3 := kittest.MirrorSiteKit(t, key, dir, "feeds", "1.0.2", nil, c)
@@ -204,7 +204,7 @@ func TestMirrorTwoKits(t *testing.T) {
 		t.Fatalf("%s %v", summary(x), x.Latest)
 	}
 	before := snapshot(t, root)
-	for name, x := range map[string]kittest.MirrorExport{
+	for name, x := range map[string]kittest.SiteMirrorExport{
 		"same":       concelier(a.ExportID, "other"),
 		"case-folds": concelier(strings.ToLower(a.ExportID), "other"),
 	} {
@@ -232,7 +232,7 @@ func TestMirrorHostileLayout(t *testing.T) {
 	ok := concelier("20251122T000000Z", "primary")
 	cases := map[string]struct {
 		extra   map[string]string
-		exports []kittest.MirrorExport
+		exports []kittest.SiteMirrorExport
 		want    string
 	}{
 		"outside mirror/":  {extra: map[string]string{"mirror/concelier/20251122T000000Z/bundle.json": "{}"}, want: "not under mirror/concelier/20251122T000000Z/mirror/"},
@@ -240,17 +240,17 @@ func TestMirrorHostileLayout(t *testing.T) {
 		"no export id":     {extra: map[string]string{"mirror/concelier/index.json": "{}"}, want: "no mirror[] export concelier/index.json"},
 		"no export folder": {extra: map[string]string{"mirror/excititor/x.json": "{}"}, want: "excititor/x.json"},
 		"latest as id":     {extra: map[string]string{"mirror/concelier/latest/mirror/index.json": "{}"}, want: "concelier/latest"},
-		"latest record":    {exports: []kittest.MirrorExport{ok, {Kind: "concelier", ExportID: "latest", Domains: []string{"secondary"}}}, want: `"latest" is reserved`},
-		"LATEST record":    {exports: []kittest.MirrorExport{ok, {Kind: "excititor", ExportID: "LATEST", Domains: []string{"community"}}}, want: `"latest" is the site's link`},
+		"latest record":    {exports: []kittest.SiteMirrorExport{ok, {Kind: "concelier", ExportID: "latest", Domains: []string{"secondary"}}}, want: `"latest" is reserved`},
+		"LATEST record":    {exports: []kittest.SiteMirrorExport{ok, {Kind: "excititor", ExportID: "LATEST", Domains: []string{"community"}}}, want: `"latest" is the site's link`},
 		"latest file":      {extra: map[string]string{"mirror/concelier/latest": "20251122T000000Z"}, want: "concelier/latest"},
-		"dot-dot id":       {exports: []kittest.MirrorExport{ok, {Kind: "concelier", ExportID: "..", Domains: []string{"primary"}}}, want: "invalid"},
-		"dots id":          {exports: []kittest.MirrorExport{ok, {Kind: "concelier", ExportID: ".hidden", Domains: []string{"primary"}}}, want: "starts with a dot"},
-		"ids fold":         {exports: []kittest.MirrorExport{ok, {Kind: "concelier", ExportID: "20251122t000000z", Domains: []string{"secondary"}}}, want: "collides with"},
+		"dot-dot id":       {exports: []kittest.SiteMirrorExport{ok, {Kind: "concelier", ExportID: "..", Domains: []string{"primary"}}}, want: "invalid"},
+		"dots id":          {exports: []kittest.SiteMirrorExport{ok, {Kind: "concelier", ExportID: ".hidden", Domains: []string{"primary"}}}, want: "starts with a dot"},
+		"ids fold":         {exports: []kittest.SiteMirrorExport{ok, {Kind: "concelier", ExportID: "20251122t000000z", Domains: []string{"secondary"}}}, want: "collides with"},
 	}
 	for name, c := range cases {
 		exports := c.exports
 		if exports == nil {
-			exports = []kittest.MirrorExport{ok}
+			exports = []kittest.SiteMirrorExport{ok}
 		}
 		kitPath := kittest.MirrorSiteKit(t, key, dir, "feeds", "1.0.1", c.extra, exports...)
 		_, err := install(t, root, kitPath, key, nil)

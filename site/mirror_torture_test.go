@@ -15,8 +15,8 @@ import (
 	"github.com/offkit/offkit/mirror"
 )
 
-func feedExport(id string) kittest.MirrorExport {
-	return kittest.MirrorExport{Kind: "concelier", ExportID: id, Domains: []string{"primary", "community"}, Created: "2025-11-21T00:00:00Z"}
+func feedExport(id string) kittest.SiteMirrorExport {
+	return kittest.SiteMirrorExport{Kind: "concelier", ExportID: id, Domains: []string{"primary", "community"}, Created: "2025-11-21T00:00:00Z"}
 }
 
 // latestOf returns the exportId generation gdir's concelier latest link

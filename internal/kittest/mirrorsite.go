@@ -12,8 +12,8 @@ import (
 	"github.com/offkit/offkit/manifest"
 )
 
-// MirrorExport describes a feed-mirror export for MirrorSiteKit.
-type MirrorExport struct {
+// SiteMirrorExport describes a feed-mirror export for MirrorSiteKit.
+type SiteMirrorExport struct {
 	Kind     string // "concelier" or "excititor"
 	ExportID string
 	Domains  []string
@@ -29,7 +29,7 @@ type MirrorExport struct {
 // (concelier) or a domain index and one JSON export with its signature
 // (excititor). Signatures are placeholders: the site does not check them at
 // install.
-func (x MirrorExport) Files() map[string]string {
+func (x SiteMirrorExport) Files() map[string]string {
 	dir := "mirror/" + x.Kind + "/" + x.ExportID + "/mirror/"
 	idx := `{"schemaVersion":1,"domains":[`
 	for i, d := range x.Domains {
@@ -56,7 +56,7 @@ func (x MirrorExport) Files() map[string]string {
 // Record returns the export's mirror[] record as a build writes it: sorted
 // domains, created (concelier) or generatedAt (excititor), and each signed
 // file with its placeholder signature.
-func (x MirrorExport) Record() manifest.Mirror {
+func (x SiteMirrorExport) Record() manifest.Mirror {
 	r := manifest.Mirror{Kind: x.Kind, ExportID: x.ExportID, Domains: append([]string{}, x.Domains...)}
 	sort.Strings(r.Domains)
 	if t, err := time.Parse(time.RFC3339, x.Created); err == nil {
@@ -87,7 +87,7 @@ func (x MirrorExport) Record() manifest.Mirror {
 // MirrorSiteKit writes into dir a kit name at version, signed by key, that
 // carries the exports (files and mirror[] records) and the extra entries
 // (kit path → content, for hostile layouts), and returns its path.
-func MirrorSiteKit(t testing.TB, key *Key, dir, name, version string, extra map[string]string, exports ...MirrorExport) string {
+func MirrorSiteKit(t testing.TB, key *Key, dir, name, version string, extra map[string]string, exports ...SiteMirrorExport) string {
 	t.Helper()
 	files := map[string]string{}
 	var records []manifest.Mirror
