@@ -85,25 +85,35 @@ func Save(dir string, md Metadata) error {
 	if len(md.Discovery) > MaxDocumentSize || len(md.JWKS) > MaxDocumentSize {
 		return fmt.Errorf("authority cache %s: document over %d bytes: %w", dir, MaxDocumentSize, errdef.ErrInvalid)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("authority cache %s: %w", dir, err)
-	}
-	m := md.Meta
-	m.DiscoverySHA256 = sum(md.Discovery)
-	m.JWKSSHA256 = sum(md.JWKS)
-	meta, err := json.MarshalIndent(m, "", "  ")
+	meta, err := md.MetaJSON()
 	if err != nil {
 		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("authority cache %s: %w", dir, err)
 	}
 	for _, f := range []struct {
 		name string
 		data []byte
-	}{{DiscoveryFile, md.Discovery}, {JWKSFile, md.JWKS}, {MetaFile, append(meta, '\n')}} {
+	}{{DiscoveryFile, md.Discovery}, {JWKSFile, md.JWKS}, {MetaFile, meta}} {
 		if err := atomicfile.WriteFile(filepath.Join(dir, f.name), f.data, 0o644); err != nil {
 			return fmt.Errorf("authority cache %s: %w", filepath.Join(dir, f.name), err)
 		}
 	}
 	return nil
+}
+
+// MetaJSON is meta.json of md as Save writes it: Meta with the sha256 of
+// both documents.
+func (md Metadata) MetaJSON() ([]byte, error) {
+	m := md.Meta
+	m.DiscoverySHA256 = sum(md.Discovery)
+	m.JWKSSHA256 = sum(md.JWKS)
+	meta, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(meta, '\n'), nil
 }
 
 // Load reads the snapshot in dir. A missing cache wraps errdef.ErrNotFound;

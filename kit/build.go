@@ -60,6 +60,9 @@ type BuildOptions struct {
 	Log         *slog.Logger
 	// Progress is called with the bytes packed so far and the total.
 	Progress func(done, total int64)
+	// Now is the clock of an Authority snapshot fetched at build time
+	// (nil: time.Now); nothing else in a kit comes from the clock.
+	Now func() time.Time
 }
 
 // BuildResult is what Build wrote.
@@ -170,6 +173,14 @@ func Build(ctx context.Context, spec *manifest.Spec, opts BuildOptions) (*BuildR
 		m.Debug = dbg.list
 	}
 	m.Mirror = mirrors
+	if len(spec.Authority) > 0 {
+		asrcs, arecs, err := collectAuthority(ctx, spec, opts.Dir, opts.Now)
+		if err != nil {
+			return nil, err
+		}
+		srcs = append(srcs, asrcs...)
+		m.Authority = arecs
+	}
 	if plan != nil {
 		m.Images = plan.Images
 		srcs = append(srcs, imageSources(plan)...)

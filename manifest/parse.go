@@ -201,6 +201,9 @@ func (m *Manifest) Validate() error {
 	if err := m.validateMirror(); err != nil {
 		return err
 	}
+	if err := m.validateAuthority(); err != nil {
+		return err
+	}
 	if m.ExpiresAt != nil && !m.ExpiresAt.After(m.CreatedAt) {
 		return invalid("expiresAt", "%s is not after createdAt %s", m.ExpiresAt.Format(time.RFC3339), m.CreatedAt.Format(time.RFC3339))
 	}

@@ -21,6 +21,8 @@ type Spec struct {
 	Files                []FileSource   `json:"files,omitempty"`
 	Mirror               []MirrorSource `json:"mirror,omitempty"`
 	Debug                []DebugSource  `json:"debug,omitempty"`
+	// Authority: issuer metadata snapshots (AuthoritySource).
+	Authority []AuthoritySource `json:"authority,omitempty"`
 }
 
 // SpecCompress overrides the default encoder settings.

@@ -125,6 +125,7 @@ func (a *app) buildCmd() *cobra.Command {
 				Concurrency: concurrency,
 				Builder:     manifest.Builder{Name: "offkit", Version: version},
 				Log:         a.log,
+				Now:         a.now,
 			}
 			if epoch, ok := os.LookupEnv("SOURCE_DATE_EPOCH"); ok {
 				sec, err := strconv.ParseInt(epoch, 10, 64)

@@ -77,6 +77,14 @@ func (a *app) installCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if !res.DryRun && !res.AlreadyActive {
+				// The kit is installed and stays so; a snapshot that fails
+				// to import is a warning and an audit.log line (serve's
+				// /readyz tells when the cache it left is not usable).
+				if ierr := a.importAuthority(s, root, res); ierr != nil {
+					a.log.Warn("installed, but an Authority snapshot was not imported", "error", ierr)
+				}
+			}
 			return a.emit(res, func(w io.Writer) {
 				switch {
 				case res.AlreadyActive:

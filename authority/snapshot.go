@@ -1,0 +1,113 @@
+package authority
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/offkit/offkit/internal/errdef"
+)
+
+// NewSnapshot makes a snapshot of issuer's metadata from a saved discovery
+// document and JWKS (a kit carries one), checked as a refresh checks what
+// it fetches: issuer an absolute https URL (http only on a loopback host);
+// discovery a JSON object, at most MaxDocumentSize, whose issuer equals
+// issuer byte for byte and whose jwks_uri is an absolute https URL (http
+// only on loopback); the JWKS as ParseJWKS wants it (a private or symmetric
+// key refuses the set whole). fetchedAt is when the pair was fetched
+// (truncated to the second); lifetime is the cache lifetime the issuer
+// announced (0: DefaultCacheLifetime; at most MaxCacheLifetime). Errors
+// wrap errdef.ErrInvalid and never quote key material.
+func NewSnapshot(issuer string, discovery, jwks []byte, fetchedAt time.Time, lifetime time.Duration) (Metadata, error) {
+	if err := (Options{Issuer: issuer, AllowLoopbackHTTP: true}).Validate(); err != nil {
+		return Metadata{}, err
+	}
+	if _, err := Dir("", issuer); err != nil {
+		return Metadata{}, err
+	}
+	if fetchedAt.IsZero() {
+		return Metadata{}, fmt.Errorf("snapshot of %s: fetchedAt missing: %w", issuer, errdef.ErrInvalid)
+	}
+	switch {
+	case lifetime == 0:
+		lifetime = DefaultCacheLifetime
+	case lifetime < 0 || lifetime > MaxCacheLifetime:
+		return Metadata{}, fmt.Errorf("snapshot of %s: lifetime %s not within 0..%s: %w", issuer, lifetime, MaxCacheLifetime, errdef.ErrInvalid)
+	}
+	if len(discovery) > MaxDocumentSize {
+		return Metadata{}, fmt.Errorf("discovery of %s: over %d bytes: %w", issuer, MaxDocumentSize, errdef.ErrInvalid)
+	}
+	var d struct {
+		Issuer  string `json:"issuer"`
+		JWKSURI string `json:"jwks_uri"`
+	}
+	if err := json.Unmarshal(discovery, &d); err != nil || !bytes.HasPrefix(bytes.TrimSpace(discovery), []byte("{")) {
+		return Metadata{}, fmt.Errorf("discovery of %s: not a JSON object: %w", issuer, errdef.ErrInvalid)
+	}
+	if d.Issuer != issuer {
+		return Metadata{}, fmt.Errorf("discovery: issuer %q is not the snapshot's issuer %q: %w", truncate(d.Issuer, 200), issuer, errdef.ErrInvalid)
+	}
+	ju, err := url.Parse(d.JWKSURI)
+	if err != nil || !ju.IsAbs() || ju.Host == "" || ju.User != nil {
+		return Metadata{}, fmt.Errorf("discovery of %s: jwks_uri %q is not an absolute URL: %w", issuer, truncate(d.JWKSURI, 200), errdef.ErrInvalid)
+	}
+	if err := checkScheme(ju, true); err != nil {
+		return Metadata{}, fmt.Errorf("discovery of %s: jwks_uri: %w", issuer, err)
+	}
+	if _, err := ParseJWKS(jwks); err != nil {
+		return Metadata{}, fmt.Errorf("JWKS of %s: %w", issuer, err)
+	}
+	return Metadata{Discovery: discovery, JWKS: jwks, Meta: Meta{
+		Issuer:          issuer,
+		JWKSURI:         d.JWKSURI,
+		FetchedAt:       fetchedAt.UTC().Truncate(time.Second),
+		LifetimeSeconds: int64(lifetime / time.Second),
+	}}, nil
+}
+
+// Import is what ImportSnapshot did.
+type Import struct {
+	Issuer string
+	Dir    string // the site's cache folder of the issuer
+	// Imported: the snapshot replaced the cache (or made it). Otherwise the
+	// cache was as new or newer, and was kept.
+	Imported bool
+	// FetchedAt is the snapshot's; CachedFetchedAt the cache's before the
+	// import (zero when there was none).
+	FetchedAt, CachedFetchedAt time.Time
+	KeyIDs                     []string
+}
+
+// ImportSnapshot copies the snapshot md into the cache of its issuer under
+// root, atomically (Save), only if it is newer than the cached copy by
+// fetch time: an older snapshot never rolls the keys back. The snapshot is
+// checked again first (NewSnapshot's rules). A cache that does not read is
+// replaced.
+func ImportSnapshot(root string, md Metadata) (Import, error) {
+	imp := Import{Issuer: md.Meta.Issuer, FetchedAt: md.Meta.FetchedAt}
+	if _, err := NewSnapshot(md.Meta.Issuer, md.Discovery, md.JWKS, md.Meta.FetchedAt, max(md.Meta.Lifetime(), time.Second)); err != nil {
+		return imp, err
+	}
+	ks, _ := ParseJWKS(md.JWKS)
+	imp.KeyIDs = ks.IDs()
+	dir, err := Dir(root, md.Meta.Issuer)
+	if err != nil {
+		return imp, err
+	}
+	imp.Dir = dir
+	if cached, err := Load(dir); err == nil && cached.Meta.Issuer == md.Meta.Issuer {
+		imp.CachedFetchedAt = cached.Meta.FetchedAt
+		if !md.Meta.FetchedAt.After(cached.Meta.FetchedAt) {
+			return imp, nil
+		}
+	}
+	m := md
+	m.Meta.DiscoveryETag, m.Meta.JWKSETag = "", ""
+	if err := Save(dir, m); err != nil {
+		return imp, err
+	}
+	imp.Imported = true
+	return imp, nil
+}
