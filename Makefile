@@ -50,6 +50,7 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./internal/seekable/ ./verify/ ./registry/
 	bash scripts/bench.sh
 	bash scripts/bench-serve.sh
+	bash scripts/bench-mirror.sh
 
 clean:
 	rm -rf $(BIN) $(DEMO) $(CURDIR)/_walkthrough $(EXAMPLE)/_image

@@ -46,6 +46,9 @@ command -v wrk >/dev/null || apt_pkgs+=(wrk)     # make bench: HTTP load
 command -v curl >/dev/null || apt_pkgs+=(curl)
 command -v debuginfod-find >/dev/null || apt_pkgs+=(debuginfod)  # elfutils' client, against offkit serve's /buildid
 command -v gdb >/dev/null || apt_pkgs+=(gdb)
+command -v jq >/dev/null || apt_pkgs+=(jq)                 # the mirror smoke test (runbook section 6)
+command -v htpasswd >/dev/null || apt_pkgs+=(apache2-utils)  # htpasswd -B, the mirror gateway's format
+command -v nginx >/dev/null || apt_pkgs+=(nginx-light)       # make bench: the mirror next to nginx
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
   echo "installing ${apt_pkgs[*]} from Debian"
   apt-get update -qq

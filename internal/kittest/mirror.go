@@ -168,3 +168,19 @@ func signBlob(b []byte, key ed25519.PrivateKey, cosignKey *ecdsa.PrivateKey) ([]
 	c, err := obj.DetachedCompactSerialize()
 	return []byte(c), err
 }
+
+// MirrorSite makes root a site that `offkit serve` serves the exports
+// from without a kit: generation 1 holding them (MirrorGeneration), a
+// generation state and `current` pointing at it. It stands in for an
+// installed kit in tests of the mirror routes.
+func MirrorSite(root string, key ed25519.PrivateKey, exports ...MirrorExport) (MirrorFiles, error) {
+	gen := filepath.Join(root, "generations", "1")
+	files, err := MirrorGeneration(gen, key, exports...)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(gen, ".offkit", "state.json"), []byte(`{"generation":1,"kits":[]}`+"\n"), 0o444); err != nil {
+		return nil, err
+	}
+	return files, os.Symlink(filepath.Join("generations", "1"), filepath.Join(root, "current"))
+}
