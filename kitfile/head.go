@@ -48,6 +48,17 @@ func ReadHeadFrom(raw io.Reader) (*Head, error) {
 		return nil, err
 	}
 	defer r.Close()
+	return readHead(r)
+}
+
+// ReadHeadDecoded reads the head of a kit from its decompressed tar stream
+// (a seekable.RandomReader's, read from the start), with the checks of
+// Reader, and nothing past it.
+func ReadHeadDecoded(tarStream io.Reader) (*Head, error) {
+	return readHead(newTarReader(tarStream, headLimit))
+}
+
+func readHead(r *Reader) (*Head, error) {
 	h := &Head{}
 	hdr, err := r.Next()
 	if err != nil {
@@ -100,3 +111,13 @@ func headErr(err error) error {
 	}
 	return err
 }
+
+// HeadLimit bounds the decompressed bytes of a kit's head (the manifest,
+// its signature and SHA256SUMS with their tar headers): a Reader that will
+// read a head first is made with it, and raised with SetLimit once the
+// head is trusted.
+const HeadLimit = headLimit
+
+// ReadHead reads the head of a kit from a Reader made with HeadLimit,
+// which then goes on with the content entries.
+func (r *Reader) ReadHead() (*Head, error) { return readHead(r) }

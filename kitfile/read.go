@@ -61,17 +61,29 @@ func NewReader(raw io.Reader, frames []seekable.Frame, concurrency int, limit in
 		}
 		src, closer, release = dec, dec.Close, func() {}
 	}
+	r := newTarReader(src, limit)
+	r.close, r.release, r.seekable = closer, release, frames != nil
+	return r, nil
+}
+
+// NewDecodedReader reads a kit from its decompressed tar stream (a
+// seekable.RandomReader's, read from the start), with the same checks and
+// limit as NewReader.
+func NewDecodedReader(tarStream io.Reader, limit int64) *Reader {
+	return newTarReader(tarStream, limit)
+}
+
+func newTarReader(src io.Reader, limit int64) *Reader {
 	lim := &limitReader{r: src, n: limit}
 	rec := &recorder{r: lim}
 	return &Reader{
-		lim:      lim,
-		rec:      rec,
-		tr:       tar.NewReader(rec),
-		close:    closer,
-		release:  release,
-		seen:     map[string]string{},
-		seekable: frames != nil,
-	}, nil
+		lim:     lim,
+		rec:     rec,
+		tr:      tar.NewReader(rec),
+		close:   func() {},
+		release: func() {},
+		seen:    map[string]string{},
+	}
 }
 
 // Seekable reports whether the frames are decoded in parallel.

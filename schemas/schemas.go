@@ -46,6 +46,8 @@ const (
 	OutputPush         = "output/push.schema.json"
 	OutputVersion      = "output/version.schema.json"
 	OutputDebugBuildID = "output/debug-buildid.schema.json"
+	OutputDebugFind    = "output/debug-find.schema.json"
+	OutputDebugFetch   = "output/debug-fetch.schema.json"
 	OutputError        = "output/error.schema.json"
 	OutputLog          = "output/log.schema.json"
 )

@@ -36,7 +36,7 @@ func (a *app) debugCmd() *cobra.Command {
 		Use:   "debug",
 		Short: "Debug symbols: build ids, the installed .build-id store",
 	}
-	c.AddCommand(a.debugBuildIDCmd(), a.debugFindCmd())
+	c.AddCommand(a.debugBuildIDCmd(), a.debugFindCmd(), a.debugFetchCmd())
 	return c
 }
 
