@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // AuditLogger is the name of the audit logger (the runbook's
@@ -113,8 +115,29 @@ func (a AuditRecord) Attrs() []slog.Attr {
 	}
 }
 
-// Log writes the record to l at Info (Warn for a refusal).
+// AuditLines counts the audit lines written (AuditRecord.Log) by status,
+// bypass ("True"/"False") and scopes ("(none)" or "some"): the runbook's
+// alert queries (status=401 with bypass=True; status=200 with
+// scopes="(none)") on offkit's own /metrics, without a log pipeline. Every
+// label comes from a fixed set. Register it once per registry
+// (offkit serve does).
+var AuditLines = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "offkit_authorization_audit_lines_total",
+	Help: "Audit lines of protected requests (logger offkit.authorization.audit), by final status, bypass and whether the token carried scopes.",
+}, []string{"status", "bypass", "scopes"})
+
+// Log writes the record to l at Info (Warn for a refusal), and counts it
+// in AuditLines.
 func (a AuditRecord) Log(ctx context.Context, l *slog.Logger) {
+	status := "other"
+	if a.Status >= 100 && a.Status <= 599 {
+		status = strconv.Itoa(a.Status)
+	}
+	scopes := "some"
+	if len(a.Scopes) == 0 {
+		scopes = "(none)"
+	}
+	AuditLines.WithLabelValues(status, a.bypass(), scopes).Inc()
 	level := slog.LevelInfo
 	if a.Status >= 400 {
 		level = slog.LevelWarn

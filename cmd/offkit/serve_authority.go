@@ -13,6 +13,8 @@ import (
 // past its tolerance) and the guard's metrics, and starts its background
 // refresher, which stops with ctx. It returns nil when authority is off.
 func (a *app) serveAuthority(ctx context.Context, srv *serve.Server, root string, o *authority.Options) (*authority.Guard, error) {
+	// Audit lines are written by every protected route (Basic included).
+	srv.Metrics().MustRegister(authority.AuditLines)
 	if o == nil || !o.Enabled {
 		return nil, nil
 	}
