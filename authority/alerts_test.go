@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/yaml"
 
