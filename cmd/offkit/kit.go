@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -368,6 +369,7 @@ type kitSummary struct {
 	Builder        manifest.Builder     `json:"builder"`
 	Roles          []roleSummary        `json:"roles"`
 	Images         []manifest.Image     `json:"images"`
+	Mirror         []manifest.Mirror    `json:"mirror,omitempty"`
 	Entries        int                  `json:"entries"`
 	Bytes          int64                `json:"bytes"`
 	Compression    manifest.Compression `json:"compression"`
@@ -376,7 +378,7 @@ type kitSummary struct {
 func summarize(m *manifest.Manifest, raw []byte) *kitSummary {
 	s := &kitSummary{
 		Name: m.Name, Version: m.Version, ManifestDigest: manifest.Digest(raw),
-		CreatedAt: m.CreatedAt, ExpiresAt: m.ExpiresAt, Builder: m.Builder, Images: orEmpty(m.Images), Roles: []roleSummary{},
+		CreatedAt: m.CreatedAt, ExpiresAt: m.ExpiresAt, Builder: m.Builder, Images: orEmpty(m.Images), Mirror: m.Mirror, Roles: []roleSummary{},
 		Entries: len(m.Entries), Bytes: m.TotalSize(), Compression: m.Compression, Signer: "(unsigned)",
 	}
 	if m.Signer != nil {
@@ -419,6 +421,12 @@ func (s *kitSummary) print(w io.Writer) {
 		fmt.Fprintf(w, "image      %s@%s %v\n", im.Reference, im.Digest, im.Platforms)
 		for _, sb := range im.SignedBy {
 			fmt.Fprintf(w, "  signed by %s\n", sb.KeyID)
+		}
+	}
+	for _, mi := range s.Mirror {
+		fmt.Fprintf(w, "mirror     %s %s %v\n", mi.Kind, mi.ExportID, mi.Domains)
+		for _, f := range mi.Files {
+			fmt.Fprintf(w, "  %s: %s %s by %s\n", strings.TrimPrefix(f.Path, manifest.MirrorPrefix(mi.Kind, mi.ExportID)), f.Signature.Kind, f.Signature.Alg, f.Signature.KeyID)
 		}
 	}
 }
