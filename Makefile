@@ -26,6 +26,9 @@ demo: build
 	$(OFFKIT) install $(DEMO)/zastava-runtime-1.4.2.kit.tar.zst --root $(DEMO)/site --key $(DEMO)/demo.pub
 	$(OFFKIT) status --root $(DEMO)/site
 	bash scripts/demo-serve.sh $(OFFKIT) $(DEMO)/site
+	COSIGN_PASSWORD=demo $(OFFKIT) build -f examples/authority-snapshot/kit.yaml -o $(DEMO) --key $(DEMO)/demo.key
+	$(OFFKIT) install $(DEMO)/stellaops-authority-2026.11.20.kit.tar.zst --root $(DEMO)/site --key $(DEMO)/demo.pub
+	bash scripts/demo-authority.sh $(OFFKIT) $(DEMO)/site
 
 # The README's operator's day, run for real: two releases, install, serve,
 # refusal, rollback, a damaged kit; then check that the README shows what it

@@ -9,6 +9,7 @@ set -euo pipefail
 OFFKIT=$1 ROOT=$2 ADDR=${3:-127.0.0.1:0}
 LOG=$(dirname "$ROOT")/serve.log
 tmp=$(mktemp -d)
+: >"$LOG" # exists before the loop below reads it
 "$OFFKIT" serve --root "$ROOT" --listen "$ADDR" 2>"$LOG" &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null || true; rm -rf "$tmp"' EXIT

@@ -44,7 +44,13 @@ off. --health-listen serves /healthz, /readyz and /metrics alone on a second add
 with slots of its own, so probes and scrapes answer while clients hold every slot.
 
 An expired kit keeps serving and /readyz stays ready (offkit_kit_expired is 1 on
-/metrics); readiness.failOnExpiredKit in serve.yaml makes /readyz fail naming it.`,
+/metrics); readiness.failOnExpiredKit in serve.yaml makes /readyz fail naming it.
+
+authority: in serve.yaml (the Authority runbook's keys; docs/authority.md) checks
+Bearer and DPoP tokens on the protected mirror routes against the issuer metadata
+cached in ROOT/authority/, refreshed in the background at its cache lifetime; past
+its lifetime and offlineCacheTolerance, tokens get 503 and /readyz fails naming the
+issuer. One audit line per protected request (logger offkit.authorization.audit).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if root == "" {
