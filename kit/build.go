@@ -156,7 +156,7 @@ func Build(ctx context.Context, spec *manifest.Spec, opts BuildOptions) (*BuildR
 	var mirrors []manifest.Mirror
 	if fileErr == nil {
 		var msrcs []source
-		msrcs, mirrors, fileErr = collectMirror(ctx, spec.Mirror, opts.Dir)
+		msrcs, mirrors, fileErr = collectMirror(ctx, spec.Mirror, opts.Dir, log)
 		srcs = append(srcs, msrcs...)
 	}
 	<-resolved

@@ -3,6 +3,7 @@ package kit
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -19,7 +20,7 @@ import (
 // mirror/<kind>/<exportId>/mirror/…, with the kit manifest's mirror[]
 // records sorted by kind then export id. Each file's digest is taken as it
 // is verified, and checked again as it is packed.
-func collectMirror(ctx context.Context, list []manifest.MirrorSource, dir string) ([]source, []manifest.Mirror, error) {
+func collectMirror(ctx context.Context, list []manifest.MirrorSource, dir string, log *slog.Logger) ([]source, []manifest.Mirror, error) {
 	var srcs []source
 	var recs []manifest.Mirror
 	seen := map[string]string{}
@@ -60,6 +61,9 @@ func collectMirror(ctx context.Context, list []manifest.MirrorSource, dir string
 			})
 		}
 		recs = append(recs, e.Record())
+		for _, f := range e.Signed {
+			log.Info("mirror file verified", "path", f.Path, "signature", f.Signature.Kind, "alg", f.Signature.Alg, "keyId", f.Signature.KeyID, "bytes", f.Size)
+		}
 	}
 	slices.SortFunc(recs, func(a, b manifest.Mirror) int {
 		return strings.Compare(a.Kind+"/"+a.ExportID, b.Kind+"/"+b.ExportID)

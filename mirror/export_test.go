@@ -316,3 +316,15 @@ func TestOpenRefusesExcititor(t *testing.T) {
 		})
 	}
 }
+
+// A cancelled build stops reading the export.
+func TestOpenCancelled(t *testing.T) {
+	k := newKeys(t)
+	root := concelier(t, k)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := mirror.Open(ctx, mirror.Source{Kind: manifest.MirrorConcelier, Root: root, Keys: k.set})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Open with a cancelled context: %v", err)
+	}
+}
