@@ -19,6 +19,7 @@ import (
 	"github.com/offkit/offkit/mirror"
 	"github.com/offkit/offkit/mirror/mirrorserve"
 	"github.com/offkit/offkit/serve"
+	"github.com/offkit/offkit/site"
 )
 
 // switchable serves one generation folder and can be switched to another,
@@ -34,6 +35,16 @@ func (s *switchable) OpenGeneration() (*os.Root, string, error) {
 	r, err := os.OpenRoot(s.dir)
 	return r, s.id, err
 }
+
+// Generation makes switchable a mirrorserve.Folders, as site.View is.
+func (s *switchable) Generation() (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dir, nil
+}
+
+// The site's view has the Folders ability the handler uses.
+var _ mirrorserve.Folders = (*site.View)(nil)
 
 func (s *switchable) set(dir, id string) {
 	s.mu.Lock()

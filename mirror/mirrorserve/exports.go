@@ -34,6 +34,12 @@ const (
 	// MaxIndexSize bounds an export's index.json and an Excititor domain's
 	// index.json, which are read to list domains and exports.
 	MaxIndexSize = 16 << 20
+	// MaxMemoryFile is the size up to which a served file (an index, a
+	// manifest, a signature) is read once per generation, checked against
+	// exports.json, and served from memory; MaxMemoryFiles bounds the
+	// bytes so kept per generation and kind.
+	MaxMemoryFile  = 256 << 10
+	MaxMemoryFiles = 16 << 20
 )
 
 // siteExports is exports.json (the site's derived list of installed
@@ -59,11 +65,13 @@ type siteFile struct {
 }
 
 // file is one servable file: its path in the generation and what
-// exports.json says of it.
+// exports.json says of it; a small file's bytes are kept in memory.
 type file struct {
 	path   string // in the generation
 	size   int64
 	sha256 string
+	body   []byte // the verified bytes of a small file, else nil
+	broken bool   // a small file that did not match exports.json
 }
 
 func (f file) etag() string { return `"sha256:` + f.sha256 + `"` }
@@ -187,10 +195,24 @@ func buildPart(gen *os.Root, se *siteExports, kind string, cfg Part) (*part, err
 	}
 	p.exportID = ex.ExportID
 	prefix := "mirror/" + kind + "/" + ex.ExportID + "/mirror/"
+	var kept int64
 	for _, f := range ex.Files {
-		if rel, ok := strings.CutPrefix(f.Path, prefix); ok {
-			p.files[rel] = file{path: f.Path, size: f.Size, sha256: f.SHA256}
+		rel, ok := strings.CutPrefix(f.Path, prefix)
+		if !ok {
+			continue
 		}
+		fe := file{path: f.Path, size: f.Size, sha256: f.SHA256}
+		if f.Size <= MaxMemoryFile && kept+f.Size <= MaxMemoryFiles {
+			// A file that fails its check is not served (503); the rest of
+			// the export is.
+			if b, err := readVerified(gen, fe); err == nil {
+				fe.body = b
+				kept += f.Size
+			} else {
+				fe.broken = true
+			}
+		}
+		p.files[rel] = fe
 	}
 	for _, d := range ex.Domains {
 		p.domains[d] = true
@@ -226,18 +248,31 @@ func readJSON(gen *os.Root, f file, v any) error {
 	if f.size > MaxIndexSize {
 		return fmt.Errorf("%s: %d bytes, over the limit of %d", f.path, f.size, MaxIndexSize)
 	}
-	b, err := limit.ReadFileIn(gen, f.path, MaxIndexSize)
-	if err != nil {
-		return err
-	}
-	sum := sha256.Sum256(b)
-	if int64(len(b)) != f.size || hex.EncodeToString(sum[:]) != f.sha256 {
-		return fmt.Errorf("%s: size or sha256 differs from %s", f.path, ExportsPath)
+	b := f.body
+	if b == nil {
+		var err error
+		if b, err = readVerified(gen, f); err != nil {
+			return err
+		}
 	}
 	if err := json.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("%s: %w", f.path, err)
 	}
 	return nil
+}
+
+// readVerified reads f (at most MaxIndexSize bytes) and checks its size and
+// sha256 against exports.json.
+func readVerified(gen *os.Root, f file) ([]byte, error) {
+	b, err := limit.ReadFileIn(gen, f.path, min(f.size, MaxIndexSize))
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(b)
+	if int64(len(b)) != f.size || hex.EncodeToString(sum[:]) != f.sha256 {
+		return nil, fmt.Errorf("%s: size or sha256 differs from %s", f.path, ExportsPath)
+	}
+	return b, nil
 }
 
 // excititorIndex is the part of a per-domain index.json the server reads.
@@ -351,7 +386,9 @@ const cachedGenerations = 4
 // generation is read again.
 const retryBuild = 5 * time.Second
 
-func (c *generationCache) get(gen *os.Root, id string) (*generation, error) {
+// get returns the build of generation id, building it on first use from
+// the root open returns (then calling done).
+func (c *generationCache) get(id string, open func() (*os.Root, func(), error)) (*generation, error) {
 	c.mu.Lock()
 	e, ok := c.cache[id]
 	if ok {
@@ -376,7 +413,12 @@ func (c *generationCache) get(gen *os.Root, id string) (*generation, error) {
 	}
 	c.mu.Unlock()
 	if !ok {
-		e.g, e.err = buildGeneration(gen, c.cfg)
+		var gen *os.Root
+		var done func()
+		if gen, done, e.err = open(); e.err == nil {
+			e.g, e.err = buildGeneration(gen, c.cfg)
+			done()
+		}
 		e.at = time.Now()
 		close(e.done)
 	}

@@ -35,6 +35,7 @@
 package mirrorserve
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"log/slog"
@@ -66,6 +67,67 @@ type Generations interface {
 	// OpenGeneration opens the generation being served; id names its
 	// content (two opens with one id see the same files).
 	OpenGeneration() (gen *os.Root, id string, err error)
+}
+
+// Folders is an optional ability of a Generations (site.View has it): the
+// folder of the generation being served, found without opening anything.
+// Generations are never changed once made, so one folder names one content:
+// a request answered from memory (an index, a manifest, a signature) then
+// costs one readlink instead of opening the generation.
+type Folders interface {
+	Generation() (dir string, err error)
+}
+
+// current is the generation a request is answered from.
+type current struct {
+	g   *generation
+	dir string   // with Folders
+	gen *os.Root // without: the opened generation
+}
+
+// open opens name of the generation (confined to it).
+func (c *current) open(name string) (*os.File, error) {
+	if c.gen != nil {
+		return c.gen.Open(name)
+	}
+	return os.OpenInRoot(c.dir, name)
+}
+
+func (c *current) close() {
+	if c.gen != nil {
+		c.gen.Close()
+	}
+}
+
+// current finds the generation being served and its build.
+func (h *Handler) current() (*current, error) {
+	if f, ok := h.src.(Folders); ok {
+		dir, err := f.Generation()
+		if err != nil {
+			return nil, err
+		}
+		g, err := h.gens.get("dir:"+dir, func() (*os.Root, func(), error) {
+			r, err := os.OpenRoot(dir)
+			if err != nil {
+				return nil, nil, err
+			}
+			return r, func() { r.Close() }, nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		return &current{g: g, dir: dir}, nil
+	}
+	gen, id, err := h.src.OpenGeneration()
+	if err != nil {
+		return nil, err
+	}
+	g, err := h.gens.get(id, func() (*os.Root, func(), error) { return gen, func() {}, nil })
+	if err != nil {
+		gen.Close()
+		return nil, err
+	}
+	return &current{g: g, gen: gen}, nil
 }
 
 // Scopes a token needs, by part.
@@ -284,17 +346,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(rec, r)
 		return
 	}
-	gen, id, err := h.src.OpenGeneration()
-	if err != nil {
-		http.Error(rec, "no generation installed", http.StatusServiceUnavailable)
-		return
-	}
-	defer gen.Close()
-	g, err := h.gens.get(gen, id)
+	cur, err := h.current()
 	if err != nil {
 		http.Error(rec, "mirror exports unavailable", http.StatusServiceUnavailable)
 		return
 	}
+	defer cur.close()
+	g := cur.g
 	p := g.parts[rt.kind]
 	switch {
 	case rt.domain == "":
@@ -357,7 +415,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		ct := formatContentType(path.Base(rt.download))
-		serveFile(rec, r, gen, f, DownloadCacheControl, ct, strings.HasSuffix(rt.download, ".jws"))
+		serveFile(rec, r, cur, f, DownloadCacheControl, ct, strings.HasSuffix(rt.download, ".jws"))
 	default:
 		f, ok := p.files[rt.file]
 		if !ok {
@@ -368,7 +426,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if rt.index {
 			cc = IndexCacheControl
 		}
-		serveFile(rec, r, gen, f, cc, contentType(rt.file), strings.HasSuffix(rt.file, ".jws"))
+		serveFile(rec, r, cur, f, cc, contentType(rt.file), strings.HasSuffix(rt.file, ".jws"))
 	}
 }
 
@@ -483,17 +541,28 @@ func serveDoc(w http.ResponseWriter, r *http.Request, d doc) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("ETag", d.etag)
 	w.Header().Set("Cache-Control", IndexCacheControl)
-	http.ServeContent(w, r, "", time.Time{}, strings.NewReader(string(d.body)))
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(d.body))
 }
 
-// serveFile serves f of the generation open at gen: a regular file of the
-// size exports.json lists, or 503.
-func serveFile(w http.ResponseWriter, r *http.Request, gen *os.Root, f file, cacheControl, ct string, sig bool) {
-	if st, err := gen.Lstat(f.path); err != nil || !st.Mode().IsRegular() || st.Size() != f.size {
+// serveFile serves f of the generation open at gen: from memory when it is
+// small (read and checked once per generation), else the regular file of
+// the size exports.json lists, or 503.
+func serveFile(w http.ResponseWriter, r *http.Request, cur *current, f file, cacheControl, ct string, sig bool) {
+	if f.broken {
 		http.Error(w, "file unavailable", http.StatusServiceUnavailable)
 		return
 	}
-	fh, err := gen.Open(f.path)
+	if f.body != nil {
+		if sig && len(f.body) > 0 {
+			ct = jwsContentType(f.body[0])
+		}
+		w.Header().Set("ETag", f.etag())
+		w.Header().Set("Cache-Control", cacheControl)
+		w.Header().Set("Content-Type", ct)
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(f.body))
+		return
+	}
+	fh, err := cur.open(f.path)
 	if err != nil {
 		http.Error(w, "file unavailable", http.StatusServiceUnavailable)
 		return
@@ -595,15 +664,12 @@ type Age struct {
 // Ages lists the served domains with the age of their export (none when
 // nothing is installed or the exports cannot be read).
 func (h *Handler) Ages() []Age {
-	gen, id, err := h.src.OpenGeneration()
+	cur, err := h.current()
 	if err != nil {
 		return nil
 	}
-	defer gen.Close()
-	g, err := h.gens.get(gen, id)
-	if err != nil {
-		return nil
-	}
+	defer cur.close()
+	g := cur.g
 	now := h.now()
 	var out []Age
 	for _, kind := range []string{Concelier, Excititor} {

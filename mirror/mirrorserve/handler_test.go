@@ -277,17 +277,31 @@ func TestExportsReadOncePerGeneration(t *testing.T) {
 	if w := get(h, "/concelier/exports/index.json"); w.Code != 503 {
 		t.Errorf("hostile exports.json: %d, want 503", w.Code)
 	}
-	// A file whose size differs from exports.json is not served.
-	src.id = "gen-4"
-	os.Remove(ej)
-	src2, _ := fixture(t)
-	b, _ := os.ReadFile(filepath.Join(src2.dir, ".offkit", "mirror", "exports.json"))
-	h = newHandler(t, src2, Options{})
-	bp := filepath.Join(src2.dir, "mirror", "concelier", newID, "mirror", "primary", "bundle.json")
-	os.Chmod(bp, 0o644)
-	os.WriteFile(bp, []byte("{}"), 0o644)
-	if w := get(h, "/concelier/exports/mirror/primary/bundle.json"); w.Code != 503 {
-		t.Errorf("changed file: %d, want 503 (%d bytes of exports.json)", w.Code, len(b))
+}
+
+// A file that differs from exports.json is 503; the rest of the export is
+// served. Small files are checked when the generation is first read, large
+// ones by size at every open.
+func TestChangedFiles(t *testing.T) {
+	for _, size := range []int{0, 2 * MaxMemoryFile} {
+		dir := t.TempDir()
+		_, key, _ := ed25519.GenerateKey(nil)
+		if _, err := kittest.MirrorGeneration(dir, key, kittest.MirrorExport{Kind: "concelier", ExportID: newID, Created: created,
+			Domains: []string{"primary"}, BundleSize: size}); err != nil {
+			t.Fatal(err)
+		}
+		bp := filepath.Join(dir, "mirror", "concelier", newID, "mirror", "primary", "bundle.json")
+		os.Chmod(bp, 0o644)
+		if err := os.WriteFile(bp, []byte("{}"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		h := newHandler(t, &dirGen{dir: dir, id: "g"}, Options{})
+		if w := get(h, "/concelier/exports/mirror/primary/bundle.json"); w.Code != 503 {
+			t.Errorf("bundle of %d bytes changed: %d, want 503", size, w.Code)
+		}
+		if w := get(h, "/concelier/exports/mirror/primary/manifest.json"); w.Code != 200 {
+			t.Errorf("manifest beside a changed bundle: %d", w.Code)
+		}
 	}
 }
 
