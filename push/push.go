@@ -140,6 +140,9 @@ type Result struct {
 	Copied    int     `json:"copied"`
 	Skipped   int     `json:"skipped"`
 	Bytes     int64   `json:"bytes"`
+
+	// Debug is the debug store artifact, pushed with a site's images.
+	Debug *DebugResult `json:"debugStore,omitempty"`
 }
 
 // Target is a parsed Options.To.

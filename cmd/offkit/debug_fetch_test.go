@@ -3,11 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"log"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	ggcr "github.com/google/go-containerregistry/pkg/registry"
 
 	"github.com/offkit/offkit/internal/errdef"
 	"github.com/offkit/offkit/internal/kittest"
@@ -90,4 +95,38 @@ func TestDebugFetch(t *testing.T) {
 	r.fails(errdef.ExitNotFound, []string{"debug", "fetch", id, "-o", out, "--root", t.TempDir()})
 	// --executable: this kit carries none.
 	r.fails(errdef.ExitNotFound, []string{"debug", "fetch", id, "--executable", "-o", out, "--from", res.Path, "--key", pub}, "debug/.build-id/")
+}
+
+// push --root publishes the site's debug store beside its images; debug
+// fetch --from oci:// gets a file back from it, byte for byte.
+func TestDebugFetchOCI(t *testing.T) {
+	r := newRunner(t)
+	r.now = kittest.Created.Add(time.Hour)
+	key := kittest.NewKey(t)
+	res, files := kittest.ManyDebugKit(t, key, 4, func(i int) int64 { return 20 << 10 }, 1<<20)
+	root := filepath.Join(t.TempDir(), "site")
+	s, err := site.Open(root, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Install(context.Background(), res.Path, site.InstallOptions{Keys: []*sign.PublicKey{key.Public}, Now: r.now}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	srv := httptest.NewServer(ggcr.New(ggcr.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	p := r.jsonOK(schemas.OutputPush, "push", "--root", root, "--to", host+"/site1", "--plain-http", "--debug-tag", "gen1")
+	d, _ := p["debugStore"].(map[string]any)
+	if d == nil || d["reference"] != host+"/site1/debug-store:gen1" || d["files"] != float64(4) {
+		t.Fatalf("push: %v", p)
+	}
+	out := filepath.Join(t.TempDir(), "x.debug")
+	id := kittest.IDOf(2)
+	j := r.jsonOK(schemas.OutputDebugFetch, "debug", "fetch", id, "-o", out, "--from", "oci://"+host+"/site1/debug-store:gen1")
+	if b, _ := os.ReadFile(out); !bytes.Equal(b, files[id]) || j["digest"] == nil {
+		t.Errorf("fetched %d bytes, want %d: %v", len(b), len(files[id]), j)
+	}
+	r.fails(errdef.ExitNotFound, []string{"debug", "fetch", strings.Repeat("ee", 20), "-o", out, "--from", "oci://" + host + "/site1/debug-store:gen1"})
+	r.fails(errdef.ExitInvalid, []string{"debug", "fetch", id, "-o", out, "--from", "oci://" + host + "/Bad Repo"})
 }

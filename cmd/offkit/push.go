@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 	"oras.land/oras-go/v2/registry/remote/credentials"
 
+	"github.com/offkit/offkit/debugstore"
 	"github.com/offkit/offkit/internal/errdef"
 	"github.com/offkit/offkit/push"
 	"github.com/offkit/offkit/site"
@@ -14,7 +15,7 @@ import (
 )
 
 func (a *app) pushCmd() *cobra.Command {
-	var root, to, tmpDir string
+	var root, to, tmpDir, debugTag string
 	var keyPaths []string
 	var opts push.Options
 	cmd := &cobra.Command{
@@ -22,7 +23,10 @@ func (a *app) pushCmd() *cobra.Command {
 		Short: "Copy every image, signature and referrer of the site (or of a kit) into a registry",
 		Long: `Copy every image, signature and referrer of the installed site, or of a
 kit verified on the way, into an existing registry (Harbor, Zot, distribution).
-Repositories are named as offkit serve names them, under NAMESPACE. Blobs the
+Repositories are named as offkit serve names them, under NAMESPACE. With
+--root, the .debug files the site serves go too, as one OCI artifact
+NAMESPACE/debug-store:TAG (--debug-tag, default latest) with a layer per file
+(docs/debug.md). Blobs the
 registry has are skipped, so a second push uploads nothing. Credentials come
 from the docker config (docker login).`,
 		Args: cobra.MaximumNArgs(1),
@@ -50,6 +54,9 @@ from the docker config (docker login).`,
 			var res *push.Result
 			if root != "" {
 				res, err = push.Site(cmd.Context(), site.NewView(root), opts)
+				if err == nil {
+					res.Debug, err = pushDebugStore(cmd.Context(), root, debugTag, opts)
+				}
 			} else {
 				if len(keyPaths) == 0 {
 					return fmt.Errorf("no trusted key: pass --key cosign.pub: %w", errdef.ErrSignature)
@@ -69,7 +76,8 @@ from the docker config (docker login).`,
 			return a.emit(res, func(w io.Writer) { printPush(w, res) })
 		},
 	}
-	cmd.Flags().StringVar(&root, "root", "", "site root to push the installed images of")
+	cmd.Flags().StringVar(&root, "root", "", "site root to push the installed images (and debug store) of")
+	cmd.Flags().StringVar(&debugTag, "debug-tag", debugstore.ArtifactTag, "tag of the debug store artifact NAMESPACE/debug-store (push --root)")
 	cmd.Flags().StringArrayVar(&keyPaths, "key", nil, "trusted cosign public key, to verify a kit file (repeatable)")
 	cmd.Flags().StringVar(&to, "to", "", "target registry HOST or HOST/NAMESPACE")
 	cmd.Flags().BoolVar(&opts.PlainHTTP, "plain-http", false, "talk http to the registry (loopback registries)")
@@ -81,6 +89,9 @@ from the docker config (docker login).`,
 }
 
 func printPush(w io.Writer, res *push.Result) {
+	if d := res.Debug; d != nil {
+		fmt.Fprintf(w, "%-64s %s  debug store: %d files, copied %d, skipped %d, %d bytes\n", d.Reference, d.Digest[:19], d.Files, d.Copied, d.Skipped, d.Bytes)
+	}
 	if len(res.Images) == 0 {
 		fmt.Fprintf(w, "no images to push to %s\n", res.Registry)
 		return
