@@ -63,6 +63,18 @@ type SiteFile struct {
 	Path   string `json:"path"` // generation path: mirror/<kind>/<exportId>/mirror/…
 	Size   int64  `json:"size"`
 	SHA256 string `json:"sha256"` // lowercase hex
+	// Signature is the detached signature the build verified this file
+	// against (bundles and Excititor exports), as the kit's mirror[]
+	// recorded it; nil for the other files.
+	Signature *SiteSignature `json:"signature,omitempty"`
+}
+
+// SiteSignature names a file's detached signature.
+type SiteSignature struct {
+	Path  string `json:"path"` // generation path of the signature file, in the same export
+	Kind  string `json:"kind"` // manifest.MirrorSigJWS, MirrorSigCosign or MirrorSigDSSE
+	KeyID string `json:"keyId"`
+	Alg   string `json:"alg,omitempty"`
 }
 
 // Dir returns the export's folder in a generation: mirror/<kind>/<exportId>.
@@ -216,6 +228,16 @@ func (s *SiteExports) Check() error {
 			}
 			if !siteHex.MatchString(f.SHA256) {
 				return bad("exports[%d].files[%d]: sha256 %q is not 64 lowercase hex", i, j, f.SHA256)
+			}
+			if sig := f.Signature; sig != nil {
+				if !strings.HasPrefix(sig.Path, prefix) || !fs.ValidPath(sig.Path) || sig.Path == f.Path {
+					return bad("exports[%d].files[%d]: signature path %q is not another file under %s", i, j, sig.Path, prefix)
+				}
+				switch sig.Kind {
+				case manifest.MirrorSigJWS, manifest.MirrorSigCosign, manifest.MirrorSigDSSE:
+				default:
+					return bad("exports[%d].files[%d]: signature kind %q", i, j, sig.Kind)
+				}
 			}
 		}
 	}

@@ -41,6 +41,7 @@ const (
 	OutputVerify       = "output/verify.schema.json"
 	OutputInstall      = "output/install.schema.json"
 	OutputStatus       = "output/status.schema.json"
+	OutputMirrorVerify = "output/mirror-verify.schema.json"
 	OutputRollback     = "output/rollback.schema.json"
 	OutputKey          = "output/key.schema.json"
 	OutputPush         = "output/push.schema.json"

@@ -84,6 +84,15 @@ func kitExports(m *manifest.Manifest, strict bool) ([]mirror.SiteExport, error) 
 		}
 		recorded[exportKey(r.Kind, r.ExportID)] = true
 		x.Domains = append([]string{}, r.Domains...)
+		sigs := map[string]*mirror.SiteSignature{}
+		for _, f := range r.Files {
+			if f.Signature != nil {
+				sigs[f.Path] = &mirror.SiteSignature{Path: f.Signature.Path, Kind: f.Signature.Kind, KeyID: f.Signature.KeyID, Alg: f.Signature.Alg}
+			}
+		}
+		for j := range x.Files {
+			x.Files[j].Signature = sigs[x.Files[j].Path]
+		}
 		if r.Created != nil {
 			x.Created = r.Created.UTC().Format(time.RFC3339)
 		}

@@ -158,6 +158,7 @@ func newRoot(a *app) *cobra.Command {
 		a.pushCmd(),
 	)
 	root.AddCommand(a.debugCmd())
+	root.AddCommand(a.mirrorCmd())
 	root.AddCommand(a.authorityCmd())
 	root.AddCommand(a.serveCmd(), a.versionCmd())
 	// cobra's own help and completion commands too.

@@ -129,12 +129,30 @@ type kitStatus struct {
 	Expired bool   `json:"expired"`
 }
 
+// exportStatus is one feed-mirror export in `offkit status`.
+type exportStatus struct {
+	Kind        string   `json:"kind"`
+	ExportID    string   `json:"exportId"`
+	Kit         string   `json:"kit"`
+	KitVersion  string   `json:"kitVersion"`
+	Domains     []string `json:"domains"`
+	Created     string   `json:"created,omitempty"`
+	GeneratedAt string   `json:"generatedAt,omitempty"`
+	// Age is how old the export is (from created, else generatedAt);
+	// absent when it records neither.
+	Age        string `json:"age,omitempty"`
+	AgeSeconds *int64 `json:"ageSeconds,omitempty"`
+	Retained   bool   `json:"retained"`
+	Latest     bool   `json:"latest"`
+}
+
 type siteStatus struct {
-	Root               string      `json:"root"`
-	Generation         int         `json:"generation"`
-	PreviousGeneration int         `json:"previousGeneration,omitempty"`
-	Kits               []kitStatus `json:"kits"`
-	Quarantined        int         `json:"quarantined"`
+	Root               string         `json:"root"`
+	Generation         int            `json:"generation"`
+	PreviousGeneration int            `json:"previousGeneration,omitempty"`
+	Kits               []kitStatus    `json:"kits"`
+	Exports            []exportStatus `json:"exports"`
+	Quarantined        int            `json:"quarantined"`
 	// InstallInProgress: an install or rollback holds the site lock.
 	InstallInProgress bool `json:"installInProgress"`
 	// Interrupted: staging holds the work of a command cut short.
@@ -164,10 +182,19 @@ func (a *app) statusCmd() *cobra.Command {
 			st := snap.State
 			now := a.now()
 			out := siteStatus{Root: root, Generation: snap.Generation, PreviousGeneration: snap.PreviousGeneration, Quarantined: snap.Quarantined,
-				InstallInProgress: snap.Busy, Interrupted: snap.Interrupted, Kits: []kitStatus{}}
+				InstallInProgress: snap.Busy, Interrupted: snap.Interrupted, Kits: []kitStatus{}, Exports: []exportStatus{}}
 			for _, k := range st.Kits {
 				ks := kitStatus{KitState: k, Age: humanAge(k.Age(now)), Stale: k.Stale(now), Expired: k.Expired(now)}
 				out.Kits = append(out.Kits, ks)
+			}
+			for _, x := range snap.Exports.Exports {
+				es := exportStatus{Kind: x.Kind, ExportID: x.ExportID, Kit: x.Kit, KitVersion: x.KitVersion, Domains: orEmpty(x.Domains),
+					Created: x.Created, GeneratedAt: x.GeneratedAt, Retained: x.Retained, Latest: snap.Exports.Latest[x.Kind] == x.ExportID}
+				if age, ok := x.Age(now); ok {
+					secs := int64(age / time.Second)
+					es.Age, es.AgeSeconds = humanAge(age), &secs
+				}
+				out.Exports = append(out.Exports, es)
 			}
 			var expired []string
 			if check {
@@ -221,6 +248,23 @@ func printStatus(w io.Writer, root string, out siteStatus) {
 			flag = "STALE"
 		}
 		fmt.Fprintf(w, "  %-24s %-12s %s  age %-10s %s  %d entries, %d images\n", k.Name, k.Version, k.ManifestDigest[:19], k.Age, flag, k.Entries, k.Images)
+	}
+	if len(out.Exports) > 0 {
+		fmt.Fprintln(w, "feed-mirror exports:")
+	}
+	for _, x := range out.Exports {
+		age := x.Age
+		if age == "" {
+			age = "unknown"
+		}
+		var flags string
+		if x.Latest {
+			flags += " latest"
+		}
+		if x.Retained {
+			flags += " retained"
+		}
+		fmt.Fprintf(w, "  %-9s %-20s age %-10s %s %s  domains %s%s\n", x.Kind, x.ExportID, age, x.Kit, x.KitVersion, strings.Join(x.Domains, ","), flags)
 	}
 }
 

@@ -1,14 +1,22 @@
 package kittest
 
 import (
+	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/offkit/offkit/internal/mirrortest"
+	"github.com/offkit/offkit/kit"
 	"github.com/offkit/offkit/manifest"
 )
 
@@ -117,4 +125,58 @@ func MirrorSiteKit(t testing.TB, key *Key, dir, name, version string, extra map[
 		content = append(content, byName[e.Path])
 	}
 	return (&Craft{Content: content, Manifest: m, Key: key}).Write(t, filepath.Join(dir, name+"-"+version+".kit.tar.zst"))
+}
+
+// SignedMirrorKit builds (kit.Build) a kit name at version, signed by key,
+// from real exports: for each id of concelierIDs a Concelier export (domain
+// primary: a detached JWS; community: a cosign blob signature) and for each
+// of excititorIDs an Excititor export (domain community: json and openvex,
+// JWS), all signed with mirrorKey, whose public key it writes as a JWK
+// (kid "mirror-ed25519") to keyFile.
+func SignedMirrorKit(t testing.TB, key *Key, mirrorKey ed25519.PrivateKey, name, version string, concelierIDs, excititorIDs []string) (kitPath, keyFile string) {
+	t.Helper()
+	dir := t.TempDir()
+	jws := mirrortest.Signer{Kind: mirrortest.JWS, Key: mirrorKey, KeyID: "mirror-ed25519"}
+	spec := &manifest.Spec{Name: name, Version: version, CreatedAt: &Created}
+	keys := []manifest.MirrorKey{{Path: "mirror-ed25519.jwk"}}
+	for _, id := range concelierIDs {
+		created := id[:4] + "-" + id[4:6] + "-" + id[6:8] + "T00:00:00Z"
+		if err := mirrortest.Write(filepath.Join(dir, "concelier"), "concelier", id, []mirrortest.Domain{
+			{ID: "primary", DisplayName: "Primary", Created: created, Signer: jws, Bundle: []byte(`{"generatedAt":"` + created + `","advisories":[{"id":"CVE-2025-0001","export":"` + id + `"}]}`)},
+			{ID: "community", DisplayName: "Community", Created: created, Signer: mirrortest.Signer{Kind: mirrortest.Cosign, Key: mirrorKey}, Bundle: []byte(`{"advisories":[]}`)},
+		}, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range excititorIDs {
+		if err := mirrortest.Write(filepath.Join(dir, "excititor"), "excititor", id, []mirrortest.Domain{
+			{ID: "community", GeneratedAt: id[:4] + "-" + id[4:6] + "-" + id[6:8] + "T01:00:00Z", Signer: jws, Exports: []mirrortest.ExportFile{
+				{Key: "consensus", Format: "json", File: "consensus.json", Data: []byte(`{"statements":[]}`)},
+				{Key: "consensus", Format: "openvex", File: "consensus.openvex.json", Data: []byte(`{"statements":[]}`)},
+			}},
+		}, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range concelierIDs {
+		spec.Mirror = append(spec.Mirror, manifest.MirrorSource{Kind: "concelier", Root: "concelier", ExportID: id, Keys: keys})
+	}
+	for _, id := range excititorIDs {
+		spec.Mirror = append(spec.Mirror, manifest.MirrorSource{Kind: "excititor", Root: "excititor", ExportID: id, Keys: keys})
+	}
+	jwk, err := json.Marshal(jose.JSONWebKey{Key: mirrorKey.Public(), KeyID: "mirror-ed25519"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile = filepath.Join(dir, "mirror-ed25519.jwk")
+	if err := os.WriteFile(keyFile, jwk, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := kit.Build(context.Background(), spec, kit.BuildOptions{
+		Dir: dir, OutDir: t.TempDir(), Key: key.Private, Builder: manifest.Builder{Name: "offkit", Version: "test"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Path, keyFile
 }

@@ -1,0 +1,309 @@
+package site
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/offkit/offkit/internal/copybuf"
+	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/limit"
+	"github.com/offkit/offkit/manifest"
+	"github.com/offkit/offkit/mirror"
+)
+
+// MirrorCheck is what View.CheckMirror found.
+type MirrorCheck struct {
+	// Generation is the generation checked (the one `current` named).
+	Generation int                 `json:"generation"`
+	Exports    []MirrorExportCheck `json:"exports"`
+	Files      int                 `json:"files"`
+	Bytes      int64               `json:"bytes"`
+	Signatures int                 `json:"signatures"`
+	// Problems lists every file that failed, in the order checked.
+	Problems []MirrorProblem `json:"problems"`
+	// err is errdef.ErrDigestMismatch if any file's bytes or records
+	// disagree, else errdef.ErrSignature if a signature failed.
+	err error
+}
+
+// MirrorExportCheck is one export's result.
+type MirrorExportCheck struct {
+	Kind       string `json:"kind"`
+	ExportID   string `json:"exportId"`
+	Kit        string `json:"kit"`
+	KitVersion string `json:"kitVersion"`
+	Retained   bool   `json:"retained"`
+	Latest     bool   `json:"latest"`
+	Files      int    `json:"files"`
+	Bytes      int64  `json:"bytes"`
+	Signatures int    `json:"signatures"`
+	OK         bool   `json:"ok"`
+}
+
+// MirrorProblem is one file that failed a check.
+type MirrorProblem struct {
+	Path string `json:"path"`
+	// Kind is "mismatch" (bytes, size or records disagree, or the file is
+	// missing) or "signature" (the signature does not verify with a
+	// trusted key).
+	Kind  string `json:"kind"`
+	Error string `json:"error"`
+}
+
+// OK reports whether every check passed.
+func (c *MirrorCheck) OK() bool { return len(c.Problems) == 0 }
+
+// Err returns nil when every check passed, else an error naming the
+// problems that wraps errdef.ErrDigestMismatch when a file's bytes or
+// records disagree, errdef.ErrSignature when only signatures failed.
+func (c *MirrorCheck) Err() error {
+	if c.OK() {
+		return nil
+	}
+	var msgs []string
+	for i, p := range c.Problems {
+		if i == maxProblemsShown {
+			msgs = append(msgs, fmt.Sprintf("and %d more", len(c.Problems)-i))
+			break
+		}
+		msgs = append(msgs, p.Error)
+	}
+	return fmt.Errorf("generation %d: %d mirror problems: %s: %w", c.Generation, len(c.Problems), strings.Join(msgs, "; "), c.err)
+}
+
+// maxProblemsShown bounds the problems Err's message names.
+const maxProblemsShown = 20
+
+func (c *MirrorCheck) problem(p, kind string, err error) {
+	c.Problems = append(c.Problems, MirrorProblem{Path: p, Kind: kind, Error: err.Error()})
+	switch {
+	case kind == "mismatch":
+		c.err = errdef.ErrDigestMismatch
+	case c.err == nil:
+		c.err = errdef.ErrSignature
+	}
+}
+
+// CheckMirror re-checks every feed-mirror file of the generation being
+// served, active and retained, for auditors. It resolves `current` once
+// and reads only inside that generation (through os.Root: a link cannot
+// lead a read outside it), so it needs no lock. It checks:
+//   - .offkit/mirror/exports.json parses (else errdef.ErrInvalid);
+//   - every export of an active kit is the export that kit's manifest
+//     (whose digest the generation's state records) describes: the same
+//     files with the same sizes, sha256 and signature records;
+//   - every file exports.json lists is a regular file with its size and
+//     sha256, read once in constant memory;
+//   - every signed file (bundles, Excititor exports) verifies against its
+//     detached signature file with one of keys (package mirror's
+//     verifier: JWS, cosign blob or DSSE), and the signature file is the
+//     one recorded.
+//
+// A generation without exports is errdef.ErrNotFound, as is a site with
+// nothing installed; no keys while there are signed files is
+// errdef.ErrSignature. Otherwise the result lists each export and every
+// problem; its Err says whether all passed.
+func (v *View) CheckMirror(ctx context.Context, keys *mirror.KeySet) (*MirrorCheck, error) {
+	gen, _, err := v.OpenGeneration()
+	if err != nil {
+		return nil, err
+	}
+	defer gen.Close()
+	sp := path.Join(metaDir, stateFile)
+	b, err := limit.ReadFileIn(gen, sp, MaxStateSize)
+	if err != nil {
+		return nil, err
+	}
+	st, err := decodeState(sp, b)
+	if err != nil {
+		return nil, err
+	}
+	c := &MirrorCheck{Generation: st.Generation, Exports: []MirrorExportCheck{}, Problems: []MirrorProblem{}}
+	x, err := v.MirrorExports(gen)
+	if err != nil {
+		return nil, err
+	}
+	if len(x.Exports) == 0 {
+		return nil, fmt.Errorf("site %s: generation %d has no mirror exports: %w", v.root, c.Generation, errdef.ErrNotFound)
+	}
+	signed := false
+	for _, e := range x.Exports {
+		for _, f := range e.Files {
+			signed = signed || f.Signature != nil
+		}
+	}
+	if signed && keys.Len() == 0 {
+		return nil, fmt.Errorf("no trusted mirror key to check the exports' signatures with: %w", errdef.ErrSignature)
+	}
+	kits, err := v.KitManifests(gen)
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string]*manifest.Manifest{}
+	for _, m := range kits {
+		byName[m.Name] = m
+	}
+	// What the active kits carry, to compare exports.json with.
+	carried := map[string]mirror.SiteExport{}
+	for _, m := range kits {
+		xs, _ := kitExports(m, false)
+		for _, k := range xs {
+			carried[exportKey(k.Kind, k.ExportID)] = k
+		}
+	}
+	listed := map[string]bool{}
+	for _, e := range x.Exports {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		before := len(c.Problems)
+		ec := MirrorExportCheck{Kind: e.Kind, ExportID: e.ExportID, Kit: e.Kit, KitVersion: e.KitVersion, Retained: e.Retained, Latest: x.Latest[e.Kind] == e.ExportID}
+		listed[exportKey(e.Kind, e.ExportID)] = true
+		if !e.Retained {
+			c.compareWithKit(&e, byName[e.Kit], carried[exportKey(e.Kind, e.ExportID)])
+		}
+		for _, f := range e.Files {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			n, sig, err := checkMirrorFile(gen, f, keys)
+			ec.Files++
+			ec.Bytes += n
+			if sig {
+				ec.Signatures++
+			}
+			if err != nil {
+				kind := "mismatch"
+				if errors.Is(err, errdef.ErrSignature) {
+					kind = "signature"
+				}
+				c.problem(f.Path, kind, err)
+			}
+		}
+		ec.OK = len(c.Problems) == before
+		c.Files += ec.Files
+		c.Bytes += ec.Bytes
+		c.Signatures += ec.Signatures
+		c.Exports = append(c.Exports, ec)
+	}
+	for k, e := range carried {
+		if !listed[k] {
+			c.problem(e.Dir(), "mismatch", fmt.Errorf("%s: export %s %s of kit %s is not in %s", e.Dir(), e.Kind, e.ExportID, e.Kit, mirror.SiteExportsPath))
+		}
+	}
+	return c, nil
+}
+
+// compareWithKit records a problem for every way export e of exports.json
+// differs from what kit m carries (want, derived from m's manifest).
+func (c *MirrorCheck) compareWithKit(e *mirror.SiteExport, m *manifest.Manifest, want mirror.SiteExport) {
+	if m == nil || m.Version != e.KitVersion {
+		c.problem(e.Dir(), "mismatch", fmt.Errorf("%s: %s says kit %s %s carries it, which is not active", e.Dir(), mirror.SiteExportsPath, e.Kit, e.KitVersion))
+		return
+	}
+	if want.Kit != e.Kit {
+		c.problem(e.Dir(), "mismatch", fmt.Errorf("%s: kit %s's manifest has no such export", e.Dir(), e.Kit))
+		return
+	}
+	kitFiles := map[string]mirror.SiteFile{}
+	for _, f := range want.Files {
+		kitFiles[f.Path] = f
+	}
+	for _, f := range e.Files {
+		k, ok := kitFiles[f.Path]
+		delete(kitFiles, f.Path)
+		switch {
+		case !ok:
+			c.problem(f.Path, "mismatch", fmt.Errorf("%s: not an entry of kit %s", f.Path, e.Kit))
+		case k.Size != f.Size || k.SHA256 != f.SHA256:
+			c.problem(f.Path, "mismatch", fmt.Errorf("%s: %s says size %d sha256 %s, kit %s's manifest says size %d sha256 %s", f.Path, mirror.SiteExportsPath, f.Size, f.SHA256, e.Kit, k.Size, k.SHA256))
+		case (k.Signature == nil) != (f.Signature == nil) || (k.Signature != nil && *k.Signature != *f.Signature):
+			c.problem(f.Path, "mismatch", fmt.Errorf("%s: the signature %s records is not the one kit %s's manifest records", f.Path, mirror.SiteExportsPath, e.Kit))
+		}
+	}
+	for p := range kitFiles {
+		c.problem(p, "mismatch", fmt.Errorf("%s: an entry of kit %s that %s does not list", p, e.Kit, mirror.SiteExportsPath))
+	}
+}
+
+// checkMirrorFile reads the file f of the generation open at gen once: its
+// size and sha256 must be f's and, when f is signed, its signature file
+// must verify over its bytes with one of keys. It returns the bytes read
+// and whether a signature was checked; an error wraps
+// errdef.ErrDigestMismatch (missing, not a regular file, other bytes) or
+// errdef.ErrSignature.
+func checkMirrorFile(gen *os.Root, f mirror.SiteFile, keys *mirror.KeySet) (int64, bool, error) {
+	fi, err := gen.Lstat(f.Path)
+	if err != nil {
+		return 0, false, fmt.Errorf("%s: %w: %w", f.Path, err, errdef.ErrDigestMismatch)
+	}
+	if !fi.Mode().IsRegular() {
+		return 0, false, fmt.Errorf("%s: a %s, not a regular file: %w", f.Path, fi.Mode().Type(), errdef.ErrDigestMismatch)
+	}
+	var ver *mirror.Verifier
+	var verr error
+	if s := f.Signature; s != nil {
+		b, err := limit.ReadFileIn(gen, s.Path, mirror.MaxSignatureFile)
+		if err == nil {
+			var sig *mirror.Signature
+			if sig, err = mirror.ParseSignature(s.Path, b); err == nil {
+				if sig.Kind != s.Kind {
+					err = fmt.Errorf("%s: a %s signature, recorded as %s: %w", s.Path, sig.Kind, s.Kind, errdef.ErrSignature)
+				} else {
+					ver, err = sig.NewVerifier(keys, path.Base(f.Path))
+				}
+			}
+		}
+		if err != nil {
+			verr = fmt.Errorf("%s: signature: %w", f.Path, asSignature(err))
+		}
+	}
+	r, err := gen.Open(f.Path)
+	if err != nil {
+		return 0, verr != nil, fmt.Errorf("%s: %w: %w", f.Path, err, errdef.ErrDigestMismatch)
+	}
+	defer r.Close()
+	h := sha256.New()
+	w := io.Writer(h)
+	if ver != nil {
+		w = io.MultiWriter(h, ver)
+	}
+	// Read at most one byte past the recorded size: a longer file is a
+	// mismatch, found without reading it all.
+	n, err := copybuf.Copy(w, io.LimitReader(r, f.Size+1))
+	if err != nil {
+		return n, f.Signature != nil, fmt.Errorf("%s: %w", f.Path, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); n != f.Size || got != f.SHA256 {
+		size := fmt.Sprint(n)
+		if n > f.Size {
+			size = fmt.Sprintf("over %d", f.Size)
+		}
+		return n, f.Signature != nil, fmt.Errorf("%s: %s bytes sha256 %s, recorded %d bytes sha256 %s: %w", f.Path, size, got, f.Size, f.SHA256, errdef.ErrDigestMismatch)
+	}
+	if verr != nil {
+		return n, true, verr
+	}
+	if ver != nil {
+		if _, err := ver.Finish(); err != nil {
+			return n, true, fmt.Errorf("%s: signature %s: %w", f.Path, f.Signature.Path, asSignature(err))
+		}
+	}
+	return n, f.Signature != nil, nil
+}
+
+// asSignature makes a signature file that cannot be read or parsed a
+// signature failure (exit 5): the file it vouches for is not vouched for.
+func asSignature(err error) error {
+	if errors.Is(err, errdef.ErrSignature) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", err, errdef.ErrSignature)
+}
