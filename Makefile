@@ -26,6 +26,7 @@ demo: build
 	$(OFFKIT) install $(DEMO)/zastava-runtime-1.4.2.kit.tar.zst --root $(DEMO)/site --key $(DEMO)/demo.pub
 	$(OFFKIT) status --root $(DEMO)/site
 	bash scripts/demo-serve.sh $(OFFKIT) $(DEMO)/site
+	$(OFFKIT) debug fetch 5e0bb3a1c0a4e34fa1b35de9a62e2a0b1c6f8d17 -o $(DEMO)/zastava-observer.debug --from $(DEMO)/zastava-runtime-1.4.2.kit.tar.zst --key $(DEMO)/demo.pub
 	COSIGN_PASSWORD=demo $(OFFKIT) build -f examples/authority-snapshot/kit.yaml -o $(DEMO) --key $(DEMO)/demo.key
 	$(OFFKIT) install $(DEMO)/stellaops-authority-2026.11.20.kit.tar.zst --root $(DEMO)/site --key $(DEMO)/demo.pub
 	bash scripts/demo-authority.sh $(OFFKIT) $(DEMO)/site

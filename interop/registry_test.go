@@ -25,7 +25,7 @@ const exampleRepo = "stellaops/zastava-observer"
 func exampleKit(t *testing.T, dir string, env []string) string {
 	t.Helper()
 	src := filepath.Join("..", "examples", "zastava-runtime")
-	for _, p := range []string{"kit.yaml", "rules", "dashboards", "values", "mirror"} {
+	for _, p := range []string{"kit.yaml", "rules", "dashboards", "values", "mirror", "debug"} {
 		run(t, ".", nil, "cp", "-r", filepath.Join(src, p), filepath.Join(dir, p))
 	}
 	mkimage(t, dir)

@@ -57,3 +57,27 @@ get "http://$addr/v2/stellaops/zastava-observer/manifests/1.4.2" -I | tr -d '\r'
 show "http://$addr/rules/index.json"
 echo "\$ curl http://$addr/metrics | grep offkit_http_requests_total"
 get "http://$addr/metrics" | grep '^offkit_http_requests_total' || true
+
+# debuginfod (docs/debug.md): the kit's debug file, fetched by its build id
+# as gdb and elfutils tools fetch it; with curl when elfutils'
+# debuginfod-find is not installed (Debian package debuginfod).
+dbg=$(ls "$ROOT"/current/debug/.build-id/*/*.debug 2>/dev/null | head -1 || true)
+if [[ -n $dbg ]]; then
+	id=$(basename "$(dirname "$dbg")")$(basename "$dbg" .debug)
+	echo "\$ offkit debug find $id --root $ROOT"
+	"$OFFKIT" debug find "$id" --root "$ROOT" || fail "offkit debug find $id"
+	if command -v debuginfod-find >/dev/null; then
+		echo "\$ DEBUGINFOD_URLS=http://$addr debuginfod-find debuginfo $id"
+		got=$(DEBUGINFOD_URLS=http://$addr DEBUGINFOD_CACHE_PATH=$tmp/debuginfod debuginfod-find debuginfo "$id") ||
+			fail "debuginfod-find debuginfo $id"
+		echo "$got"
+	else
+		echo "(debuginfod-find is not installed (Debian package debuginfod): fetching with curl instead)"
+		echo "\$ curl -o debuginfo http://$addr/buildid/$id/debuginfo"
+		get "http://$addr/buildid/$id/debuginfo" >"$tmp/debuginfo"
+		got=$tmp/debuginfo
+	fi
+	cmp "$got" "$dbg" || fail "the debug file served differs from the installed one"
+	echo "(the same bytes as the installed file; its build id:)"
+	"$OFFKIT" debug buildid "$got"
+fi

@@ -139,7 +139,7 @@ say() {
 for v in 1.4.2 1.4.3; do
 	src=$work/zastava-runtime-$v
 	mkdir -p "$src"
-	cp -R "$example/kit.yaml" "$example/rules" "$example/dashboards" "$example/values" "$example/mirror" "$src/"
+	cp -R "$example/kit.yaml" "$example/rules" "$example/dashboards" "$example/values" "$example/mirror" "$example/debug" "$src/"
 	(cd "$repo" && go run ./examples/zastava-runtime/mkimage -o "$src/_image" -src "$example/image" -version "$v") >/dev/null
 done
 sed -i -e 's/^version: 1\.4\.2$/version: 1.4.3/' \
