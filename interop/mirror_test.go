@@ -59,3 +59,38 @@ func TestMirrorSmokeFixture(t *testing.T) {
 	}
 	smoke(t, root, pub)
 }
+
+// TestMirrorSmokeExample: the smoke tests against a site where a kit
+// carrying the example's Concelier and Excititor exports (its primary
+// bundle cosign-signed) was built and installed with offkit.
+func TestMirrorSmokeExample(t *testing.T) {
+	dir := t.TempDir()
+	example, err := filepath.Abs("../examples/zastava-runtime/mirror")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, dir, nil, "cp", "-a", example, filepath.Join(dir, "mirror"))
+	spec := `name: mirror-smoke
+version: 1.0.0
+createdAt: 2025-11-23T00:00:00Z
+mirror:
+  - kind: concelier
+    root: mirror/concelier
+    keys:
+      - mirror/keys/mirror-ed25519.jwk
+      - {path: mirror/keys/mirror-key.pub, id: mirror-p256}
+  - kind: excititor
+    root: mirror/excititor
+    keys:
+      - {path: mirror/keys/mirror-key.pub, id: mirror-p256}
+`
+	if err := os.WriteFile(filepath.Join(dir, "kit.yaml"), []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"COSIGN_PASSWORD=interop"}
+	run(t, dir, env, "offkit", "key", "generate", "--output-key-prefix", "kit")
+	run(t, dir, env, "offkit", "build", "-f", "kit.yaml", "-o", dir, "--key", "kit.key")
+	root := filepath.Join(dir, "site")
+	run(t, dir, nil, "offkit", "install", filepath.Join(dir, "mirror-smoke-1.0.0.kit.tar.zst"), "--root", root, "--key", "kit.pub")
+	smoke(t, root, filepath.Join(example, "keys", "mirror-key.pub"))
+}

@@ -55,6 +55,17 @@ echo "\$ curl -I http://$addr/v2/stellaops/zastava-observer/manifests/1.4.2"
 get "http://$addr/v2/stellaops/zastava-observer/manifests/1.4.2" -I | tr -d '\r' |
 	grep -iE '^(HTTP|content-type|docker-content-digest|content-length)'
 show "http://$addr/rules/index.json"
+# The feed mirror, when the installed kits carry exports: the headers a
+# Concelier connector and a CDN see.
+if [[ -f $ROOT/current/.offkit/mirror/exports.json ]]; then
+	for p in /concelier/exports/index.json /concelier/exports/mirror/primary/bundle.json; do
+		echo "\$ curl -I http://$addr$p"
+		get "http://$addr$p" -I | tr -d '\r' |
+			grep -iE '^(HTTP|cache-control|content-type|content-length|etag|x-content-type-options)'
+	done
+	echo "\$ curl http://$addr/metrics | grep offkit_mirror_export_age_seconds"
+	get "http://$addr/metrics" | grep '^offkit_mirror_export_age_seconds' || true
+fi
 echo "\$ curl http://$addr/metrics | grep offkit_http_requests_total"
 get "http://$addr/metrics" | grep '^offkit_http_requests_total' || true
 

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/offkit/offkit/internal/limit"
+	"github.com/offkit/offkit/mirror"
 )
 
 // The parts of a mirror.
@@ -24,13 +25,12 @@ const (
 	Excititor = "excititor"
 )
 
-// ExportsPath is where a generation lists its installed exports.
-const ExportsPath = ".offkit/mirror/exports.json"
+// ExportsPath is where a generation lists its installed exports (written
+// by the site at install).
+const ExportsPath = mirror.SiteExportsPath
 
 // Limits of what a generation's index is built from.
 const (
-	// MaxExportsSize bounds exports.json.
-	MaxExportsSize = 64 << 20
 	// MaxIndexSize bounds an export's index.json and an Excititor domain's
 	// index.json, which are read to list domains and exports.
 	MaxIndexSize = 16 << 20
@@ -41,28 +41,6 @@ const (
 	MaxMemoryFile  = 256 << 10
 	MaxMemoryFiles = 16 << 20
 )
-
-// siteExports is exports.json (the site's derived list of installed
-// exports): only the fields served from; unknown fields are ignored.
-type siteExports struct {
-	Exports []siteExport      `json:"exports"`
-	Latest  map[string]string `json:"latest"`
-}
-
-type siteExport struct {
-	Kind        string     `json:"kind"`
-	ExportID    string     `json:"exportId"`
-	Domains     []string   `json:"domains"`
-	Created     string     `json:"created,omitempty"`
-	GeneratedAt string     `json:"generatedAt,omitempty"`
-	Files       []siteFile `json:"files"`
-}
-
-type siteFile struct {
-	Path   string `json:"path"`
-	Size   int64  `json:"size"`
-	SHA256 string `json:"sha256"`
-}
 
 // file is one servable file: its path in the generation and what
 // exports.json says of it; a small file's bytes are kept in memory.
@@ -114,42 +92,27 @@ type generation struct {
 	parts map[string]*part
 }
 
-// parseExports decodes exports.json, checking what the server relies on.
-func parseExports(b []byte) (*siteExports, error) {
-	var se siteExports
-	if err := json.Unmarshal(b, &se); err != nil {
-		return nil, fmt.Errorf("%s: %w", ExportsPath, err)
+// parseExports decodes exports.json (mirror.ParseSiteExports) and checks
+// the domain ids, which become path segments.
+func parseExports(b []byte) (*mirror.SiteExports, error) {
+	se, err := mirror.ParseSiteExports(b)
+	if err != nil {
+		return nil, err
 	}
-	seen := map[string]bool{}
 	for i, e := range se.Exports {
-		if e.Kind != Concelier && e.Kind != Excititor {
-			continue // a kind this server does not serve
-		}
-		if !validName(e.ExportID) {
-			return nil, fmt.Errorf("%s: exports[%d].exportId %q is not a valid export id", ExportsPath, i, e.ExportID)
-		}
-		if seen[e.Kind+"/"+e.ExportID] {
-			return nil, fmt.Errorf("%s: exports[%d]: %s export %s listed twice", ExportsPath, i, e.Kind, e.ExportID)
-		}
-		seen[e.Kind+"/"+e.ExportID] = true
 		for _, d := range e.Domains {
 			if !validName(d) {
 				return nil, fmt.Errorf("%s: exports[%d].domains: %q is not a valid domain id", ExportsPath, i, d)
 			}
 		}
-		for j, f := range e.Files {
-			if !fs.ValidPath(f.Path) || f.Size < 0 || len(f.SHA256) != 64 || strings.Trim(f.SHA256, "0123456789abcdef") != "" {
-				return nil, fmt.Errorf("%s: exports[%d].files[%d]: bad path, size or sha256", ExportsPath, i, j)
-			}
-		}
 	}
-	return &se, nil
+	return se, nil
 }
 
 // buildGeneration reads the exports of the generation open at gen.
 func buildGeneration(gen *os.Root, cfg Config) (*generation, error) {
 	g := &generation{parts: map[string]*part{}}
-	b, err := limit.ReadFileIn(gen, ExportsPath, MaxExportsSize)
+	b, err := limit.ReadFileIn(gen, ExportsPath, mirror.MaxSiteExports)
 	if errors.Is(err, fs.ErrNotExist) {
 		return g, nil // nothing installed: every part is empty
 	}
@@ -173,7 +136,7 @@ func buildGeneration(gen *os.Root, cfg Config) (*generation, error) {
 	return g, nil
 }
 
-func buildPart(gen *os.Root, se *siteExports, kind string, cfg Part) (*part, error) {
+func buildPart(gen *os.Root, se *mirror.SiteExports, kind string, cfg Part) (*part, error) {
 	p := &part{kind: kind, files: map[string]file{}, domains: map[string]bool{}}
 	want := cfg.ActiveExportID
 	if want == "" {
@@ -183,12 +146,7 @@ func buildPart(gen *os.Root, se *siteExports, kind string, cfg Part) (*part, err
 		p.missing = "no " + kind + " export installed"
 		return p, nil
 	}
-	var ex *siteExport
-	for i := range se.Exports {
-		if se.Exports[i].Kind == kind && se.Exports[i].ExportID == want {
-			ex = &se.Exports[i]
-		}
-	}
+	ex := se.Export(kind, want)
 	if ex == nil {
 		p.missing = kind + " export " + want + " is not installed"
 		return p, nil
@@ -230,11 +188,9 @@ func buildPart(gen *os.Root, se *siteExports, kind string, cfg Part) (*part, err
 
 // exportTime is when the export was made: its created or generatedAt, else
 // the time its id names (20251123T000000Z).
-func exportTime(ex *siteExport) time.Time {
-	for _, s := range []string{ex.Created, ex.GeneratedAt} {
-		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-			return t
-		}
+func exportTime(ex *mirror.SiteExport) time.Time {
+	if t, ok := ex.Time(); ok {
+		return t
 	}
 	if t, err := time.Parse("20060102T150405Z", ex.ExportID); err == nil {
 		return t
