@@ -5,20 +5,24 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/offkit/offkit/internal/kittest"
 	"github.com/offkit/offkit/mirror"
 	"github.com/offkit/offkit/mirror/mirrorserve"
 	"github.com/offkit/offkit/serve"
+	"github.com/offkit/offkit/sign"
 	"github.com/offkit/offkit/site"
 )
 
@@ -187,6 +191,42 @@ func (c *connector) run() {
 	}
 }
 
+// startServe runs offkit serve's server with the mirror handler over src
+// on loopback until the test ends, and returns its base URL.
+func startServe(t *testing.T, src mirrorserve.Generations, o mirrorserve.Options) string {
+	t.Helper()
+	srv := serve.New(serve.Config{Listen: "127.0.0.1:0"}, nil)
+	h, err := mirrorserve.New(src, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range mirrorserve.Prefixes {
+		srv.Handle(p, "mirror", h)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	addr, err := srv.Addr(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(addr, "http") {
+		addr = "http://" + addr
+	}
+	return strings.TrimSuffix(addr, "/")
+}
+
+func newConnector(t *testing.T, base string, keys *mirror.KeySet) *connector {
+	return &connector{t: t, base: base, keys: keys,
+		etags: map[string]string{}, bodies: map[string][]byte{}, state: map[string]fingerprint{}}
+}
+
 // The connector fetches and verifies every domain from a real offkit serve
 // on loopback; a second run with its fingerprints and ETags downloads
 // nothing (only 304s); after a new export is installed it fetches exactly
@@ -206,36 +246,11 @@ func TestConsumer(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := &switchable{dir: gen1, id: "1"}
-	srv := serve.New(serve.Config{Listen: "127.0.0.1:0"}, nil)
-	h, err := mirrorserve.New(src, mirrorserve.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range mirrorserve.Prefixes {
-		srv.Handle(p, "mirror", h)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
-	addr, err := srv.Addr(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	keys, err := mirror.NewKeySet(mirror.Key{ID: "mirror-fixture", Public: pub})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &connector{t: t, base: strings.TrimSuffix(addr, "/"), keys: keys,
-		etags: map[string]string{}, bodies: map[string][]byte{}, state: map[string]fingerprint{}}
-	if !strings.HasPrefix(c.base, "http") {
-		c.base = "http://" + c.base
-	}
+	c := newConnector(t, startServe(t, src, mirrorserve.Options{}), keys)
 	c.run()
 	// index, 2 × (manifest, bundle, signature), domains, community index,
 	// consensus + signature, statements.
@@ -253,5 +268,98 @@ func TestConsumer(t *testing.T) {
 	c.run()
 	if c.fetched != 7 || c.notModified != 5 || c.processed != 2 {
 		t.Fatalf("after a new export: %d fetched, %d not modified, %d processed", c.fetched, c.notModified, c.processed)
+	}
+}
+
+// The connector against a site where kits with signed exports were
+// installed (site.Install, served through site.View): every file verifies;
+// a second run gets only 304s; after a kit with a newer Concelier export is
+// installed, only what changed is processed again.
+func TestConsumerInstalledSite(t *testing.T) {
+	dir := t.TempDir()
+	key := kittest.NewKey(t)
+	_, mkey, _ := ed25519.GenerateKey(nil)
+	v1, keyFile := kittest.SignedMirrorKit(t, key, mkey, "feeds", "1.0.0", []string{"20251123T000000Z"}, []string{"20251123T000000Z"})
+	v2, _ := kittest.SignedMirrorKit(t, key, mkey, "feeds", "1.1.0", []string{"20251124T000000Z"}, []string{"20251123T000000Z"})
+	root := filepath.Join(dir, "site")
+	install := func(kitPath string) {
+		s, err := site.Open(root, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if _, err := s.Install(context.Background(), kitPath, site.InstallOptions{Keys: []*sign.PublicKey{key.Public}, Now: kittest.Created.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	install(v1)
+	kb, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := mirror.ParseKeys(keyFile, kb, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := mirror.NewKeySet(ks...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newConnector(t, startServe(t, site.NewView(root), mirrorserve.Options{}), keys)
+	c.run()
+	first := c.fetched
+	if first == 0 || c.processed != 3 {
+		t.Fatalf("first run: %d fetched, %d processed", c.fetched, c.processed)
+	}
+	c.run()
+	if c.fetched != 0 || c.notModified != first || c.processed != 0 || c.bodyBytes != 0 {
+		t.Fatalf("second run: %d fetched, %d not modified, %d processed, %d bytes", c.fetched, c.notModified, c.processed, c.bodyBytes)
+	}
+	before := map[string]fingerprint{}
+	for k, v := range c.state {
+		before[k] = v
+	}
+	install(v2)
+	c.run()
+	// The new export's primary bundle differs; its community bundle has the
+	// same bytes as before, so its fingerprint is unchanged and it is not
+	// processed again.
+	if c.processed != 1 || c.state["concelier/primary"] == before["concelier/primary"] || c.state["concelier/community"] != before["concelier/community"] {
+		t.Fatalf("after a newer export: %d processed, state %v (was %v)", c.processed, c.state, before)
+	}
+}
+
+// Hostile requests through the real server: an Authorization header of
+// 1 MB is refused by the server before the handler (431), a Basic value
+// without a colon is 401 with the challenge.
+func TestServeHostileAuthorization(t *testing.T) {
+	dir := t.TempDir()
+	_, key, _ := ed25519.GenerateKey(nil)
+	if _, err := kittest.MirrorGeneration(dir, key, kittest.MirrorExport{Kind: "concelier", ExportID: "20251123T000000Z", Created: "2025-11-23T00:00:00Z", Domains: []string{"primary"}}); err != nil {
+		t.Fatal(err)
+	}
+	base := startServe(t, &switchable{dir: dir, id: "1"}, mirrorserve.Options{Config: mirrorserve.Config{Concelier: mirrorserve.Part{RequireAuthentication: true}}})
+	for _, tc := range []struct {
+		auth string
+		code int
+	}{
+		{"Basic " + strings.Repeat("A", 1<<20), http.StatusRequestHeaderFieldsTooLarge},
+		{"Basic " + base64.StdEncoding.EncodeToString([]byte("nocolon")), http.StatusUnauthorized},
+		{"Bearer " + strings.Repeat("x", 32<<10), http.StatusUnauthorized},
+	} {
+		req, _ := http.NewRequest(http.MethodGet, base+"/concelier/exports/mirror/primary/bundle.json", nil)
+		req.Header.Set("Authorization", tc.auth)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.code {
+			t.Errorf("Authorization of %d bytes: %d, want %d", len(tc.auth), resp.StatusCode, tc.code)
+		}
+		if tc.code == 401 && resp.Header.Get("WWW-Authenticate") != "Bearer" {
+			t.Errorf("401 without WWW-Authenticate: Bearer: %v", resp.Header)
+		}
 	}
 }
