@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -70,8 +71,8 @@ func isBcrypt(h string) bool {
 // successful check is remembered for basicCacheTTL, keyed by a sha256 of the
 // file and the credentials (never the password itself), so a client that
 // sends the same credentials on every request costs one bcrypt per
-// basicCacheTTL; at most basicConcurrency bcrypt checks run at once, so
-// wrong passwords cannot take every core.
+// basicCacheTTL; bcrypt checks run on at most half the cores at once (at
+// least one), so wrong passwords cannot take every core.
 type basicChecker struct {
 	now func() time.Time
 	sem chan struct{}
@@ -85,13 +86,12 @@ type basicChecker struct {
 const (
 	basicCacheTTL    = 5 * time.Minute
 	basicCacheMax    = 4096
-	basicConcurrency = 4
 	maxBasicUser     = 256
 	maxBasicPassword = 1024
 )
 
 func newBasicChecker(now func() time.Time) *basicChecker {
-	return &basicChecker{now: now, sem: make(chan struct{}, basicConcurrency), cache: map[[32]byte]time.Time{}}
+	return &basicChecker{now: now, sem: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2)), cache: map[[32]byte]time.Time{}}
 }
 
 func credKey(file, user, pass string) [32]byte {
