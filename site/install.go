@@ -230,6 +230,11 @@ func (s *Site) Install(ctx context.Context, kitPath string, opts InstallOptions)
 		}
 		return nil, err
 	}
+	if stage != nil {
+		if err := stage.writer.wait(); err != nil {
+			return nil, err
+		}
+	}
 	res.Entries, res.Bytes = vres.Entries, vres.Bytes
 	if opts.DryRun {
 		res.Generation = cur
@@ -554,8 +559,11 @@ func kitIsBad(err error) bool {
 
 // stager is the verify.Sink of an install: it writes entries into the
 // staging folder, confined with os.Root: the images' new blobs through
-// ocidir (skipping those the store has), the rest as the tree.
+// ocidir (skipping those the store has), the rest as the tree. The writes
+// happen on a goroutine of their own (stageWriter), overlapping the
+// verification of the entries that follow.
 type stager struct {
+	writer *stageWriter
 	dir    string
 	root   *os.Root
 	tree   *atomicfile.Tree // writes inside root
@@ -579,10 +587,13 @@ func newStager(dir, store string) (*stager, error) {
 		r.Close()
 		return nil, err
 	}
-	return &stager{dir: dir, root: r, tree: atomicfile.NewTree(r), store: store, images: images}, nil
+	st := &stager{dir: dir, root: r, tree: atomicfile.NewTree(r), store: store, images: images}
+	st.writer = newStageWriter(st.write)
+	return st, nil
 }
 
 func (st *stager) close() {
+	st.writer.wait()
 	st.images.Close()
 	st.tree.Close()
 	st.root.Close()
@@ -590,6 +601,11 @@ func (st *stager) close() {
 
 // Entry implements verify.Sink.
 func (st *stager) Entry(ctx context.Context, e manifest.Entry, r io.Reader) error {
+	return st.writer.Entry(e, r)
+}
+
+// write writes one entry, on the stageWriter's goroutine.
+func (st *stager) write(e manifest.Entry, r io.Reader) error {
 	if strings.HasPrefix(e.Path, "images/") {
 		return st.images.Write(e, r)
 	}
