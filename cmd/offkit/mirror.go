@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -29,21 +31,36 @@ type mirrorVerifyOutput struct {
 }
 
 // mirrorKeys reads the trusted keys of the mirror signatures: the --key
-// files, else every file in ROOT/keys/mirror/ (JWK, JWKS or PEM each).
-func mirrorKeys(root string, paths []string) (*mirror.KeySet, error) {
-	if len(paths) == 0 {
-		entries, err := os.ReadDir(filepath.Join(root, "keys", "mirror"))
+// arguments (PATH, or ID=PATH to name a PEM key as kit.yaml's {path, id}
+// does), else every file in ROOT/keys/mirror/ (JWK, JWKS or PEM each; a PEM
+// key is named by its file's name without the extension).
+func mirrorKeys(root string, args []string) (*mirror.KeySet, error) {
+	type keyFile struct{ path, id string }
+	var files []keyFile
+	for _, a := range args {
+		kf := keyFile{path: a}
+		if _, err := os.Stat(a); err != nil {
+			if id, p, ok := strings.Cut(a, "="); ok && id != "" {
+				kf = keyFile{path: p, id: id}
+			}
+		}
+		files = append(files, kf)
+	}
+	if len(args) == 0 {
+		dir := filepath.Join(root, "keys", "mirror")
+		entries, err := os.ReadDir(dir)
 		if err != nil && !os.IsNotExist(err) {
 			return nil, err
 		}
 		for _, e := range entries {
 			if e.Type().IsRegular() {
-				paths = append(paths, filepath.Join(root, "keys", "mirror", e.Name()))
+				files = append(files, keyFile{path: filepath.Join(dir, e.Name()), id: strings.TrimSuffix(e.Name(), filepath.Ext(e.Name()))})
 			}
 		}
 	}
 	set := &mirror.KeySet{}
-	for _, p := range paths {
+	for _, kf := range files {
+		p := kf.path
 		b, err := limit.ReadFile(p, mirror.MaxKeyFile)
 		if err != nil {
 			if os.IsNotExist(err) {
@@ -51,7 +68,11 @@ func mirrorKeys(root string, paths []string) (*mirror.KeySet, error) {
 			}
 			return nil, fmt.Errorf("mirror key %s: %w", p, err)
 		}
-		keys, err := mirror.ParseKeys(p, b, "")
+		id := kf.id
+		if bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) && len(args) == 0 {
+			id = "" // a JWK names itself (kid, else its thumbprint)
+		}
+		keys, err := mirror.ParseKeys(p, b, id)
 		if err != nil {
 			return nil, err
 		}
@@ -68,7 +89,7 @@ func (a *app) mirrorVerifyCmd() *cobra.Command {
 	var root string
 	var keyPaths []string
 	cmd := &cobra.Command{
-		Use:   "verify --root ROOT [--key mirror.jwk]",
+		Use:   "verify --root ROOT [--key mirror.jwk] [--key ID=mirror.pem]",
 		Short: "Re-check every installed feed-mirror file, active and retained, and every signature",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -112,7 +133,7 @@ func (a *app) mirrorVerifyCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&root, "root", "", "site root")
-	cmd.Flags().StringArrayVar(&keyPaths, "key", nil, "trusted key of the exports' signatures: JWK, JWKS or PEM (repeatable; default every file in ROOT/keys/mirror/)")
+	cmd.Flags().StringArrayVar(&keyPaths, "key", nil, "trusted key of the exports' signatures: a JWK, JWKS or PEM file, or ID=FILE to name a PEM key (repeatable; default every file in ROOT/keys/mirror/, a PEM key named by its file name without extension)")
 	return cmd
 }
 

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/x509"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,8 +59,17 @@ func TestMirrorVerifyAndStatus(t *testing.T) {
 	if text := r.ok("mirror", "verify", "--root", root).stdout; !strings.Contains(text, "3 exports, 20 files") || !strings.Contains(text, "every signature verifies") {
 		t.Errorf("mirror verify text:\n%s", text)
 	}
+	// PEM keys: named by ID=FILE, or in ROOT/keys/mirror/ by the file name;
+	// the JWS kid must match it.
+	der := must(x509.MarshalPKIXPublicKey(mk.Public()))
+	pemFile := writeFile(t, filepath.Join(t.TempDir(), "key.pem"), string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})))
+	r.ok("mirror", "verify", "--root", root, "--key", "mirror-ed25519="+pemFile)
+	r.fails(errdef.ExitSignature, []string{"mirror", "verify", "--root", root, "--key", pemFile}, `kid "mirror-ed25519" is not a trusted key`)
+	os.Remove(filepath.Join(root, "keys", "mirror", "feeds.jwk"))
+	writeFile(t, filepath.Join(root, "keys", "mirror", "mirror-ed25519.pem"), string(must(os.ReadFile(pemFile))))
+	r.ok("mirror", "verify", "--root", root)
 	audit := string(must(os.ReadFile(filepath.Join(root, "audit.log"))))
-	if strings.Count(audit, `"event":"mirror-verify"`) != 2 || !strings.Contains(audit, `"signatures":6`) {
+	if strings.Count(audit, `"event":"mirror-verify"`) != 6 || !strings.Contains(audit, `"signatures":6`) {
 		t.Errorf("audit.log:\n%s", audit)
 	}
 
