@@ -270,33 +270,58 @@ func checkMirrorFile(gen *os.Root, f mirror.SiteFile, keys *mirror.KeySet) (int6
 		return 0, verr != nil, fmt.Errorf("%s: %w: %w", f.Path, err, errdef.ErrDigestMismatch)
 	}
 	defer r.Close()
-	h := sha256.New()
-	w := io.Writer(h)
-	if ver != nil {
-		w = io.MultiWriter(h, ver)
-	}
-	// Read at most one byte past the recorded size: a longer file is a
-	// mismatch, found without reading it all.
-	n, err := copybuf.Copy(w, io.LimitReader(r, f.Size+1))
-	if err != nil {
-		return n, f.Signature != nil, fmt.Errorf("%s: %w", f.Path, err)
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); n != f.Size || got != f.SHA256 {
+	mismatch := func(n int64, got string) error {
 		size := fmt.Sprint(n)
 		if n > f.Size {
 			size = fmt.Sprintf("over %d", f.Size)
 		}
-		return n, f.Signature != nil, fmt.Errorf("%s: %s bytes sha256 %s, recorded %d bytes sha256 %s: %w", f.Path, size, got, f.Size, f.SHA256, errdef.ErrDigestMismatch)
+		return fmt.Errorf("%s: %s bytes sha256 %s, recorded %d bytes sha256 %s: %w", f.Path, size, got, f.Size, f.SHA256, errdef.ErrDigestMismatch)
 	}
-	if verr != nil {
-		return n, true, verr
-	}
-	if ver != nil {
-		if _, err := ver.Finish(); err != nil {
-			return n, true, fmt.Errorf("%s: signature %s: %w", f.Path, f.Signature.Path, asSignature(err))
+	// Read at most one byte past the recorded size: a longer file is a
+	// mismatch, found without reading it all.
+	hashed := func(w io.Writer) (int64, error) {
+		n, err := copybuf.Copy(w, io.LimitReader(r, f.Size+1))
+		if err != nil {
+			return n, fmt.Errorf("%s: %w", f.Path, err)
 		}
+		return n, nil
 	}
-	return n, f.Signature != nil, nil
+	if ver == nil {
+		h := sha256.New()
+		n, err := hashed(h)
+		if err != nil {
+			return n, f.Signature != nil, err
+		}
+		if got := hex.EncodeToString(h.Sum(nil)); n != f.Size || got != f.SHA256 {
+			return n, f.Signature != nil, mismatch(n, got)
+		}
+		return n, verr != nil, verr
+	}
+	// Signed: one pass through the verifier, which hashes the file too.
+	n, err := hashed(ver)
+	if err != nil {
+		return n, true, err
+	}
+	v, verr := ver.Finish()
+	if verr == nil {
+		if n != f.Size || v.SHA256 != f.SHA256 {
+			return n, true, mismatch(n, v.SHA256)
+		}
+		return n, true, nil
+	}
+	// The signature failed: say whether the bytes changed (a mismatch) or
+	// only the signature is wrong, reading the file again.
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return n, true, fmt.Errorf("%s: %w", f.Path, err)
+	}
+	h := sha256.New()
+	if n, err = hashed(h); err != nil {
+		return n, true, err
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); n != f.Size || got != f.SHA256 {
+		return n, true, mismatch(n, got)
+	}
+	return n, true, fmt.Errorf("%s: signature %s: %w", f.Path, f.Signature.Path, asSignature(verr))
 }
 
 // asSignature makes a signature file that cannot be read or parsed a

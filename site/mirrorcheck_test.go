@@ -18,7 +18,7 @@ import (
 	"github.com/offkit/offkit/site"
 )
 
-func mirrorKeys(t *testing.T, keyFile string) *mirror.KeySet {
+func mirrorKeys(t testing.TB, keyFile string) *mirror.KeySet {
 	t.Helper()
 	b, err := os.ReadFile(keyFile)
 	if err != nil {

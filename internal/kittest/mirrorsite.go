@@ -135,6 +135,17 @@ func MirrorSiteKit(t testing.TB, key *Key, dir, name, version string, extra map[
 // (kid "mirror-ed25519") to keyFile.
 func SignedMirrorKit(t testing.TB, key *Key, mirrorKey ed25519.PrivateKey, name, version string, concelierIDs, excititorIDs []string) (kitPath, keyFile string) {
 	t.Helper()
+	return SignedMirrorKitSized(t, key, mirrorKey, name, version, concelierIDs, excititorIDs, 0)
+}
+
+// SignedMirrorKitSized is SignedMirrorKit with each Concelier primary bundle
+// padded to at least bundleSize bytes (a "pad" string of noise).
+func SignedMirrorKitSized(t testing.TB, key *Key, mirrorKey ed25519.PrivateKey, name, version string, concelierIDs, excititorIDs []string, bundleSize int) (kitPath, keyFile string) {
+	t.Helper()
+	pad := make([]byte, bundleSize)
+	for i := range pad {
+		pad[i] = "abcdefghijklmnopqrstuvwxyz0123456789"[(i*7919)>>3%36]
+	}
 	dir := t.TempDir()
 	jws := mirrortest.Signer{Kind: mirrortest.JWS, Key: mirrorKey, KeyID: "mirror-ed25519"}
 	spec := &manifest.Spec{Name: name, Version: version, CreatedAt: &Created}
@@ -142,7 +153,7 @@ func SignedMirrorKit(t testing.TB, key *Key, mirrorKey ed25519.PrivateKey, name,
 	for _, id := range concelierIDs {
 		created := id[:4] + "-" + id[4:6] + "-" + id[6:8] + "T00:00:00Z"
 		if err := mirrortest.Write(filepath.Join(dir, "concelier"), "concelier", id, []mirrortest.Domain{
-			{ID: "primary", DisplayName: "Primary", Created: created, Signer: jws, Bundle: []byte(`{"generatedAt":"` + created + `","advisories":[{"id":"CVE-2025-0001","export":"` + id + `"}]}`)},
+			{ID: "primary", DisplayName: "Primary", Created: created, Signer: jws, Bundle: []byte(`{"generatedAt":"` + created + `","advisories":[{"id":"CVE-2025-0001","export":"` + id + `"}],"pad":"` + string(pad) + `"}`)},
 			{ID: "community", DisplayName: "Community", Created: created, Signer: mirrortest.Signer{Kind: mirrortest.Cosign, Key: mirrorKey}, Bundle: []byte(`{"advisories":[]}`)},
 		}, false); err != nil {
 			t.Fatal(err)
