@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"sort"
 	"strings"
 
 	"github.com/offkit/offkit/internal/copybuf"
@@ -101,6 +102,8 @@ func (c *MirrorCheck) problem(p, kind string, err error) {
 //     files with the same sizes, sha256 and signature records;
 //   - every file exports.json lists is a regular file with its size and
 //     sha256, read once in constant memory;
+//   - each kind's mirror/<kind>/latest links to the exportId exports.json
+//     names, and mirror/<kind>/ holds nothing but its exports and latest;
 //   - every signed file (bundles, Excititor exports) verifies against its
 //     detached signature file with one of keys (package mirror's
 //     verifier: JWS, cosign blob or DSSE), and the signature file is the
@@ -198,7 +201,40 @@ func (v *View) CheckMirror(ctx context.Context, keys *mirror.KeySet) (*MirrorChe
 			c.problem(e.Dir(), "mismatch", fmt.Errorf("%s: export %s %s of kit %s is not in %s", e.Dir(), e.Kind, e.ExportID, e.Kit, mirror.SiteExportsPath))
 		}
 	}
+	c.checkMirrorTree(gen, x)
 	return c, nil
+}
+
+// checkMirrorTree records a problem for each kind folder of the generation
+// open at gen whose `latest` is not a link to the exportId x names, and
+// for each name in it that is neither `latest` nor an export x lists.
+func (c *MirrorCheck) checkMirrorTree(gen *os.Root, x *mirror.SiteExports) {
+	for _, kind := range []string{manifest.MirrorConcelier, manifest.MirrorExcititor} {
+		dir := "mirror/" + kind
+		l := dir + "/" + mirror.SiteLatest
+		want := x.Latest[kind]
+		if target, err := gen.Readlink(l); want != "" && (err != nil || target != want) {
+			c.problem(l, "mismatch", fmt.Errorf("%s: links to %q (%v), %s says %q", l, target, err, mirror.SiteExportsPath, want))
+		} else if want == "" && err == nil {
+			c.problem(l, "mismatch", fmt.Errorf("%s: links to %q, %s lists no %s export", l, target, mirror.SiteExportsPath, kind))
+		}
+		f, err := gen.Open(dir)
+		if err != nil {
+			continue // no export of this kind: nothing more to find
+		}
+		names, err := f.Readdirnames(-1)
+		f.Close()
+		if err != nil {
+			c.problem(dir, "mismatch", fmt.Errorf("%s: %w", dir, err))
+			continue
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			if n != mirror.SiteLatest && x.Export(kind, n) == nil {
+				c.problem(dir+"/"+n, "mismatch", fmt.Errorf("%s/%s: not an export %s lists", dir, n, mirror.SiteExportsPath))
+			}
+		}
+	}
 }
 
 // compareWithKit records a problem for every way export e of exports.json

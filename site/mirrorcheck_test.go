@@ -154,6 +154,19 @@ func TestCheckMirrorFindsDamage(t *testing.T) {
 			replace(t, p+".jws", sig)
 			patchExports(t, root, c2+"primary/bundle.json.jws")
 		}, errdef.ExitMismatch, c2 + "primary/bundle.json.jws"},
+		"latest moved back": {func(t *testing.T, root string, _ ed25519.PrivateKey) {
+			l := filepath.Join(gen(root), "mirror/concelier/latest")
+			os.Remove(l)
+			if err := os.Symlink("20251121T000000Z", l); err != nil {
+				t.Fatal(err)
+			}
+		}, errdef.ExitMismatch, "mirror/concelier/latest"},
+		"latest gone": {func(t *testing.T, root string, _ ed25519.PrivateKey) {
+			os.Remove(filepath.Join(gen(root), "mirror/excititor/latest"))
+		}, errdef.ExitMismatch, "mirror/excititor/latest"},
+		"a folder no export lists": {func(t *testing.T, root string, _ ed25519.PrivateKey) {
+			writeTree(t, filepath.Join(gen(root), "mirror/concelier/20251199T000000Z/mirror/index.json"), "{}")
+		}, errdef.ExitMismatch, "mirror/concelier/20251199T000000Z"},
 		"exports.json disagrees with the kit": {func(t *testing.T, root string, _ ed25519.PrivateKey) {
 			p := filepath.Join(gen(root), mirror.SiteExportsPath)
 			b, _ := os.ReadFile(p)
@@ -252,4 +265,14 @@ func patchExports(t *testing.T, root string, paths ...string) {
 		}
 	}
 	replace(t, p, x.Encode())
+}
+
+func writeTree(t *testing.T, p, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
