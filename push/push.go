@@ -39,8 +39,16 @@
 //     so that an unreachable registry or refused credentials fail early,
 //     naming the registry.
 //  8. Kits. From a kit file, the kit is verified in one streaming pass that
-//     extracts its images/ layout into a temporary folder; nothing is pushed
-//     unless the whole kit verified, and the folder is removed afterwards.
+//     extracts its images/ layout into a temporary folder (removed
+//     afterwards). Verification and upload overlap: nothing is uploaded
+//     before the kit manifest's signature is checked; then each blob that
+//     is not a manifest (configs, layers) is uploaded as soon as its own
+//     bytes verified, into the repositories that images[] of the verified
+//     manifest leads to through manifests that verified too. No manifest
+//     and no tag is pushed before the whole kit verified (every byte, the
+//     image layout, the image signatures): until then, what was uploaded
+//     is blobs that no manifest in the target names. A kit that fails
+//     verification leaves at most such blobs behind.
 package push
 
 import (
@@ -246,6 +254,10 @@ type pusher struct {
 	target Target
 	opts   Options
 	client remote.Client
+	// uploaded holds the repository@digest of the blobs Kit uploaded
+	// while the kit verified: the final push finds them in the target and
+	// counts them as copied.
+	uploaded map[string]bool
 }
 
 // newPusher checks the options and pings the registry.
@@ -391,6 +403,9 @@ func (p *pusher) pushRoot(ctx context.Context, src content.ReadOnlyStorage, repo
 			return nil
 		},
 		OnCopySkipped: func(ctx context.Context, d ocispec.Descriptor) error {
+			if p.uploaded[r.repo+"@"+d.Digest.String()] {
+				copied(d)
+			}
 			if r.tag == "" || !isRoot(d) {
 				return nil
 			}

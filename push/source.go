@@ -76,9 +76,11 @@ func (s storeContent) Exists(ctx context.Context, d ocispec.Descriptor) (bool, e
 }
 
 // Kit verifies the kit at kitPath with v (whose Sink it sets) while
-// extracting its images into a temporary OCI layout, then pushes them. A
-// kit that fails verification pushes nothing and returns the verification
-// error.
+// extracting its images into a temporary OCI layout and uploading, as they
+// verify, the blobs the verified manifest leads to (early, rule 8); once
+// the whole kit verified, it pushes the images: manifests and tags, and
+// any blob not uploaded yet. A kit that fails verification pushes no
+// manifest and no tag, and returns the verification error.
 func Kit(ctx context.Context, kitPath string, v verify.Options, opts Options) (*Result, error) {
 	t, err := ParseTarget(opts.To)
 	if err != nil {
@@ -99,11 +101,24 @@ func Kit(ctx context.Context, kitPath string, v verify.Options, opts Options) (*
 		return nil, err
 	}
 	defer lay.Close()
-	v.Sink = imageSink{lay}
+	up := newEarly(ctx, p, tmp)
+	onManifest := v.OnManifest
+	v.OnManifest = func(m *manifest.Manifest, raw []byte) error {
+		if onManifest != nil {
+			if err := onManifest(m, raw); err != nil {
+				return err
+			}
+		}
+		up.roots(m)
+		return nil
+	}
+	v.Sink = streamSink{w: lay, early: up}
 	vres, err := verify.File(ctx, kitPath, v)
 	if err != nil {
+		up.finish(true)
 		return nil, err
 	}
+	p.uploaded = up.finish(false)
 	index := vres.ImageIndex
 	if index == nil {
 		index = []byte(`{"schemaVersion":2,"manifests":[]}`)
@@ -120,15 +135,17 @@ func Kit(ctx context.Context, kitPath string, v verify.Options, opts Options) (*
 	return res, err
 }
 
-// imageSink is the verify.Sink of Kit: it writes the kit's images/ entries
-// as an OCI layout, and reads past every other entry.
-type imageSink struct{ w *ocidir.Writer }
-
 // Entry implements verify.Sink.
-func (s imageSink) Entry(ctx context.Context, e manifest.Entry, r io.Reader) error {
+func (s streamSink) Entry(ctx context.Context, e manifest.Entry, r io.Reader) error {
 	if !strings.HasPrefix(e.Path, "images/") {
 		_, err := io.Copy(io.Discard, r)
 		return err
 	}
-	return s.w.Write(e, r)
+	// Write reads r to its end, where the verifying reader reports a
+	// mismatch: when it returns nil, the bytes verified.
+	if err := s.w.Write(e, r); err != nil {
+		return err
+	}
+	s.early.verified(e)
+	return nil
 }

@@ -26,7 +26,8 @@ kit verified on the way, into an existing registry (Harbor, Zot, distribution).
 Repositories are named as offkit serve names them, under NAMESPACE. With
 --root, the .debug files the site serves go too, as one OCI artifact
 NAMESPACE/debug-store:TAG (--debug-tag, default latest) with a layer per file
-(docs/debug.md). Blobs the
+(docs/debug.md). From a kit, layers and configs are uploaded as soon as they
+verify, but no manifest or tag before the whole kit verified. Blobs the
 registry has are skipped, so a second push uploads nothing. Credentials come
 from the docker config (docker login).`,
 		Args: cobra.MaximumNArgs(1),

@@ -7,6 +7,17 @@
 //	benchcorpus -cache DIR -addr 127.0.0.1:5999 -layout DIR
 //
 // It prints "ready" once the images are pushed, then serves until killed.
+//
+//	benchcorpus -empty -addr 127.0.0.1:5998
+//
+// serves an empty registry instead: the target of a timed push.
+//
+//	benchcorpus -push DIR -to HOST/NAMESPACE
+//
+// pushes every image of the OCI layout DIR (by its ref.name annotation,
+// under NAMESPACE) with go-containerregistry's remote.Write, as Zarf's
+// `package mirror-resources` does once it has extracted a package: the
+// baseline of a timed `offkit push KIT`.
 package main
 
 import (
@@ -44,7 +55,24 @@ func main() {
 	cache := flag.String("cache", "_bench/cache", "folder for the layer tarballs")
 	addr := flag.String("addr", "127.0.0.1:5999", "loopback address to serve the registry on")
 	out := flag.String("layout", "", "also write the images as an OCI layout here")
+	emptyOnly := flag.Bool("empty", false, "serve an empty registry, a push target")
+	pushDir := flag.String("push", "", "push the images of this OCI layout to -to")
+	to := flag.String("to", "", "HOST/NAMESPACE to push to")
 	flag.Parse()
+	if *pushDir != "" {
+		if err := pushLayout(*pushDir, *to); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
+	if *emptyOnly {
+		ln, err := net.Listen("tcp", *addr)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println("ready")
+		log.Fatal(http.Serve(ln, registry.New(registry.Logger(log.New(io.Discard, "", 0)))))
+	}
 	if err := os.MkdirAll(*cache, 0o755); err != nil {
 		log.Fatal(err)
 	}
@@ -136,4 +164,49 @@ func writeLayer(path string, dirs []string) error {
 		return err
 	}
 	return os.Rename(path+".tmp", path)
+}
+
+// pushLayout pushes each image or index of the layout at dir to
+// to/<repository>:<tag>.
+func pushLayout(dir, to string) error {
+	lp, err := layout.FromPath(dir)
+	if err != nil {
+		return err
+	}
+	idx, err := lp.ImageIndex()
+	if err != nil {
+		return err
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return err
+	}
+	for _, d := range im.Manifests {
+		src, err := name.ParseReference(d.Annotations["org.opencontainers.image.ref.name"], name.Insecure)
+		if err != nil {
+			return err
+		}
+		dst, err := name.ParseReference(to+"/"+src.Context().RepositoryStr()+":"+src.Identifier(), name.Insecure)
+		if err != nil {
+			return err
+		}
+		if d.MediaType.IsIndex() {
+			ii, err := idx.ImageIndex(d.Digest)
+			if err != nil {
+				return err
+			}
+			if err := remote.WriteIndex(dst, ii); err != nil {
+				return err
+			}
+			continue
+		}
+		img, err := idx.Image(d.Digest)
+		if err != nil {
+			return err
+		}
+		if err := remote.Write(dst, img); err != nil {
+			return err
+		}
+	}
+	return nil
 }
