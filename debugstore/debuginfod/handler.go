@@ -4,6 +4,7 @@
 package debuginfod
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -77,6 +78,7 @@ const (
 type Handler struct {
 	src                 Generations
 	hits, misses, bytes *prometheus.CounterVec
+	cache               smallFiles
 }
 
 // NewHandler returns the debuginfod handler of the site src.
@@ -160,39 +162,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			maxSize = n
 		}
 	}
-	gen, _, err := h.src.OpenGeneration()
-	if err != nil {
-		if errors.Is(err, errdef.ErrNotFound) {
-			h.misses.WithLabelValues(kind).Inc()
-			http.Error(w, "nothing installed", http.StatusNotFound)
-			return
-		}
-		http.Error(w, "no generation", http.StatusServiceUnavailable)
+	content, size, name, mod, done, ok := h.open(w, kind, id, section)
+	if !ok {
 		return
 	}
-	defer gen.Close()
-
-	var content io.ReadSeeker
-	var size int64
-	var name string
-	var mod time.Time
-	if kind == kindSection {
-		f, st, fname, s, err := openSection(gen, id, section)
-		if err != nil {
-			h.miss(w, kind, err)
-			return
-		}
-		defer f.Close()
-		content, size, name, mod = io.NewSectionReader(f, s.Offset, s.Size), s.Size, fname, st.ModTime()
-	} else {
-		f, st, fname, err := debugstore.Open(gen, id, debugstore.Kind(kind))
-		if err != nil {
-			h.miss(w, kind, err)
-			return
-		}
-		defer f.Close()
-		content, size, name, mod = f, st.Size(), fname, st.ModTime()
-	}
+	defer done()
 	if maxSize >= 0 && size > maxSize {
 		w.Header().Set(HeaderSize, strconv.FormatInt(size, 10))
 		http.Error(w, fmt.Sprintf("%d bytes, over %s %d", size, HeaderMaxSize, maxSize), http.StatusNotAcceptable)
@@ -203,6 +177,53 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set(HeaderSize, strconv.FormatInt(size, 10))
 	w.Header().Set(HeaderFile, "/"+name)
 	http.ServeContent(&countingWriter{ResponseWriter: w, c: h.bytes.WithLabelValues(kind)}, r, "", mod, content)
+}
+
+// open opens what a request asks for: a small file already read is served
+// from memory (h.cache); anything else is opened in the generation served.
+// When it cannot, it answers the request itself and returns ok false; done
+// closes what it opened.
+func (h *Handler) open(w http.ResponseWriter, kind, id, section string) (content io.ReadSeeker, size int64, name string, mod time.Time, done func(), ok bool) {
+	done = func() {}
+	var gk string
+	if kind != kindSection {
+		c, key, hit := h.cache.lookup(h.src, kind+"/"+id)
+		if hit {
+			return bytes.NewReader(c.data), int64(len(c.data)), c.name, c.mod, done, true
+		}
+		gk = key
+	}
+	gen, _, err := h.src.OpenGeneration()
+	if err != nil {
+		if errors.Is(err, errdef.ErrNotFound) {
+			h.misses.WithLabelValues(kind).Inc()
+			http.Error(w, "nothing installed", http.StatusNotFound)
+			return nil, 0, "", time.Time{}, done, false
+		}
+		http.Error(w, "no generation", http.StatusServiceUnavailable)
+		return nil, 0, "", time.Time{}, done, false
+	}
+	if kind == kindSection {
+		f, st, fname, s, err := openSection(gen, id, section)
+		gen.Close()
+		if err != nil {
+			h.miss(w, kind, err)
+			return nil, 0, "", time.Time{}, done, false
+		}
+		return io.NewSectionReader(f, s.Offset, s.Size), s.Size, fname, st.ModTime(), func() { f.Close() }, true
+	}
+	f, st, fname, err := debugstore.Open(gen, id, debugstore.Kind(kind))
+	genName := gen.Name()
+	gen.Close()
+	if err != nil {
+		h.miss(w, kind, err)
+		return nil, 0, "", time.Time{}, done, false
+	}
+	if c, kept := h.cache.store(gk, genName, kind+"/"+id, f, st.Size(), fname, st.ModTime()); kept {
+		f.Close()
+		return bytes.NewReader(c.data), int64(len(c.data)), fname, st.ModTime(), done, true
+	}
+	return f, st.Size(), fname, st.ModTime(), func() { f.Close() }, true
 }
 
 // miss answers 404 for a well-formed id without the file or section.

@@ -17,6 +17,12 @@ import (
 // It returns the kit and the files' contents by build id.
 func ManyDebugKit(t testing.TB, key *Key, n int, fill func(i int) int64, frameSize int64) (*kit.BuildResult, map[string][]byte) {
 	t.Helper()
+	return ManyDebugKitAt(t, key, "1.0.0", n, fill, frameSize)
+}
+
+// ManyDebugKitAt is ManyDebugKit at version.
+func ManyDebugKitAt(t testing.TB, key *Key, version string, n int, fill func(i int) int64, frameSize int64) (*kit.BuildResult, map[string][]byte) {
+	t.Helper()
 	dir := t.TempDir()
 	files := map[string][]byte{}
 	for i := 0; i < n; i++ {
@@ -30,7 +36,7 @@ func ManyDebugKit(t testing.TB, key *Key, n int, fill func(i int) int64, frameSi
 			t.Fatal(err)
 		}
 	}
-	spec := &manifest.Spec{Name: "symbols", Version: "1.0.0", CreatedAt: &Created,
+	spec := &manifest.Spec{Name: "symbols", Version: version, CreatedAt: &Created,
 		Compression: &manifest.SpecCompress{FrameSize: frameSize},
 		Debug:       []manifest.DebugSource{{Src: "symbols", Kind: manifest.DebugKindFile, Component: "many"}}}
 	res, err := kit.Build(context.Background(), spec, kit.BuildOptions{
