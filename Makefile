@@ -55,6 +55,7 @@ bench: build
 	bash scripts/bench.sh
 	bash scripts/bench-serve.sh
 	bash scripts/bench-mirror.sh
+	bash scripts/bench-debug.sh
 
 clean:
 	rm -rf $(BIN) $(DEMO) $(CURDIR)/_walkthrough $(EXAMPLE)/_image
