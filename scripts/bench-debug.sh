@@ -67,6 +67,19 @@ for _ in $(seq "$RUNS"); do
 	fetch_read=$(sed -n 's/.*"kitBytesRead": *\([0-9]*\).*/\1/p' "$B/fetch.json")
 done
 FETCH_MS=$(printf '%s\n' "${fetch_ms[@]}" | median)
+# The same with OUT on tmpfs, where the fsync before the rename costs
+# nothing: what is left is reading, decoding and checking.
+SHM_NOTE=
+if [[ -d /dev/shm && -w /dev/shm ]]; then
+	shm_ms=()
+	for _ in $(seq "$RUNS"); do
+		t0=$(now)
+		"$OFFKIT" debug fetch "$ID" -o /dev/shm/offkit-bench.debug --from "$K" --key "$B/bench.pub" >/dev/null
+		shm_ms+=($(( ($(now) - t0) / 1000000 )))
+	done
+	rm -f /dev/shm/offkit-bench.debug
+	SHM_NOTE="; $(printf '%s\n' "${shm_ms[@]}" | median) ms with OUT on tmpfs (no fsync cost)"
+fi
 
 tar_ms=() occ_ms=()
 mkdir -p "$B/x"
@@ -160,7 +173,7 @@ RE_MS=$(printf '%s\n' "${re_ms[@]}" | median)
 GB=$(awk -v s="$KSIZE" 'BEGIN {printf "%.2f GB", s / 1e9}')
 printf '\n| measure | offkit | baseline | ratio | goal |\n|---|---|---|---|---|\n'
 printf '| rehydrate one %s-byte .debug from a %s kit (%s files): wall time | %s ms (debug fetch --from K) | tar --zstd -xf K PATH: %s ms; with --occurrence=1: %s ms | %s faster than tar (%s than --occurrence=1) | < 100 ms |\n' \
-	"$(stat -c %s "$B/want.debug")" "$GB" "$N" "$FETCH_MS" "$TAR_MS" "$OCC_MS" "$(ratio "$TAR_MS" "$FETCH_MS")" "$(ratio "$OCC_MS" "$FETCH_MS")"
+	"$(stat -c %s "$B/want.debug")" "$GB" "$N" "$FETCH_MS$SHM_NOTE" "$TAR_MS" "$OCC_MS" "$(ratio "$TAR_MS" "$FETCH_MS")" "$(ratio "$OCC_MS" "$FETCH_MS")"
 printf '| bytes of the kit file read | %s (%s) | tar: %s (%s); --occurrence=1: %s (%s) | | < 2 %% |\n' \
 	"$fetch_read" "$(pct "$fetch_read" "$KSIZE")" "$TAR_READ" "$(pct "$TAR_READ" "$KSIZE")" "$OCC_READ" "$(pct "$OCC_READ" "$KSIZE")"
 echo "$DBG_ROW"
