@@ -3,6 +3,8 @@ package authority
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -512,5 +514,77 @@ func TestGuardRun(t *testing.T) {
 	}
 	if !strings.Contains(e.logs.take(), "authority issuer unreachable") {
 		t.Fatal("failure not logged")
+	}
+}
+
+// The guard builds the request as the client addressed it: DPoP's htu is
+// https over TLS with the Host header, and behind a trusted proxy the
+// proxy's X-Forwarded-Proto/-Host/-For; the same headers from anyone else
+// are ignored (a spoofed X-Forwarded-For does not reach a bypass network).
+func TestGuardDPoPAndProxies(t *testing.T) {
+	e := newGuardEnv(t, func(o *Options) { o.TrustedProxies = []string{"10.0.0.1/32"} })
+	e.refresh()
+	genKeys(t)
+	holder := testKey{"", jose.ES256, ecKey2}
+	tok := e.token(issuerKeys(t)[0], func(c map[string]any) { c["cnf"] = map[string]any{"jkt": thumb(ecKey2)} })
+	const u = "https://mirror.site.internal" + testRoute
+	n := 0
+	proof := func(htu string) string {
+		n++
+		ath := sha256.Sum256([]byte(tok))
+		return sign(t, holder.alg, holder.signer, "", "dpop+jwt", true, map[string]any{"jti": "p" + itoa(n), "htm": "GET", "htu": htu,
+			"iat": e.clock.Now().Unix(), "ath": b64(ath[:])})
+	}
+	send := func(peer, host string, tlsConn bool, hdr map[string]string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("GET", "http://"+host+testRoute, nil)
+		r.RemoteAddr = net.JoinHostPort(peer, "5000")
+		r.TLS = nil
+		if tlsConn {
+			r.TLS = &tls.ConnectionState{}
+		}
+		for k, v := range hdr {
+			r.Header.Set(k, v)
+		}
+		w := httptest.NewRecorder()
+		e.h.ServeHTTP(w, r)
+		return w
+	}
+	same := proof(u)
+	cases := []struct {
+		name       string
+		peer, host string
+		tls        bool
+		hdr        map[string]string
+		want       int
+	}{
+		{"DPoP over TLS", "10.1.4.7", "mirror.site.internal", true, map[string]string{"Authorization": "DPoP " + tok, "DPoP": same}, 200},
+		{"the same proof again", "10.1.4.7", "mirror.site.internal", true, map[string]string{"Authorization": "DPoP " + tok, "DPoP": same}, 401},
+		{"proof for https, request over http", "10.1.4.7", "mirror.site.internal", false, map[string]string{"Authorization": "DPoP " + tok, "DPoP": proof(u)}, 401},
+		{"proof for another host", "10.1.4.7", "mirror.site.internal", true, map[string]string{"Authorization": "DPoP " + tok, "DPoP": proof("https://other.internal" + testRoute)}, 401},
+		{"bound token as Bearer", "10.1.4.7", "mirror.site.internal", true, map[string]string{"Authorization": "Bearer " + tok}, 401},
+		{"behind the trusted proxy", "10.0.0.1", "backend:8080", false, map[string]string{"Authorization": "DPoP " + tok, "DPoP": proof(u),
+			"X-Forwarded-Proto": "https", "X-Forwarded-Host": "mirror.site.internal"}, 200},
+		{"forwarding headers from an untrusted peer", "10.1.4.7", "backend:8080", false, map[string]string{"Authorization": "DPoP " + tok, "DPoP": proof(u),
+			"X-Forwarded-Proto": "https", "X-Forwarded-Host": "mirror.site.internal"}, 401},
+		{"X-Forwarded-For from the trusted proxy", "10.0.0.1", "mirror.site.internal", false, map[string]string{"X-Forwarded-For": "10.9.0.5"}, 200},
+		{"X-Forwarded-For spoofed", "10.1.4.7", "mirror.site.internal", false, map[string]string{"X-Forwarded-For": "10.9.0.5"}, 401},
+	}
+	for _, c := range cases {
+		w := send(c.peer, c.host, c.tls, c.hdr)
+		got := e.audit.take()
+		if w.Code != c.want {
+			t.Errorf("%s: %d %q, want %d\n%s", c.name, w.Code, w.Body, c.want, got)
+		}
+		if c.want == 401 && c.hdr["Authorization"] != "" && !strings.Contains(w.Header().Get("WWW-Authenticate"), `error="invalid_token"`) {
+			t.Errorf("%s: WWW-Authenticate %q", c.name, w.Header().Get("WWW-Authenticate"))
+		}
+	}
+	if got := outcomeCount(e.g, BoundToken); got != 5 {
+		t.Errorf("bound_token count %v, want 5", got)
+	}
+	// The audit line's remote is the forwarded client behind the proxy.
+	send("10.0.0.1", "mirror.site.internal", false, map[string]string{"X-Forwarded-For": "10.9.0.5, 10.0.0.1"})
+	if got := e.audit.take(); !strings.Contains(got, "bypass=True remote=10.9.0.5 ") {
+		t.Errorf("audit behind the proxy: %s", got)
 	}
 }
