@@ -41,8 +41,13 @@ func TestJSONScan(t *testing.T) {
 	if _, err := scan([]byte("{\"a\":1}\n{\"b\":2}\n"), 2, true); err != nil {
 		t.Errorf("JSON lines: %v", err)
 	}
-	if _, err := scan([]byte(strings.Repeat("[", MaxJSONDepth+1)), 4096, false); err == nil || !strings.Contains(err.Error(), "deeper") {
-		t.Errorf("deep nesting: %v", err)
+	// Nesting exactly at the limit is JSON; one level more is refused.
+	at := strings.Repeat("[", MaxJSONDepth) + strings.Repeat("]", MaxJSONDepth)
+	if _, err := scan([]byte(at), 4096, false); err != nil {
+		t.Errorf("nesting at the limit: %v", err)
+	}
+	if _, err := scan([]byte("["+at+"]"), 4096, false); err == nil || !strings.Contains(err.Error(), "deeper") {
+		t.Errorf("nesting over the limit: %v", err)
 	}
 }
 

@@ -204,3 +204,18 @@ func TestSignatureHostile(t *testing.T) {
 		t.Errorf("no keys: %v", err)
 	}
 }
+
+// TestSignatureFileLimit: a signature file of exactly MaxSignatureFile
+// bytes is read (and judged on its content), one byte more is refused as
+// over the limit.
+func TestSignatureFileLimit(t *testing.T) {
+	at := bytes.Repeat([]byte("A"), mirror.MaxSignatureFile) // base64 of zeros: a cosign signature
+	s, err := mirror.ParseSignature("at.jws", at)
+	if err != nil || s.Kind != "cosign" {
+		t.Fatalf("at the limit: %v", err)
+	}
+	_, err = mirror.ParseSignature("over.jws", append(at, 'A'))
+	if !errors.Is(err, errdef.ErrInvalid) || !strings.Contains(err.Error(), "over") {
+		t.Fatalf("over the limit: %v", err)
+	}
+}
