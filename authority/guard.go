@@ -167,7 +167,9 @@ func (g *Guard) Dir() string { return g.dir }
 // Options.RequiredScopes): Validator.Check on the request as the client
 // addressed it (scheme from TLS, Host, path), its Authorization and DPoP
 // headers, TLS client certificates and client address (Remote). An unknown
-// kid refreshes the metadata (at most once a minute) and checks again once.
+// kid refreshes the metadata (at most once a minute, without the retry
+// ladder, never waiting for a refresh already running) and checks again
+// once.
 // Every decision is counted by outcome.
 func (g *Guard) Check(r *http.Request, scopes []string) Result {
 	res := g.check(r, scopes)
@@ -362,8 +364,17 @@ func (g *Guard) reload(force bool) {
 // is the Refresher's.
 func (g *Guard) Refresh(ctx context.Context) (Report, error) { return g.refresh(ctx, true) }
 
+// errRefreshBusy: a refresh for an unknown kid found another running.
+var errRefreshBusy = errors.New("a refresh is already running")
+
 func (g *Guard) refresh(ctx context.Context, ladder bool) (Report, error) {
-	g.refreshMu.Lock()
+	if ladder {
+		g.refreshMu.Lock()
+	} else if !g.refreshMu.TryLock() {
+		// A request never waits for the background refresher's ladder:
+		// what it brings is swapped in for the next requests.
+		return Report{}, errRefreshBusy
+	}
 	defer g.refreshMu.Unlock()
 	o := g.opts
 	if !ladder {

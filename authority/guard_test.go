@@ -588,3 +588,29 @@ func TestGuardDPoPAndProxies(t *testing.T) {
 		t.Errorf("audit behind the proxy: %s", got)
 	}
 }
+
+// A token with an unknown kid never waits for the background refresher's
+// retry ladder: while it climbs the ladder, the request is answered at once.
+func TestGuardUnknownKidDoesNotWaitForTheLadder(t *testing.T) {
+	e := newGuardEnv(t, nil)
+	e.refresh()
+	e.f.set(func(f *fakeIssuer) { f.status = 503 })
+	inLadder, release := make(chan struct{}), make(chan struct{})
+	e.g.cfg.Sleep = func(ctx context.Context, d time.Duration) error {
+		select {
+		case inLadder <- struct{}{}:
+		default:
+		}
+		<-release
+		return nil
+	}
+	done := make(chan struct{})
+	go func() { e.g.Refresh(context.Background()); close(done) }()
+	<-inLadder
+	genKeys(t)
+	if w := e.get("10.1.4.7", "Bearer "+e.token(testKey{"ghost", jose.ES256, ecKey2}, nil)); w.Code != 401 {
+		t.Errorf("unknown kid during the ladder: %d", w.Code)
+	}
+	close(release)
+	<-done
+}
