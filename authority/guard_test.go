@@ -614,3 +614,33 @@ func TestGuardUnknownKidDoesNotWaitForTheLadder(t *testing.T) {
 	close(release)
 	<-done
 }
+
+// BenchmarkGuardCheck: the cost of one protected request's token check
+// (signature, claims, metrics) for each key type the issuer publishes.
+func BenchmarkGuardCheck(b *testing.B) {
+	for _, k := range issuerKeys(b) {
+		b.Run(k.kid, func(b *testing.B) {
+			f := newFakeIssuer(b)
+			clock := newClock()
+			g, err := NewGuard(f.options(), b.TempDir(), GuardConfig{Client: f.Client(), Now: clock.Now, Sleep: clock.Sleep})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := g.Refresh(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+			now := clock.Now()
+			tok := sign(b, k.alg, k.signer, k.kid, "at+jwt", false, map[string]any{"iss": f.URL, "sub": "ops@example.com", "aud": "api://concelier",
+				"exp": now.Add(5 * time.Minute).Unix(), "iat": now.Unix(), "scope": "concelier.mirror.read"})
+			r := httptest.NewRequest("GET", "https://mirror.site.internal"+testRoute, nil)
+			r.Header.Set("Authorization", "Bearer "+tok)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if res := g.Check(r, nil); res.Outcome != OK {
+					b.Fatal(res.Reason)
+				}
+			}
+		})
+	}
+}
