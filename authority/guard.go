@@ -449,7 +449,9 @@ func (g *Guard) Run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		failed = err != nil || rep.FellBack
+		// A refresh that left no usable snapshot (one the cache would not
+		// give back) counts as failed: no tight loop against the issuer.
+		failed = err != nil || rep.FellBack || g.v.Load() == nil
 	}
 }
 

@@ -644,3 +644,28 @@ func BenchmarkGuardCheck(b *testing.B) {
 		})
 	}
 }
+
+// A refresh that succeeds but leaves a cache that does not load (another
+// writer damaged it) is retried RetryAfterFailure later, not at once: no
+// tight loop against the issuer.
+func TestGuardRunNoTightLoop(t *testing.T) {
+	e := newGuardEnv(t, nil)
+	e.g.cfg.OnRefresh = func(Report, error) { writeFile(e.g.Dir()+"/"+MetaFile, "{damaged") }
+	ctx, cancel := context.WithCancel(context.Background())
+	var waits []time.Duration
+	e.g.cfg.Sleep = func(ctx context.Context, d time.Duration) error {
+		waits = append(waits, d)
+		if len(waits) == 3 {
+			cancel()
+		}
+		e.clock.Advance(d)
+		return ctx.Err()
+	}
+	e.g.Run(ctx)
+	if len(waits) != 3 || waits[0] != DefaultRetryAfterFailure || waits[1] != DefaultRetryAfterFailure {
+		t.Fatalf("waits %v, want RetryAfterFailure each", waits)
+	}
+	if d, _ := e.issuerRequests(); d != 3 {
+		t.Fatalf("%d fetches for 3 waits", d)
+	}
+}
