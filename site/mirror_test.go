@@ -96,8 +96,11 @@ func TestMirrorLatestAndRetention(t *testing.T) {
 	}
 
 	// v2 drops export A (and the excititor export): B is latest, A and the
-	// excititor export are retained, with their files.
-	if _, err := install(t, root, v2, key, nil); err != nil {
+	// excititor export are retained, with their files. Generations are
+	// removed at once from here on (grace -1): retained files are links that
+	// outlive the generation they came from.
+	prune := func(o *site.InstallOptions) { o.Grace = -1 }
+	if _, err := install(t, root, v2, key, prune); err != nil {
 		t.Fatal(err)
 	}
 	x = exportsOf(t, root)
@@ -113,15 +116,18 @@ func TestMirrorLatestAndRetention(t *testing.T) {
 	checkConsistent(t, root)
 
 	// Another kit without exports keeps them all as they are.
-	if _, err := install(t, root, other, key, nil); err != nil {
+	if _, err := install(t, root, other, key, prune); err != nil {
 		t.Fatal(err)
 	}
 	if got := summary(exportsOf(t, root)); got != "concelier 20251121T000000Z retained (feeds 1.0.0), concelier 20251122T000000Z (feeds 1.0.1), excititor 20251120T000000Z retained (feeds 1.0.0)" {
 		t.Fatalf("after another kit: %s", got)
 	}
 
+	if _, err := os.Stat(filepath.Join(root, "generations", "1")); !os.IsNotExist(err) {
+		t.Fatalf("generation 1 not pruned: %v", err)
+	}
 	// v3: C active, B retained, A beyond the two kept and gone.
-	if _, err := install(t, root, v3, key, nil); err != nil {
+	if _, err := install(t, root, v3, key, prune); err != nil {
 		t.Fatal(err)
 	}
 	x = exportsOf(t, root)
