@@ -33,6 +33,28 @@ go build -o "$OFFKIT" ./cmd/offkit
 go build -o "$B/debugcorpus" ./tools/debugcorpus
 
 now() { date +%s%N; }
+# timed NAME CMD...: runs CMD, appending its wall time and CPU time (user +
+# system, from GNU time when installed) in ms to $B/NAME.wall and $B/NAME.cpu.
+# The CPU time tells more than the wall time on a loaded machine.
+timed() {
+	local name=$1 t0
+	shift
+	t0=$(now)
+	if [[ -x /usr/bin/time ]]; then
+		/usr/bin/time -f '%U %S' -o "$B/$name.time" "$@"
+		tail -1 "$B/$name.time" | awk '{printf "%d\n", ($1 + $2) * 1000}' >>"$B/$name.cpu"
+	else
+		"$@"
+	fi
+	echo $(( ($(now) - t0) / 1000000 )) >>"$B/$name.wall"
+}
+# ms NAME: "W ms (CPU C ms)", medians
+ms() {
+	local w c=
+	w=$(median <"$B/$1.wall")
+	[[ -s $B/$1.cpu ]] && c=" (CPU $(median <"$B/$1.cpu") ms)"
+	echo "$w ms$c"
+}
 # median of the numbers on stdin
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 have() { command -v "$1" >/dev/null; }
@@ -57,45 +79,33 @@ ID=$(cat "$B/id")
 P=debug/.build-id/${ID:0:2}/${ID:2}.debug
 KSIZE=$(stat -c %s "$K")
 
-fetch_ms=() fetch_read=
+rm -f "$B"/*.wall "$B"/*.cpu
+fetch_read=
 for _ in $(seq "$RUNS"); do
 	rm -f "$B/out.debug"
-	t0=$(now)
-	"$OFFKIT" debug fetch "$ID" -o "$B/out.debug" --from "$K" --key "$B/bench.pub" --json >"$B/fetch.json"
-	fetch_ms+=($(( ($(now) - t0) / 1000000 )))
+	timed fetch "$OFFKIT" debug fetch "$ID" -o "$B/out.debug" --from "$K" --key "$B/bench.pub" --json >"$B/fetch.json"
 	cmp -s "$B/out.debug" "$B/want.debug" || { echo "bench-debug: fetched file differs" >&2; exit 1; }
 	fetch_read=$(sed -n 's/.*"kitBytesRead": *\([0-9]*\).*/\1/p' "$B/fetch.json")
+	# OUT on tmpfs: the fsync before the rename costs nothing there.
+	if [[ -d /dev/shm && -w /dev/shm ]]; then
+		timed fetchshm "$OFFKIT" debug fetch "$ID" -o /dev/shm/offkit-bench.debug --from "$K" --key "$B/bench.pub" >/dev/null
+		rm -f /dev/shm/offkit-bench.debug
+	fi
+	timed start "$OFFKIT" version >/dev/null
 done
-FETCH_MS=$(printf '%s\n' "${fetch_ms[@]}" | median)
-# The same with OUT on tmpfs, where the fsync before the rename costs
-# nothing: what is left is reading, decoding and checking.
-SHM_NOTE=
-if [[ -d /dev/shm && -w /dev/shm ]]; then
-	shm_ms=()
-	for _ in $(seq "$RUNS"); do
-		t0=$(now)
-		"$OFFKIT" debug fetch "$ID" -o /dev/shm/offkit-bench.debug --from "$K" --key "$B/bench.pub" >/dev/null
-		shm_ms+=($(( ($(now) - t0) / 1000000 )))
-	done
-	rm -f /dev/shm/offkit-bench.debug
-	SHM_NOTE="; $(printf '%s\n' "${shm_ms[@]}" | median) ms with OUT on tmpfs (no fsync cost)"
-fi
+FETCH=$(ms fetch)
+[[ -s $B/fetchshm.wall ]] && FETCH="$FETCH; OUT on tmpfs: $(ms fetchshm)"
+START=$(ms start)
 
-tar_ms=() occ_ms=()
 mkdir -p "$B/x"
 for _ in $(seq "$RUNS"); do
 	rm -rf "$B/x"/*
-	t0=$(now)
-	tar --zstd -xf "$K" -C "$B/x" "$P"
-	tar_ms+=($(( ($(now) - t0) / 1000000 )))
+	timed tar tar --zstd -xf "$K" -C "$B/x" "$P"
 	cmp -s "$B/x/$P" "$B/want.debug" || { echo "bench-debug: tar's file differs" >&2; exit 1; }
 	rm -rf "$B/x"/*
-	t0=$(now)
-	tar --zstd -xf "$K" -C "$B/x" --occurrence=1 "$P"
-	occ_ms+=($(( ($(now) - t0) / 1000000 )))
+	timed occ tar --zstd -xf "$K" -C "$B/x" --occurrence=1 "$P"
 done
-TAR_MS=$(printf '%s\n' "${tar_ms[@]}" | median)
-OCC_MS=$(printf '%s\n' "${occ_ms[@]}" | median)
+TAR=$(ms tar) OCC=$(ms occ)
 # Bytes tar's zstd reads: what dd feeds it before tar stops.
 dd_bytes() { sed -n 's/^\([0-9]*\) bytes.*/\1/p' "$1" | tail -1; }
 rm -rf "$B/x"/*
@@ -158,24 +168,19 @@ for f in /usr/bin/*; do
 	[[ -f $f && ! -L $f ]] || continue
 	[[ $(head -c4 "$f" 2>/dev/null | od -An -c | tr -d ' ') == '177ELF' ]] && elfs+=("$f")
 done
-id_ms=() re_ms=()
+readelf_loop() { for f in "$@"; do readelf -n "$f" >/dev/null 2>&1 || true; done; }
+export -f readelf_loop
 for _ in $(seq "$RUNS"); do
-	t0=$(now)
-	"$OFFKIT" debug buildid "${elfs[@]}" >/dev/null 2>&1 || true
-	id_ms+=($(( ($(now) - t0) / 1000000 )))
-	t0=$(now)
-	for f in "${elfs[@]}"; do readelf -n "$f" >/dev/null 2>&1 || true; done
-	re_ms+=($(( ($(now) - t0) / 1000000 )))
+	timed buildid "$OFFKIT" debug buildid "${elfs[@]}" >/dev/null 2>&1 || true
+	timed readelf bash -c 'readelf_loop "$@"' _ "${elfs[@]}"
 done
-ID_MS=$(printf '%s\n' "${id_ms[@]}" | median)
-RE_MS=$(printf '%s\n' "${re_ms[@]}" | median)
 
 GB=$(awk -v s="$KSIZE" 'BEGIN {printf "%.2f GB", s / 1e9}')
 printf '\n| measure | offkit | baseline | ratio | goal |\n|---|---|---|---|---|\n'
-printf '| rehydrate one %s-byte .debug from a %s kit (%s files): wall time | %s ms (debug fetch --from K) | tar --zstd -xf K PATH: %s ms; with --occurrence=1: %s ms | %s faster than tar (%s than --occurrence=1) | < 100 ms |\n' \
-	"$(stat -c %s "$B/want.debug")" "$GB" "$N" "$FETCH_MS$SHM_NOTE" "$TAR_MS" "$OCC_MS" "$(ratio "$TAR_MS" "$FETCH_MS")" "$(ratio "$OCC_MS" "$FETCH_MS")"
+printf '| rehydrate one %s-byte .debug from a %s kit (%s files), wall (CPU) | debug fetch --from K: %s; offkit version alone: %s | tar --zstd -xf K PATH: %s; with --occurrence=1: %s | %s faster than tar (%s than --occurrence=1), wall | < 100 ms |\n' \
+	"$(stat -c %s "$B/want.debug")" "$GB" "$N" "$FETCH" "$START" "$TAR" "$OCC" "$(ratio "$(median <"$B/tar.wall")" "$(median <"$B/fetch.wall")")" "$(ratio "$(median <"$B/occ.wall")" "$(median <"$B/fetch.wall")")"
 printf '| bytes of the kit file read | %s (%s) | tar: %s (%s); --occurrence=1: %s (%s) | | < 2 %% |\n' \
 	"$fetch_read" "$(pct "$fetch_read" "$KSIZE")" "$TAR_READ" "$(pct "$TAR_READ" "$KSIZE")" "$OCC_READ" "$(pct "$OCC_READ" "$KSIZE")"
 echo "$DBG_ROW"
-printf '| build ids of the %d ELF files of /usr/bin | %s ms (one offkit debug buildid) | readelf -n per file: %s ms | %s | |\n' \
-	"${#elfs[@]}" "$ID_MS" "$RE_MS" "$(ratio "$RE_MS" "$ID_MS")"
+printf '| build ids of the %d ELF files of /usr/bin, wall (CPU) | one offkit debug buildid: %s | readelf -n per file: %s | %s, wall | |\n' \
+	"${#elfs[@]}" "$(ms buildid)" "$(ms readelf)" "$(ratio "$(median <"$B/readelf.wall")" "$(median <"$B/buildid.wall")")"
