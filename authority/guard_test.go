@@ -595,7 +595,7 @@ func TestGuardUnknownKidDoesNotWaitForTheLadder(t *testing.T) {
 	e := newGuardEnv(t, nil)
 	e.refresh()
 	e.f.set(func(f *fakeIssuer) { f.status = 503 })
-	inLadder, release := make(chan struct{}), make(chan struct{})
+	inLadder, release := make(chan struct{}, 1), make(chan struct{})
 	e.g.cfg.Sleep = func(ctx context.Context, d time.Duration) error {
 		select {
 		case inLadder <- struct{}{}:
