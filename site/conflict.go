@@ -11,6 +11,7 @@ import (
 	"golang.org/x/text/cases"
 	"golang.org/x/text/unicode/norm"
 
+	"github.com/offkit/offkit/debugstore"
 	"github.com/offkit/offkit/internal/errdef"
 	"github.com/offkit/offkit/internal/reponame"
 	"github.com/offkit/offkit/manifest"
@@ -39,7 +40,11 @@ func newFolder() *folder { return &folder{c: cases.Fold()} }
 func (f *folder) key(p string) string { return norm.NFC.String(f.c.String(norm.NFD.String(p))) }
 
 // claim is a path or tag one active kit owns.
-type claim struct{ kit, path string }
+type claim struct {
+	kit, path string
+	sha256    string
+	size      int64
+}
 
 // checkPaths refuses a kit (errdef.ErrInvalid, naming both kits and the
 // path) that would share any path of the generation tree with another
@@ -56,16 +61,16 @@ func checkPaths(m *manifest.Manifest, others []*activeKit) error {
 			continue
 		}
 		for _, e := range o.manifest.Entries {
-			if !inTree(e.Path) {
-				continue
+			if !inTree(e.Path) || e.Path == debugstore.ManifestPath {
+				continue // the debug manifest is kept with the kit's metadata
 			}
 			k := f.key(e.Path)
-			files[k] = claim{o.name, e.Path}
+			files[k] = claim{o.name, e.Path, e.SHA256, e.Size}
 			for d := path.Dir(k); d != "." && d != "/"; d = path.Dir(d) {
 				if _, ok := dirs[d]; ok {
 					break
 				}
-				dirs[d] = claim{o.name, e.Path}
+				dirs[d] = claim{kit: o.name, path: e.Path}
 			}
 		}
 	}
@@ -78,7 +83,16 @@ func checkPaths(m *manifest.Manifest, others []*activeKit) error {
 		if first, _, _ := strings.Cut(k, "/"); first == reserved {
 			return fmt.Errorf("kit %s: entry %q: %s/ is reserved for the site: %w", m.Name, e.Path, metaDir, errdef.ErrInvalid)
 		}
+		if e.Path == debugstore.ManifestPath {
+			continue
+		}
 		if c, ok := files[k]; ok {
+			if shared, err := checkSharedDebug(m, e, c); shared {
+				if err != nil {
+					return err
+				}
+				continue
+			}
 			return fmt.Errorf("kit %s: entry %q: already installed by kit %s as %q: %w", m.Name, e.Path, c.kit, c.path, errdef.ErrInvalid)
 		}
 		if c, ok := dirs[k]; ok {

@@ -214,7 +214,7 @@ func (s *Site) checkGeneration(n int, only string) error {
 			var p string
 			switch hexd, blob := strings.CutPrefix(e.Path, manifest.ImageBlobDir); {
 			case inTree(e.Path):
-				p = filepath.Join(gdir, filepath.FromSlash(e.Path))
+				p = entryFile(gdir, k.Name, e.Path)
 			case blob:
 				p = s.path(storeBlobs, hexd)
 			case e.Path == manifest.ImageIndexPath:

@@ -272,25 +272,25 @@ func (s *Site) commit(ctx context.Context, st *State, active []*activeKit, m *ma
 		if k.name == m.Name {
 			continue
 		}
+		if err := copyDir(s.path(genDir, strconv.Itoa(cur), metaDir, "kits", k.name), filepath.Join(tree, metaDir, "kits", k.name)); err != nil {
+			return 0, err
+		}
 		for _, e := range k.manifest.Entries {
 			if !inTree(e.Path) {
 				continue
 			}
-			src := s.path(genDir, strconv.Itoa(cur), filepath.FromSlash(e.Path))
-			dst := filepath.Join(tree, filepath.FromSlash(e.Path))
-			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-				return 0, fmt.Errorf("carrying %s of kit %s into the new generation: %w", e.Path, k.name, err)
+			// A .build-id file another kit shares is linked once; the
+			// debug manifest goes with the kit's metadata (site/debug.go).
+			if err := carryEntry(s.path(genDir, strconv.Itoa(cur)), tree, k.name, e); err != nil {
+				return 0, err
 			}
-			if err := os.Link(src, dst); err != nil {
-				return 0, fmt.Errorf("carrying %s of kit %s into the new generation: %w", e.Path, k.name, err)
-			}
-		}
-		if err := copyDir(s.path(genDir, strconv.Itoa(cur), metaDir, "kits", k.name), filepath.Join(tree, metaDir, "kits", k.name)); err != nil {
-			return 0, err
 		}
 	}
 	kdir := filepath.Join(tree, metaDir, "kits", m.Name)
 	if err := os.MkdirAll(kdir, 0o755); err != nil {
+		return 0, err
+	}
+	if err := placeDebugManifest(tree, kdir, m); err != nil {
 		return 0, err
 	}
 	if err := os.WriteFile(filepath.Join(kdir, "manifest.json"), mbytes, 0o444); err != nil {
