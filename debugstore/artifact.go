@@ -17,8 +17,13 @@ const (
 	// the target's namespace; ArtifactTag its default tag.
 	ArtifactRepository = "debug-store"
 	ArtifactTag        = "latest"
-	// MaxArtifactManifest bounds the artifact's manifest when fetched.
+	// MaxArtifactManifest bounds the artifact's manifest when fetched
+	// (about 40,000 layers).
 	MaxArtifactManifest = 16 << 20
+	// MaxDebugFile bounds one layer (one .debug file) when fetched from a
+	// registry: a size declared above it is refused before anything is
+	// read.
+	MaxDebugFile = 4 << 30
 )
 
 // Title is the layer title of id's debug file: <aa>/<rest>.debug.

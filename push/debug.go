@@ -148,6 +148,11 @@ func listDebug(ctx context.Context, gen *os.Root) ([]debugFile, error) {
 			return err
 		}
 		defer fh.Close()
+		if st, err := fh.Stat(); err != nil {
+			return err
+		} else if st.Size() > debugstore.MaxDebugFile {
+			return fmt.Errorf("%s: %d bytes, over the limit of %d that debug fetch --from oci:// reads: %w", name, st.Size(), int64(debugstore.MaxDebugFile), errdef.ErrInvalid)
+		}
 		h := sha256.New()
 		n, err := io.Copy(h, fh)
 		if err != nil {

@@ -154,3 +154,27 @@ func TestDebugStoreFetchTampered(t *testing.T) {
 		t.Errorf("tampered blob: exit %d: %v", errdef.ExitCode(err), err)
 	}
 }
+
+// A .debug file larger than debug fetch reads from a registry
+// (debugstore.MaxDebugFile) is refused (exit 11) before the registry is
+// asked anything: push does not publish what fetch refuses.
+func TestDebugStorePushRefusesOversizedFile(t *testing.T) {
+	dir := t.TempDir()
+	id := kittest.IDOf(3)
+	p := filepath.Join(dir, filepath.FromSlash(debugstore.DebugPath(id)))
+	must(t, os.MkdirAll(filepath.Dir(p), 0o755))
+	f, err := os.Create(p)
+	must(t, err)
+	must(t, f.Truncate(debugstore.MaxDebugFile+1)) // sparse
+	f.Close()
+	gen, err := os.OpenRoot(dir)
+	must(t, err)
+	defer gen.Close()
+	var asked bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { asked = true }))
+	defer srv.Close()
+	_, err = push.DebugStore(context.Background(), gen, "", push.Options{To: strings.TrimPrefix(srv.URL, "http://") + "/ns", PlainHTTP: true})
+	if errdef.ExitCode(err) != errdef.ExitInvalid || !strings.Contains(err.Error(), "4294967297 bytes, over the limit") || asked {
+		t.Fatalf("push of a %d-byte .debug: %v (registry asked: %v)", int64(debugstore.MaxDebugFile)+1, err, asked)
+	}
+}

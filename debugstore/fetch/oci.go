@@ -1,6 +1,7 @@
 package fetch
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -74,22 +75,15 @@ func FromOCI(ctx context.Context, ref, id string, o Options, oo OCIOptions, w io
 	repo.Client = &auth.Client{Client: hc, Cache: auth.NewCache(), Credential: oo.Credential, Header: http.Header{"User-Agent": {"offkit"}}}
 	repo.PlainHTTP = oo.PlainHTTP || Loopback(r.Registry)
 	repo.ManifestMediaTypes = []string{ocispec.MediaTypeImageManifest}
+	// What oras-go reads of a response to digest it (a manifest served
+	// without Docker-Content-Digest) or to parse an error.
+	repo.MaxMetadataBytes = debugstore.MaxArtifactManifest
 	fail := func(what string, err error) error {
 		return fmt.Errorf("oci://%s: %s: %w", ref, what, registryError(err))
 	}
-	desc, err := repo.Resolve(ctx, r.Reference)
+	raw, desc, err := fetchManifest(ctx, repo, ref, r.Reference)
 	if err != nil {
-		return nil, fail("resolving", err)
-	}
-	if desc.MediaType != ocispec.MediaTypeImageManifest {
-		return nil, fmt.Errorf("oci://%s: a %s, not the debug store's image manifest: %w", ref, desc.MediaType, errdef.ErrInvalid)
-	}
-	if desc.Size > debugstore.MaxArtifactManifest {
-		return nil, fmt.Errorf("oci://%s: manifest of %d bytes, over %d: %w", ref, desc.Size, debugstore.MaxArtifactManifest, errdef.ErrInvalid)
-	}
-	raw, err := content.FetchAll(ctx, repo, desc) // checks size and digest
-	if err != nil {
-		return nil, fail("fetching the manifest", err)
+		return nil, err
 	}
 	var m ocispec.Manifest
 	if err := json.Unmarshal(raw, &m); err != nil {
@@ -109,6 +103,10 @@ func FromOCI(ctx context.Context, ref, id string, o Options, oo OCIOptions, w io
 		if err := l.Digest.Validate(); err != nil || l.Digest.Algorithm() != "sha256" || l.Size < 0 {
 			return nil, fmt.Errorf("oci://%s: layer %d: digest %q, size %d: %w", ref, i, l.Digest, l.Size, errdef.ErrInvalid)
 		}
+		if l.Size > debugstore.MaxDebugFile {
+			return nil, fmt.Errorf("oci://%s: manifest %s: layer %d (%s, build id %s) declares %d bytes, over the limit of %d for a debug file: %w",
+				ref, desc.Digest, i, l.Digest, id, l.Size, int64(debugstore.MaxDebugFile), errdef.ErrInvalid)
+		}
 		layer = &m.Layers[i]
 		break
 	}
@@ -124,13 +122,43 @@ func FromOCI(ctx context.Context, ref, id string, o Options, oo OCIOptions, w io
 	win := debugstore.NewWindow(layer.Size)
 	v := verifyread.New(rc, layer.Digest.String(), layer.Size, layer.Digest.String())
 	if _, err := io.Copy(checked{win: win, w: w}, ctxReader{ctx, v}); err != nil {
-		return nil, fmt.Errorf("oci://%s: %w", ref, err)
+		return nil, fmt.Errorf("oci://%s: %w", ref, registryError(err))
 	}
 	if _, err := debugstore.CheckStoredName(name, win, layer.Size); err != nil {
 		return nil, fmt.Errorf("oci://%s: layer %s: %w", ref, layer.Digest, err)
 	}
 	return &Result{BuildID: id, Kind: string(o.kind()), Entry: debugstore.Title(id), Size: layer.Size,
 		SHA256: layer.Digest.Encoded(), Digest: layer.Digest.String()}, nil
+}
+
+// fetchManifest gets the manifest of ref (reference: its tag or digest) in
+// one GET: a size declared over debugstore.MaxArtifactManifest is refused
+// before anything is read, and at most that many bytes (and one more, to
+// tell a longer body) are read whatever is declared, into a buffer that
+// grows with the bytes read, never sized from the declaration. The bytes
+// must have the declared size and digest (errdef.ErrDigestMismatch).
+func fetchManifest(ctx context.Context, repo *remote.Repository, ref, reference string) ([]byte, ocispec.Descriptor, error) {
+	const limit = debugstore.MaxArtifactManifest
+	desc, rc, err := repo.FetchReference(ctx, reference)
+	if err != nil {
+		return nil, desc, fmt.Errorf("oci://%s: fetching the manifest: %w", ref, registryError(err))
+	}
+	defer rc.Close()
+	if desc.MediaType != ocispec.MediaTypeImageManifest {
+		return nil, desc, fmt.Errorf("oci://%s: a %s, not the debug store's image manifest: %w", ref, desc.MediaType, errdef.ErrInvalid)
+	}
+	if err := desc.Digest.Validate(); err != nil || desc.Digest.Algorithm() != "sha256" {
+		return nil, desc, fmt.Errorf("oci://%s: manifest digest %q: not sha256: %w", ref, desc.Digest, errdef.ErrInvalid)
+	}
+	if desc.Size < 0 || desc.Size > limit {
+		return nil, desc, fmt.Errorf("oci://%s: manifest %s declares %d bytes, over the limit of %d: %w", ref, desc.Digest, desc.Size, limit, errdef.ErrInvalid)
+	}
+	var buf bytes.Buffer
+	v := verifyread.New(io.LimitReader(rc, limit+1), "manifest "+desc.Digest.String(), desc.Size, desc.Digest.String())
+	if _, err := io.Copy(&buf, ctxReader{ctx, v}); err != nil {
+		return nil, desc, fmt.Errorf("oci://%s: %w", ref, registryError(err))
+	}
+	return buf.Bytes(), desc, nil
 }
 
 // registryError says what kind of failure err is.
@@ -145,6 +173,9 @@ func registryError(err error) error {
 		return fmt.Errorf("the registry speaks plain http (use --plain-http): %w: %w", err, errdef.ErrInvalid)
 	case errors.Is(err, errdef.ErrInvalid), errors.Is(err, errdef.ErrDigestMismatch):
 		return err
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		// The body ended before the Content-Length the registry declared.
+		return fmt.Errorf("short: %w: %w", err, errdef.ErrDigestMismatch)
 	case errors.Is(err, content.ErrMismatchedDigest), errors.Is(err, content.ErrTrailingData):
 		return fmt.Errorf("%w: %w", err, errdef.ErrDigestMismatch)
 	}
