@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -90,6 +91,9 @@ func TestCheckMirror(t *testing.T) {
 }
 
 func TestCheckMirrorFindsDamage(t *testing.T) {
+	// One site, copied for each case (building and installing signed kits
+	// is the slow part).
+	template, keys, key := signedSite(t)
 	gen := func(root string) string { return filepath.Join(root, "current") }
 	c1 := "mirror/concelier/20251121T000000Z/mirror/"
 	c2 := "mirror/concelier/20251122T000000Z/mirror/"
@@ -188,7 +192,10 @@ func TestCheckMirrorFindsDamage(t *testing.T) {
 		}, errdef.ExitMismatch, c2 + "index.json"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			root, keys, key := signedSite(t)
+			root := filepath.Join(t.TempDir(), "site")
+			if out, err := exec.Command("cp", "-a", template, root).CombinedOutput(); err != nil {
+				t.Fatalf("cp: %v: %s", err, out)
+			}
 			c.damage(t, root, key)
 			res, err := site.NewView(root).CheckMirror(context.Background(), keys)
 			if err != nil {
