@@ -2,7 +2,8 @@
 # The operator's day of the README, run for real (`make walkthrough`): make a
 # key, build releases 1.4.2 and 1.4.3 of the example kit
 # (examples/zastava-runtime; the image tag and the kit version both change),
-# verify, install both, serve, refuse a version that is not newer, roll back,
+# verify, install both, serve (images, rules, the feed mirror: 1.4.3
+# carries a newer export), refuse a version that is not newer, roll back,
 # roll forward, refuse a kit damaged in transit. Each command is printed
 # after "$ " with its output (standard output; the log lines a command writes
 # on standard error go to WORKDIR/log, and are shown when a step fails; a
@@ -84,6 +85,10 @@ filter() {
 			if [[ $line =~ ^(.*\ age\ )([^ ]+( [^ ]+)?)\ +((fresh|STALE|EXPIRED)\ .*)$ ]]; then
 				line="${BASH_REMATCH[1]}…          ${BASH_REMATCH[4]}"
 			fi
+			# status: so does the age of a feed-mirror export.
+			if [[ $line =~ ^(\ \ (concelier|excititor)\ [^ ]+\ +age\ )([^ ]+( [^ ]+)?)\ +(.*)$ ]]; then
+				line="${BASH_REMATCH[1]}…          ${BASH_REMATCH[5]}"
+			fi
 		fi
 		printf '%s\n' "$line"
 	done
@@ -142,6 +147,9 @@ for v in 1.4.2 1.4.3; do
 	cp -R "$example/kit.yaml" "$example/rules" "$example/dashboards" "$example/values" "$example/mirror" "$example/debug" "$src/"
 	(cd "$repo" && go run ./examples/zastava-runtime/mkimage -o "$src/_image" -src "$example/image" -version "$v") >/dev/null
 done
+# 1.4.3 carries a newer feed-mirror export (the same TEST signing keys).
+(cd "$repo" && go run ./examples/zastava-runtime/mkmirror -o "$work/zastava-runtime-1.4.3/mirror" \
+	-export-id 20261127T000000Z -at 2026-11-27T00:00:00Z)
 sed -i -e 's/^version: 1\.4\.2$/version: 1.4.3/' \
 	-e 's/zastava-observer:1\.4\.2$/zastava-observer:1.4.3/' \
 	-e 's/^createdAt: 2026-11-20T/createdAt: 2026-11-27T/' \
@@ -191,6 +199,14 @@ run "curl -fsS http://\$addr/v2/stellaops/zastava-observer/tags/list; echo"
 run "curl -fsSI http://\$addr/v2/stellaops/zastava-observer/manifests/1.4.3 | grep -i -e content-type -e docker-content-digest"
 run "curl -fsS http://\$addr/rules/index.json"
 
+say "The site is the feed mirror its Concelier and Excititor instances read: the newest export (1.4.3's) is served, 1.4.2's is retained; every file has a strong ETag, the payloads are immutable."
+run "curl -fsSI http://\$addr/concelier/exports/index.json | grep -i -e cache-control -e etag"
+run "curl -fsSI http://\$addr/concelier/exports/mirror/primary/bundle.json | grep -i -e cache-control -e content-type -e etag"
+run "etag=\$(curl -fsSI http://\$addr/concelier/exports/mirror/primary/bundle.json | sed -n 's/^etag: //Ip' | tr -d '\\r')"
+run "curl -sS -o /dev/null -w '%{http_code}\\n' -H \"If-None-Match: \$etag\" http://\$addr/concelier/exports/mirror/primary/bundle.json"
+run "curl -fsS http://\$addr/excititor/mirror/community/index | grep -e exportKey -e format"
+run "offkit mirror verify --root site --key mirror-p256=zastava-runtime-1.4.3/mirror/keys/mirror-key.pub --key zastava-runtime-1.4.3/mirror/keys/mirror-ed25519.jwk"
+
 say "Versions only move forward: installing 1.4.2 over 1.4.3 is refused."
 refused 8 "offkit install out/zastava-runtime-1.4.2.kit.tar.zst --root site --key cosign.pub"
 
@@ -198,10 +214,12 @@ say "Something wrong with 1.4.3? Roll back; the server follows without a restart
 run "offkit rollback --root site"
 run "offkit status --root site"
 run "curl -fsS http://\$addr/v2/stellaops/zastava-observer/tags/list; echo"
+run "curl -fsS http://\$addr/concelier/exports/mirror/primary/bundle.json | grep generatedAt"
 
 say "Fixed after all? The kit that set the high-water mark (same manifest digest) may return without force."
 run "offkit install out/zastava-runtime-1.4.3.kit.tar.zst --root site --key cosign.pub"
 run "curl -fsS http://\$addr/v2/stellaops/zastava-observer/tags/list; echo"
+run "curl -fsS http://\$addr/concelier/exports/mirror/primary/bundle.json | grep generatedAt"
 
 say "A kit damaged in transit never reaches the site."
 run "cp out/zastava-runtime-1.4.3.kit.tar.zst damaged.kit.tar.zst"

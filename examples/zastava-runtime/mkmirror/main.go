@@ -39,12 +39,18 @@ import (
 	"github.com/offkit/offkit/internal/mirrortest"
 )
 
-// ExportID is the example exports' id.
-const ExportID = "20251123T000000Z"
+// ExportID is the example exports' id, and At the time they were created
+// (-export-id and -at write another export, as a later release would carry).
+var (
+	ExportID = "20251123T000000Z"
+	At       = "2025-11-23T00:00:00Z"
+)
 
 func main() {
 	out := flag.String("o", "examples/zastava-runtime/mirror", "output folder")
 	keys := flag.String("keys", "examples/zastava-runtime/mkmirror/testkeys", "folder of the TEST private keys")
+	flag.StringVar(&ExportID, "export-id", ExportID, "the exports' id")
+	flag.StringVar(&At, "at", At, "the exports' created and generatedAt time (RFC 3339)")
 	flag.Parse()
 	if err := Write(*out, *keys); err != nil {
 		fmt.Fprintln(os.Stderr, "mkmirror:", err)
@@ -72,15 +78,15 @@ func Write(out, keyDir string) error {
 		return err
 	}
 	err = mirrortest.Write(filepath.Join(out, "concelier"), "concelier", ExportID, []mirrortest.Domain{
-		{ID: "primary", DisplayName: "Primary", Created: "2025-11-23T00:00:00Z",
+		{ID: "primary", DisplayName: "Primary", Created: At,
 			Signer: mirrortest.Signer{Kind: mirrortest.Cosign, Key: ecKey},
-			Bundle: bundle("primary", "2025-11-23T00:00:00Z", []advisory{
+			Bundle: bundle("primary", At, []advisory{
 				{"CVE-2025-10001", "zastava-observer: runtime event parser accepts oversized frames", "high", "1.4.2"},
 				{"CVE-2025-10002", "zastava-webhook: admission cache keyed without namespace", "medium", "1.4.2"},
 			})},
-		{ID: "community", DisplayName: "Community", Created: "2025-11-23T00:00:00Z",
+		{ID: "community", DisplayName: "Community", Created: At,
 			Signer: mirrortest.Signer{Kind: mirrortest.JWS, Key: edKey, KeyID: "mirror-ed25519"},
-			Bundle: bundle("community", "2025-11-23T00:00:00Z", []advisory{
+			Bundle: bundle("community", At, []advisory{
 				{"GHSA-example-0001", "community report: observer logs bearer tokens at debug level", "low", "1.4.1"},
 			})},
 	}, true)
@@ -89,7 +95,7 @@ func Write(out, keyDir string) error {
 	}
 	es256 := mirrortest.Signer{Kind: mirrortest.JWS, Key: ecKey, KeyID: "mirror-p256"}
 	err = mirrortest.Write(filepath.Join(out, "excititor"), "excititor", ExportID, []mirrortest.Domain{
-		{ID: "community", DisplayName: "Community", GeneratedAt: "2025-11-23T00:00:00Z", Signer: es256, Exports: []mirrortest.ExportFile{
+		{ID: "community", DisplayName: "Community", GeneratedAt: At, Signer: es256, Exports: []mirrortest.ExportFile{
 			{Key: "consensus", Format: "json", File: "consensus.json", Data: consensusJSON()},
 			{Key: "consensus", Format: "openvex", File: "consensus.openvex.json", Data: openVEX()},
 		}},
@@ -134,7 +140,7 @@ func bundle(domain, at string, list []advisory) []byte {
 
 func consensusJSON() []byte {
 	return mustJSON(map[string]any{
-		"schemaVersion": 1, "generatedAt": "2025-11-23T00:00:00Z",
+		"schemaVersion": 1, "generatedAt": At,
 		"statements": []map[string]string{{"vulnerability": "CVE-2025-10001", "product": "pkg:oci/zastava-observer@1.4.2", "status": "affected"},
 			{"vulnerability": "CVE-2025-10002", "product": "pkg:oci/zastava-observer@1.4.2", "status": "not_affected", "justification": "vulnerable_code_not_in_execute_path"}},
 	})
@@ -143,7 +149,7 @@ func consensusJSON() []byte {
 func openVEX() []byte {
 	return mustJSON(map[string]any{
 		"@context": "https://openvex.dev/ns/v0.2.0", "@id": "https://stella-ops.org/vex/example-consensus",
-		"author": "Excititor example export", "timestamp": "2025-11-23T00:00:00Z", "version": 1,
+		"author": "Excititor example export", "timestamp": At, "version": 1,
 		"statements": []map[string]any{{"vulnerability": map[string]string{"name": "CVE-2025-10002"},
 			"products": []map[string]string{{"@id": "pkg:oci/zastava-observer@1.4.2"}}, "status": "not_affected", "justification": "vulnerable_code_not_in_execute_path"}},
 	})
