@@ -15,7 +15,7 @@ import (
 // read and not yet written, whatever the size of the kit.
 const (
 	stageBatch   = 256 << 10
-	stageBatches = 16
+	stageBatches = 8
 )
 
 // errEntryAbandoned ends the write of an entry whose bytes stopped coming

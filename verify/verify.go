@@ -75,6 +75,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -339,9 +340,11 @@ func streamWith(ctx context.Context, raw io.Reader, frames []seekable.Frame, opt
 		return nil, entryErrorf(kitfile.SumsPath, "does not match the manifest: %w", errdef.ErrDigestMismatch)
 	}
 
-	index := make(map[string]int, len(m.Entries))
-	for i, e := range m.Entries {
-		index[e.Path] = i
+	// index finds an entry by path: manifest.Parse has checked that the
+	// entries are sorted and unique, so a search needs no map of them all.
+	index := func(p string) (int, bool) {
+		j, ok := slices.BinarySearchFunc(m.Entries, p, func(e manifest.Entry, p string) int { return strings.Compare(e.Path, p) })
+		return j, ok
 	}
 	res := &Result{Manifest: m, ManifestBytes: mbytes, ManifestDigest: manifest.Digest(mbytes), Signer: signer, Seekable: kr.Seekable()}
 	dbg := newDebugCheck(m)
@@ -361,7 +364,7 @@ func streamWith(ctx context.Context, raw io.Reader, frames []seekable.Frame, opt
 			return nil, err
 		}
 		if hdr.Name != e.Path {
-			if j, ok := index[hdr.Name]; ok && j < i {
+			if j, ok := index(hdr.Name); ok && j < i {
 				return nil, entryErrorf(hdr.Name, "appears twice or out of order: %w", errdef.ErrInvalid)
 			} else if ok {
 				return nil, entryErrorf(e.Path, "listed in the manifest but missing from the kit (found %q in its place): %w", hdr.Name, errdef.ErrInvalid)
@@ -402,7 +405,7 @@ func streamWith(ctx context.Context, raw io.Reader, frames []seekable.Frame, opt
 	}
 	hdr, err := kr.Next()
 	if err == nil {
-		if _, ok := index[hdr.Name]; ok {
+		if _, ok := index(hdr.Name); ok {
 			return nil, entryErrorf(hdr.Name, "appears twice: %w", errdef.ErrInvalid)
 		}
 		return nil, entryErrorf(hdr.Name, "not listed in the manifest: %w", errdef.ErrInvalid)

@@ -115,7 +115,7 @@ type FrameReader struct {
 	err     error
 	wg      sync.WaitGroup
 	// Free buffers for compressed frames (ins) and decoded ones (outs),
-	// each of the largest size in the seek table: at most concurrency+3
+	// each of the largest size in the seek table: at most concurrency+2
 	// frames are in flight, so once that many exist, nothing more is
 	// allocated, whatever the collector does (a sync.Pool is emptied by
 	// every collection, and holds buffers of any size).
@@ -145,11 +145,11 @@ func NewFrameReader(r io.Reader, frames []Frame, concurrency int, hold int64) *F
 		concurrency = runtime.GOMAXPROCS(0)
 	}
 	fr := &FrameReader{
-		queue:   make(chan *frameJob, concurrency+1),
+		queue:   make(chan *frameJob, concurrency),
 		stop:    make(chan struct{}),
 		release: make(chan struct{}),
-		ins:     make(chan []byte, concurrency+3),
-		outs:    make(chan []byte, concurrency+3),
+		ins:     make(chan []byte, concurrency+2),
+		outs:    make(chan []byte, concurrency+2),
 	}
 	for _, f := range frames {
 		fr.maxIn = max(fr.maxIn, int(f.CompressedSize))
