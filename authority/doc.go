@@ -109,6 +109,25 @@
 //     else 403. Tenant: with requiredTenants, the tenant claim
 //     (stellaops:tenant) must be one of them: else 403.
 //
+// # Serve
+//
+// Guard is offkit serve's token checker for one issuer: it holds a
+// Validator over the cached snapshot, swapped atomically after a refresh
+// or when meta.json changes on disk (another process refreshed, an install
+// imported a kit's snapshot); a token with an unknown kid refreshes at most
+// once a minute (RefreshLimiter) without waiting for a refresh already
+// running; Run refreshes in the background at the cache lifetime with the
+// retry ladder; Ready fails naming the issuer while the snapshot is missing
+// or expired. It implements the mirror's Tokens hook (Check, Remote) and is
+// a prometheus.Collector. Middleware protects any handler with it and
+// writes the audit line with the final status.
+//
+// # Kit snapshots
+//
+// NewSnapshot checks a saved discovery + JWKS pair as a refresh checks what
+// it fetches; ImportSnapshot copies a kit's snapshot into the site's cache
+// only when it is newer by fetch time.
+//
 // # Audit
 //
 // Each decision is one AuditRecord on the logger AuditLogger
