@@ -35,8 +35,10 @@ type FileEntry struct {
 	Arch        string `json:"arch"`
 	Format      string `json:"format"`
 	ImageDigest string `json:"imageDigest"`
-	Component   string `json:"component"`
-	SourceKind  string `json:"sourceKind"`
+	// ImagePath is the file's path inside the image (source kind image).
+	ImagePath  string `json:"imagePath,omitempty"`
+	Component  string `json:"component"`
+	SourceKind string `json:"sourceKind"`
 }
 
 // EncodeManifest is the canonical form of a debug manifest: two-space
@@ -92,7 +94,7 @@ func CheckManifest(m *manifest.Manifest, b []byte) error {
 		if i >= len(m.Debug) {
 			return fmt.Errorf("%s: not in the kit manifest's debug[] (%d files): %w", field, len(m.Debug), errdef.ErrInvalid)
 		}
-		if want := (manifest.Debug{BuildID: f.BuildID, Path: kp, Arch: f.Arch, Image: f.ImageDigest, Component: f.Component}); m.Debug[i] != want {
+		if want := (manifest.Debug{BuildID: f.BuildID, Path: kp, Arch: f.Arch, Image: f.ImageDigest, ImagePath: f.ImagePath, Component: f.Component}); m.Debug[i] != want {
 			return fmt.Errorf("%s: %+v, but the kit manifest's debug[%d] is %+v: %w", field, want, i, m.Debug[i], errdef.ErrInvalid)
 		}
 		if e.SHA256 != f.SHA256 || e.Size != f.Size {

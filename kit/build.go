@@ -152,7 +152,25 @@ func Build(ctx context.Context, spec *manifest.Spec, opts BuildOptions) (*BuildR
 			Log:       log,
 		})
 	}()
-	srcs, dbg, fileErr := collectFiles(spec, opts.Dir)
+	// Debug sources of kind image read the images' layers: they wait for
+	// the images to be resolved.
+	var scan *imageScan
+	for _, ds := range spec.Debug {
+		if ds.Kind != manifest.DebugKindImage || scan != nil {
+			continue
+		}
+		<-resolved
+		if imgErr != nil {
+			return nil, imgErr
+		}
+		tmp, err := os.MkdirTemp(outDir, ".offkit-debug-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(tmp)
+		scan = &imageScan{ctx: ctx, plan: plan, tmp: tmp}
+	}
+	srcs, dbg, fileErr := collectFiles(spec, opts.Dir, scan)
 	var mirrors []manifest.Mirror
 	if fileErr == nil {
 		var msrcs []source
@@ -435,7 +453,7 @@ func hashEntry(file, kitPath string, role manifest.Role) (manifest.Entry, error)
 // collectFiles walks the file sources of the spec, validating rules and
 // dashboards, and reads the debug sources (collectDebug). Mirror exports
 // are collectMirror's.
-func collectFiles(spec *manifest.Spec, dir string) ([]source, *debugStore, error) {
+func collectFiles(spec *manifest.Spec, dir string, scan *imageScan) ([]source, *debugStore, error) {
 	debugTrees := make([]manifest.FileSource, len(spec.Debug))
 	for i, d := range spec.Debug {
 		debugTrees[i] = d.FileSource()
@@ -504,7 +522,7 @@ func collectFiles(spec *manifest.Spec, dir string) ([]source, *debugStore, error
 			}
 		}
 	}
-	dbg, err := collectDebug(spec.Debug, dir)
+	dbg, err := collectDebug(spec.Debug, dir, scan)
 	if err != nil {
 		return nil, nil, err
 	}

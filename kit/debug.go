@@ -51,6 +51,13 @@ type debugStore struct {
 type debugOrigin struct {
 	DebugFileEntry
 	abs, field string
+	shown      string // abs, or where in an image it comes from
+}
+
+// inImage is where a file of a debug source of kind image comes from.
+type inImage struct {
+	ref, digest, path string
+	debugInfo, listed bool
 }
 
 // collectDebug reads the debug sources that have a kind (those without are
@@ -58,7 +65,7 @@ type debugOrigin struct {
 // debug/.build-id, the same id with other bytes is refused naming both
 // sources, a file without a GNU build id is refused, and a .build-id tree's
 // file whose build id is not its name is refused.
-func collectDebug(list []manifest.DebugSource, dir string) (*debugStore, error) {
+func collectDebug(list []manifest.DebugSource, dir string, scan *imageScan) (*debugStore, error) {
 	d := &debugStore{entry: map[string]debugOrigin{}}
 	for i, ds := range list {
 		if ds.Kind == "" {
@@ -66,10 +73,13 @@ func collectDebug(list []manifest.DebugSource, dir string) (*debugStore, error) 
 		}
 		field := fmt.Sprintf("spec /debug/%d", i)
 		switch ds.Kind {
-		case manifest.DebugKindFile, manifest.DebugKindBinary, manifest.DebugKindBuildIDTree:
+		case manifest.DebugKindFile, manifest.DebugKindBinary, manifest.DebugKindBuildIDTree, manifest.DebugKindImage:
 		default:
-			return nil, fmt.Errorf("%s/kind %q: not one of %s, %s, %s: %w", field, ds.Kind,
-				manifest.DebugKindFile, manifest.DebugKindBinary, manifest.DebugKindBuildIDTree, errdef.ErrInvalid)
+			return nil, fmt.Errorf("%s/kind %q: not one of %s, %s, %s, %s: %w", field, ds.Kind,
+				manifest.DebugKindFile, manifest.DebugKindBinary, manifest.DebugKindBuildIDTree, manifest.DebugKindImage, errdef.ErrInvalid)
+		}
+		if len(ds.Paths) > 0 && ds.Kind != manifest.DebugKindImage {
+			return nil, fmt.Errorf("%s/paths: only a %s source has paths: %w", field, manifest.DebugKindImage, errdef.ErrInvalid)
 		}
 		if ds.Dest != "" {
 			return nil, fmt.Errorf("%s/dest: a %s source is stored by build id under debug/.build-id; dest is for sources without a kind: %w", field, ds.Kind, errdef.ErrInvalid)
@@ -79,6 +89,12 @@ func collectDebug(list []manifest.DebugSource, dir string) (*debugStore, error) 
 		}
 		if len(ds.Component) > 255 {
 			return nil, fmt.Errorf("%s/component: %d bytes, over 255: %w", field, len(ds.Component), errdef.ErrInvalid)
+		}
+		if ds.Kind == manifest.DebugKindImage {
+			if err := scan.add(d, ds, field); err != nil {
+				return nil, err
+			}
+			continue
 		}
 		src := ds.Src
 		if !filepath.IsAbs(src) {
@@ -92,7 +108,7 @@ func collectDebug(list []manifest.DebugSource, dir string) (*debugStore, error) 
 			return nil, fmt.Errorf("%s/src %q: %s: %w", field, ds.Src, src, err)
 		}
 		for _, f := range files {
-			if err := d.add(ds, field, f); err != nil {
+			if err := d.add(ds, field, f, nil); err != nil {
 				return nil, err
 			}
 		}
@@ -103,12 +119,18 @@ func collectDebug(list []manifest.DebugSource, dir string) (*debugStore, error) 
 	return d, d.finish()
 }
 
-// add reads one file of source ds and records it under its build id.
-func (d *debugStore) add(ds manifest.DebugSource, field string, f walked) error {
+// add reads one file of source ds and records it under its build id;
+// img says where in an image it comes from (source kind image; f.abs is
+// then a copy of it).
+func (d *debugStore) add(ds manifest.DebugSource, field string, f walked, img *inImage) error {
+	shown := f.abs
+	if img != nil {
+		shown = fmt.Sprintf("image %s (%s): /%s", img.ref, img.digest, img.path)
+	}
 	fh, err := os.Open(f.abs)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("%s: %s: %w", field, f.abs, errdef.ErrNotFound)
+			return fmt.Errorf("%s: %s: %w", field, shown, errdef.ErrNotFound)
 		}
 		return fmt.Errorf("%s: %w", field, err)
 	}
@@ -119,23 +141,23 @@ func (d *debugStore) add(ds manifest.DebugSource, field string, f walked) error 
 	}
 	bid, err := debugstore.ReadBuildID(fh, st.Size())
 	if err != nil {
-		return fmt.Errorf("%s: %s: %w", field, f.abs, err)
+		return fmt.Errorf("%s: %s: %w", field, shown, err)
 	}
 	if bid.GNU == "" {
-		return fmt.Errorf("%s: %s has no GNU build id note (link it with -Wl,--build-id), so it cannot be named in a .build-id tree: %w", field, f.abs, errdef.ErrInvalid)
+		return fmt.Errorf("%s: %s has no GNU build id note (link it with -Wl,--build-id), so it cannot be named in a .build-id tree: %w", field, shown, errdef.ErrInvalid)
 	}
 	id, err := debugstore.ParseID(bid.GNU)
 	if err != nil {
-		return fmt.Errorf("%s: %s: build id %s cannot be looked up (8 to 64 bytes): %w", field, f.abs, bid.GNU, errdef.ErrInvalid)
+		return fmt.Errorf("%s: %s: build id %s cannot be looked up (8 to 64 bytes): %w", field, shown, bid.GNU, errdef.ErrInvalid)
 	}
 	h := sha256.New()
 	win := debugstore.NewWindow(st.Size())
 	n, err := io.Copy(io.MultiWriter(h, win), io.NewSectionReader(fh, 0, st.Size()+1))
 	if err != nil && !errors.Is(err, errdef.ErrInvalid) {
-		return fmt.Errorf("%s: reading %s: %w", field, f.abs, err)
+		return fmt.Errorf("%s: reading %s: %w", field, shown, err)
 	}
 	if err != nil || n != st.Size() {
-		return fmt.Errorf("%s: %s changed size while read (%d bytes, then more): %w", field, f.abs, st.Size(), errdef.ErrInvalid)
+		return fmt.Errorf("%s: %s changed size while read (%d bytes, then more): %w", field, shown, st.Size(), errdef.ErrInvalid)
 	}
 	// Verify reads the build id from the bytes a Window keeps as the kit
 	// streams: a file whose notes or tables lie elsewhere is refused here.
@@ -144,7 +166,7 @@ func (d *debugStore) add(ds manifest.DebugSource, field string, f walked) error 
 			err = fmt.Errorf("build id %q: %w", wid.GNU, errdef.ErrInvalid)
 		}
 		return fmt.Errorf("%s: %s: build id %s is not read the same from its first %d and last %d bytes alone, which is what verify reads: %w",
-			field, f.abs, id, debugstore.WindowHead, debugstore.WindowTail, err)
+			field, shown, id, debugstore.WindowHead, debugstore.WindowTail, err)
 	}
 	base := DebugFileEntry{BuildID: id, SHA256: hex.EncodeToString(h.Sum(nil)), Size: n,
 		Arch: elfArch(bid), Component: ds.Component, SourceKind: string(ds.Kind)}
@@ -152,6 +174,16 @@ func (d *debugStore) add(ds manifest.DebugSource, field string, f walked) error 
 	formats := []string{FormatELFDebug}
 	if ds.Executable {
 		formats = append(formats, FormatELFExecutable)
+	}
+	if img != nil {
+		base.ImageDigest, base.ImagePath = img.digest, "/"+img.path
+		formats = nil
+		if img.debugInfo {
+			formats = append(formats, FormatELFDebug)
+		}
+		if img.listed {
+			formats = append(formats, FormatELFExecutable)
+		}
 	}
 	if ds.Kind == manifest.DebugKindBuildIDTree {
 		named, format := filepath.ToSlash(f.rel), FormatELFExecutable
@@ -161,9 +193,9 @@ func (d *debugStore) add(ds manifest.DebugSource, field string, f walked) error 
 		if named != id[:2]+"/"+id[2:] {
 			aa, rest, _ := strings.Cut(named, "/")
 			if _, err := debugstore.ParseID(aa + rest); err != nil || len(aa) != 2 || strings.Contains(rest, "/") {
-				return fmt.Errorf("%s: %s: not <aa>/<rest>.debug or <aa>/<rest> in a .build-id tree: %w", field, f.abs, errdef.ErrInvalid)
+				return fmt.Errorf("%s: %s: not <aa>/<rest>.debug or <aa>/<rest> in a .build-id tree: %w", field, shown, errdef.ErrInvalid)
 			}
-			return fmt.Errorf("%s: %s is named for build id %s, but its build id is %s: %w", field, f.abs, aa+rest, id, errdef.ErrInvalid)
+			return fmt.Errorf("%s: %s is named for build id %s, but its build id is %s: %w", field, shown, aa+rest, id, errdef.ErrInvalid)
 		}
 		formats = []string{format}
 	}
@@ -177,11 +209,11 @@ func (d *debugStore) add(ds manifest.DebugSource, field string, f walked) error 
 		if prev, ok := d.entry[kp]; ok {
 			if prev.SHA256 != e.SHA256 {
 				return fmt.Errorf("%s: %s has build id %s, as %s (%s) does, but other bytes (sha256 %s, %d bytes; %s, %d bytes): %w",
-					field, f.abs, id, prev.abs, prev.field, e.SHA256, e.Size, prev.SHA256, prev.Size, errdef.ErrInvalid)
+					field, shown, id, prev.shown, prev.field, e.SHA256, e.Size, prev.SHA256, prev.Size, errdef.ErrInvalid)
 			}
 			continue // one file, named twice
 		}
-		d.entry[kp] = debugOrigin{DebugFileEntry: e, abs: f.abs, field: field}
+		d.entry[kp] = debugOrigin{DebugFileEntry: e, abs: f.abs, shown: shown, field: field}
 	}
 	return nil
 }
@@ -203,7 +235,7 @@ func (d *debugStore) finish() error {
 	for _, e := range dm.Files {
 		kp := "debug/" + e.File
 		d.srcs = append(d.srcs, source{entry: manifest.Entry{Path: kp, Role: manifest.RoleDebug, Size: e.Size, SHA256: e.SHA256}, file: d.entry[kp].abs})
-		d.list = append(d.list, manifest.Debug{BuildID: e.BuildID, Path: kp, Arch: e.Arch, Component: e.Component})
+		d.list = append(d.list, manifest.Debug{BuildID: e.BuildID, Path: kp, Arch: e.Arch, Image: e.ImageDigest, ImagePath: e.ImagePath, Component: e.Component})
 	}
 	b, err := EncodeDebugManifest(&dm)
 	if err != nil {

@@ -296,8 +296,14 @@ func TestBuildDebugRefusals(t *testing.T) {
 			{Src: "a/prog.debug", Dest: "x", Kind: manifest.DebugKindFile},
 		}, []string{"spec /debug/0/dest"}},
 		{"unknown kind", []manifest.DebugSource{
-			{Src: "a/prog.debug", Kind: "image"},
+			{Src: "a/prog.debug", Kind: "container-image"},
 		}, []string{"spec /debug/0/kind"}},
+		{"paths on a source that is no image", []manifest.DebugSource{
+			{Src: "a/prog.debug", Kind: manifest.DebugKindFile, Paths: []string{"/usr/bin/x"}},
+		}, []string{"spec /debug/0/paths"}},
+		{"image source without images", []manifest.DebugSource{
+			{Src: "registry.example/app:1", Kind: manifest.DebugKindImage},
+		}, []string{"spec /debug/0/src", "not the ref of an image"}},
 	} {
 		_, err := buildDebug(t, key, dir, tc.list...)
 		t.Logf("%s: %v", tc.name, err)

@@ -157,10 +157,13 @@ type ImageSignature struct {
 
 // Debug is one separate debug file.
 type Debug struct {
-	BuildID   string `json:"buildId"`
-	Path      string `json:"path"`
-	Arch      string `json:"arch,omitempty"`
-	Image     string `json:"image,omitempty"`
+	BuildID string `json:"buildId"`
+	Path    string `json:"path"`
+	Arch    string `json:"arch,omitempty"`
+	Image   string `json:"image,omitempty"`
+	// ImagePath is the file's path inside Image (a debug source of kind
+	// image).
+	ImagePath string `json:"imagePath,omitempty"`
 	Component string `json:"component,omitempty"`
 }
 

@@ -103,6 +103,9 @@ type DebugSource struct {
 	// Executable also stores an unstripped binary (DebugKindBinary) as the
 	// executable <aa>/<rest>.
 	Executable bool `json:"executable,omitempty"`
+	// Paths (DebugKindImage) are files of the image also kept without
+	// debug information, as the executable <aa>/<rest>.
+	Paths []string `json:"paths,omitempty"`
 }
 
 // DebugKind is the kind of a debug source.
@@ -120,6 +123,11 @@ const (
 	// one, as /usr/lib/debug): <aa>/<rest>.debug and <aa>/<rest> files,
 	// each checked against its own build id.
 	DebugKindBuildIDTree DebugKind = "build-id-tree"
+	// DebugKindImage: Src is the ref of an image of the spec's images:;
+	// the ELF files of its layers that carry debug information (and those
+	// Paths lists) are stored, with the image's digest and their path in
+	// it.
+	DebugKindImage DebugKind = "image"
 )
 
 // FileSource is the plain tree copy a DebugSource without a Kind makes.
