@@ -42,6 +42,7 @@ const (
 	OutputInstall      = "output/install.schema.json"
 	OutputStatus       = "output/status.schema.json"
 	OutputMirrorVerify = "output/mirror-verify.schema.json"
+	OutputSiteVerify   = "output/site-verify.schema.json"
 	OutputRollback     = "output/rollback.schema.json"
 	OutputKey          = "output/key.schema.json"
 	OutputPush         = "output/push.schema.json"

@@ -433,11 +433,23 @@ func (s *kitSummary) print(w io.Writer) {
 
 func (a *app) verifyCmd() *cobra.Command {
 	var keyPaths, imageKeyPaths []string
+	var root string
 	cmd := &cobra.Command{
-		Use:   "verify K.kit.tar.zst --key cosign.pub [--image-key cosign.pub]",
-		Short: "Check a kit's signature and every byte, in one streaming pass; writes nothing",
-		Args:  cobra.ExactArgs(1),
+		Use:   "verify K.kit.tar.zst --key cosign.pub [--image-key cosign.pub] | verify --root ROOT",
+		Short: "Check a kit's signature and every byte, in one streaming pass; writes nothing. With --root: check every installed byte of a site against its manifests",
+		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			switch {
+			case root != "" && len(args) > 0:
+				return usageError("verify takes a kit or --root ROOT, not both")
+			case root != "":
+				if len(keyPaths) > 0 || len(imageKeyPaths) > 0 {
+					return usageError("verify --root checks installed bytes against the installed manifests: it takes no --key or --image-key")
+				}
+				return a.siteVerify(cmd.Context(), root)
+			case len(args) == 0:
+				return usageError("verify needs a kit (K.kit.tar.zst) or --root ROOT")
+			}
 			if len(keyPaths) == 0 {
 				return fmt.Errorf("no trusted key: pass --key cosign.pub: %w", errdef.ErrSignature)
 			}
@@ -472,6 +484,7 @@ func (a *app) verifyCmd() *cobra.Command {
 	}
 	cmd.Flags().StringArrayVar(&keyPaths, "key", nil, "trusted cosign public key (repeatable)")
 	cmd.Flags().StringArrayVar(&imageKeyPaths, "image-key", nil, "trusted cosign public key of the images' signatures (repeatable); every image must be signed by one")
+	cmd.Flags().StringVar(&root, "root", "", "site root: check every installed file and blob against the active kits' manifests instead of a kit")
 	return cmd
 }
 

@@ -1,0 +1,329 @@
+package site
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/offkit/offkit/debugstore"
+	"github.com/offkit/offkit/internal/copybuf"
+	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/limit"
+	"github.com/offkit/offkit/manifest"
+)
+
+// MaxSiteProblems bounds the problems a SiteCheck names; Mismatches counts
+// them all.
+const MaxSiteProblems = 100
+
+// SiteCheck is what View.Check found.
+type SiteCheck struct {
+	// Generation is the generation checked (the one `current` named).
+	Generation int `json:"generation"`
+	// Kits lists each active kit, in the order of the generation's state.
+	Kits []SiteKitCheck `json:"kits"`
+	// Files and Bytes count every file read: tree files, store blobs and
+	// the files of retained mirror exports.
+	Files int   `json:"files"`
+	Bytes int64 `json:"bytes"`
+	// MirrorExports counts the feed-mirror exports of the generation
+	// (exports.json), active and retained.
+	MirrorExports int `json:"mirrorExports"`
+	// MirrorRetained counts the files of retained feed-mirror exports
+	// checked by size and sha256 against exports.json (their signatures
+	// are `offkit mirror verify`'s).
+	MirrorRetained int `json:"mirrorRetained"`
+	// Mismatches counts every file that failed; Problems names the first
+	// MaxSiteProblems of them, in the order checked.
+	Mismatches int           `json:"mismatches"`
+	Problems   []SiteProblem `json:"problems"`
+}
+
+// SiteKitCheck is one kit's result.
+type SiteKitCheck struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	// Files counts its entries checked in the generation tree (the debug
+	// manifest and image index among them), Blobs its image blobs checked
+	// in the store; Bytes is both.
+	Files int   `json:"files"`
+	Blobs int   `json:"blobs"`
+	Bytes int64 `json:"bytes"`
+	OK    bool  `json:"ok"`
+}
+
+// SiteProblem is one file that is missing, not a regular file, or holds
+// other bytes than its record says.
+type SiteProblem struct {
+	// Path is relative to the site root (generations/N/…, store/…).
+	Path string `json:"path"`
+	// Kit is the kit whose manifest records the file ("" for a retained
+	// mirror export's file, recorded by exports.json).
+	Kit  string `json:"kit"`
+	Want string `json:"want"`
+	Got  string `json:"got"`
+}
+
+func (p SiteProblem) String() string {
+	return fmt.Sprintf("%s: %s, want %s", p.Path, p.Got, p.Want)
+}
+
+// OK reports whether every file matched.
+func (c *SiteCheck) OK() bool { return c.Mismatches == 0 }
+
+// Err returns nil when every file matched, else an error naming the first
+// problems (maxProblemsShown) and wrapping errdef.ErrDigestMismatch.
+func (c *SiteCheck) Err() error {
+	if c.OK() {
+		return nil
+	}
+	var msgs []string
+	for i, p := range c.Problems {
+		if i == maxProblemsShown {
+			break
+		}
+		msgs = append(msgs, p.String())
+	}
+	if more := c.Mismatches - len(msgs); more > 0 {
+		msgs = append(msgs, fmt.Sprintf("and %d more", more))
+	}
+	return fmt.Errorf("generation %d: %d files do not match: %s: %w", c.Generation, c.Mismatches, strings.Join(msgs, "; "), errdef.ErrDigestMismatch)
+}
+
+func (c *SiteCheck) problem(p SiteProblem) {
+	c.Mismatches++
+	if len(c.Problems) < MaxSiteProblems {
+		c.Problems = append(c.Problems, p)
+	}
+}
+
+// Check re-reads every installed byte of the generation being served
+// against the manifests of its active kits, for auditors. It resolves
+// `current` once, reads only inside that generation (through os.Root) and
+// the blob store, takes no lock and writes nothing:
+//   - every entry outside images/ is a regular file of the generation tree
+//     (a link is not followed: it is a problem), at its kit path, or for
+//     debug/debug-manifest.json at .offkit/kits/NAME/debug-manifest.json;
+//   - images/index.json is .offkit/kits/NAME/index.json; every
+//     images/blobs/sha256/<hex> entry is a regular file of the store;
+//   - each has the manifest's size and sha256, read once in constant
+//     memory (at most one byte past the size);
+//   - the files of retained feed-mirror exports (which no active kit
+//     records) have the size and sha256 .offkit/mirror/exports.json
+//     records; their signatures are `offkit mirror verify`'s.
+//
+// A site with nothing installed is errdef.ErrNotFound; a generation whose
+// state or manifests cannot be read is an error. Otherwise the result
+// counts every file and names every problem (up to MaxSiteProblems); its
+// Err says whether all matched.
+func (v *View) Check(ctx context.Context) (*SiteCheck, error) {
+	gen, _, err := v.OpenGeneration()
+	if err != nil {
+		return nil, err
+	}
+	defer gen.Close()
+	sp := path.Join(metaDir, stateFile)
+	b, err := limit.ReadFileIn(gen, sp, MaxStateSize)
+	if err != nil {
+		return nil, err
+	}
+	st, err := decodeState(sp, b)
+	if err != nil {
+		return nil, err
+	}
+	kits, err := v.KitManifests(gen)
+	if err != nil {
+		return nil, err
+	}
+	c := &SiteCheck{Generation: st.Generation, Kits: []SiteKitCheck{}, Problems: []SiteProblem{}}
+	prefix := path.Join(genDir, fmt.Sprint(st.Generation))
+	blobs := map[string]error{} // blobs already checked: kits may share one
+	for _, m := range kits {
+		before := c.Mismatches
+		kc := SiteKitCheck{Name: m.Name, Version: m.Version}
+		for _, e := range m.Entries {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			want := record{size: e.Size, sha256: e.SHA256}
+			hexd, isBlob := strings.CutPrefix(e.Path, manifest.ImageBlobDir)
+			switch {
+			case inTree(e.Path) || e.Path == manifest.ImageIndexPath:
+				p := treePath(gen, m.Name, e.Path)
+				n, got := checkFile(func() (*os.File, fs.FileInfo, error) { return openNoFollow(gen, p) }, want)
+				kc.Files++
+				kc.Bytes += n
+				if got != "" {
+					c.problem(SiteProblem{Path: path.Join(prefix, p), Kit: m.Name, Want: want.String(), Got: got})
+				}
+			case isBlob:
+				if _, done := blobs[hexd]; done {
+					kc.Blobs++
+					kc.Bytes += e.Size
+					continue
+				}
+				p := path.Join(storeBlobs, hexd)
+				n, got := checkFile(func() (*os.File, fs.FileInfo, error) { return v.openBlob("sha256:" + hexd) }, want)
+				kc.Blobs++
+				kc.Bytes += n
+				blobs[hexd] = nil
+				if got != "" {
+					c.problem(SiteProblem{Path: p, Kit: m.Name, Want: "sha256:" + hexd + ", " + want.String(), Got: got})
+				}
+			}
+			// images/oci-layout is not kept: the site's store has its own.
+		}
+		kc.OK = c.Mismatches == before
+		c.Files += kc.Files + kc.Blobs
+		c.Bytes += kc.Bytes
+		c.Kits = append(c.Kits, kc)
+	}
+	// Retained mirror exports: no active kit records them, exports.json
+	// does (CheckMirror compares it with the kits and checks signatures).
+	x, err := v.MirrorExports(gen)
+	if err != nil {
+		return nil, err
+	}
+	c.MirrorExports = len(x.Exports)
+	for _, e := range x.Exports {
+		if !e.Retained {
+			continue
+		}
+		for _, f := range e.Files {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			want := record{size: f.Size, sha256: f.SHA256}
+			n, got := checkFile(func() (*os.File, fs.FileInfo, error) { return openNoFollow(gen, f.Path) }, want)
+			c.MirrorRetained++
+			c.Files++
+			c.Bytes += n
+			if got != "" {
+				c.problem(SiteProblem{Path: path.Join(prefix, f.Path), Want: want.String(), Got: got})
+			}
+		}
+	}
+	return c, nil
+}
+
+// record is the size and sha256 (hex) a file must have.
+type record struct {
+	size   int64
+	sha256 string
+}
+
+func (r record) String() string { return fmt.Sprintf("%d bytes sha256 %s", r.size, r.sha256) }
+
+// treePath is where kit's entry p is in the generation open at gen
+// (slash-separated): its kit path, the debug manifest in the kit's
+// metadata (at its kit path in generations made before that), the image
+// index as .offkit/kits/NAME/index.json.
+func treePath(gen *os.Root, kit, p string) string {
+	switch p {
+	case manifest.ImageIndexPath:
+		return path.Join(metaDir, "kits", kit, "index.json")
+	case debugstore.ManifestPath:
+		if _, err := gen.Lstat(DebugManifestPath(kit)); errors.Is(err, fs.ErrNotExist) {
+			if _, err := gen.Lstat(p); err == nil {
+				return p
+			}
+		}
+		return DebugManifestPath(kit)
+	}
+	return p
+}
+
+// openNoFollow opens the regular file p of gen, refusing a link (whose
+// target is not read) and anything else not a regular file.
+func openNoFollow(gen *os.Root, p string) (*os.File, fs.FileInfo, error) {
+	lfi, err := gen.Lstat(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !lfi.Mode().IsRegular() {
+		return nil, lfi, nil
+	}
+	f, err := gen.Open(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, lfi, nil
+}
+
+// openBlob opens the store's blob d, refusing a link and anything else
+// not a regular file.
+func (v *View) openBlob(d string) (*os.File, fs.FileInfo, error) {
+	p := filepath.Join(v.root, filepath.FromSlash(storeBlobs), strings.TrimPrefix(d, "sha256:"))
+	lfi, err := os.Lstat(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !lfi.Mode().IsRegular() {
+		return nil, lfi, nil
+	}
+	f, err := v.Blob(d)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, lfi, nil
+}
+
+// checkFile opens a file with open (which returns a nil file and the
+// link's info for anything not a regular file) and hashes it against
+// want. It returns the bytes read and "" when it matches, else what was
+// found instead: "missing", "a symlink, not a regular file", the size and
+// sha256 read, or the read error.
+func checkFile(open func() (*os.File, fs.FileInfo, error), want record) (int64, string) {
+	f, lfi, err := open()
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return 0, "missing"
+	case err != nil:
+		return 0, err.Error()
+	case f == nil:
+		return 0, fmt.Sprintf("a %s, not a regular file", typeName(lfi.Mode()))
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err.Error()
+	}
+	if !os.SameFile(fi, lfi) {
+		return 0, "replaced while it was checked"
+	}
+	h := sha256.New()
+	// At most one byte past the size: a longer file is a mismatch, found
+	// without reading it all.
+	n, err := copybuf.Copy(h, io.LimitReader(f, want.size+1))
+	if err != nil {
+		return n, err.Error()
+	}
+	got := hex.EncodeToString(h.Sum(nil))
+	switch {
+	case n > want.size:
+		return n, fmt.Sprintf("over %d bytes", want.size)
+	case n != want.size || got != want.sha256:
+		return n, fmt.Sprintf("%d bytes sha256 %s", n, got)
+	}
+	return n, ""
+}
+
+// typeName names a file type for a message ("symlink", "directory").
+func typeName(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeSymlink != 0:
+		return "symlink"
+	case m.IsDir():
+		return "directory"
+	default:
+		return m.Type().String()
+	}
+}
