@@ -30,8 +30,8 @@ type SiteCheck struct {
 	Generation int `json:"generation"`
 	// Kits lists each active kit, in the order of the generation's state.
 	Kits []SiteKitCheck `json:"kits"`
-	// Files and Bytes count every file read: tree files, store blobs and
-	// the files of retained mirror exports.
+	// Files and Bytes count every file read, once however many kits list
+	// it: tree files, store blobs and the files of retained mirror exports.
 	Files int   `json:"files"`
 	Bytes int64 `json:"bytes"`
 	// MirrorExports counts the feed-mirror exports of the generation
@@ -53,7 +53,8 @@ type SiteKitCheck struct {
 	Version string `json:"version"`
 	// Files counts its entries checked in the generation tree (the debug
 	// manifest and image index among them), Blobs its image blobs checked
-	// in the store; Bytes is both.
+	// in the store; Bytes is their recorded sizes. OK is false when one of
+	// them failed (a file it shares with another kit included).
 	Files int   `json:"files"`
 	Blobs int   `json:"blobs"`
 	Bytes int64 `json:"bytes"`
@@ -145,45 +146,48 @@ func (v *View) Check(ctx context.Context) (*SiteCheck, error) {
 	}
 	c := &SiteCheck{Generation: st.Generation, Kits: []SiteKitCheck{}, Problems: []SiteProblem{}}
 	prefix := path.Join(genDir, fmt.Sprint(st.Generation))
-	blobs := map[string]error{} // blobs already checked: kits may share one
+	// Files already checked, by path from the root, with what was found:
+	// kits may share a blob or a .build-id file, which is read once.
+	checked := map[string]string{}
 	for _, m := range kits {
-		before := c.Mismatches
-		kc := SiteKitCheck{Name: m.Name, Version: m.Version}
+		kc := SiteKitCheck{Name: m.Name, Version: m.Version, OK: true}
 		for _, e := range m.Entries {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
 			want := record{size: e.Size, sha256: e.SHA256}
+			var p, wants string
+			var open func() (*os.File, fs.FileInfo, error)
 			hexd, isBlob := strings.CutPrefix(e.Path, manifest.ImageBlobDir)
 			switch {
 			case inTree(e.Path) || e.Path == manifest.ImageIndexPath:
-				p := treePath(gen, m.Name, e.Path)
-				n, got := checkFile(func() (*os.File, fs.FileInfo, error) { return openNoFollow(gen, p) }, want)
+				gp := treePath(gen, m.Name, e.Path)
+				p, wants = path.Join(prefix, gp), want.String()
+				open = func() (*os.File, fs.FileInfo, error) { return openNoFollow(gen, gp) }
 				kc.Files++
-				kc.Bytes += n
-				if got != "" {
-					c.problem(SiteProblem{Path: path.Join(prefix, p), Kit: m.Name, Want: want.String(), Got: got})
-				}
 			case isBlob:
-				if _, done := blobs[hexd]; done {
-					kc.Blobs++
-					kc.Bytes += e.Size
-					continue
-				}
-				p := path.Join(storeBlobs, hexd)
-				n, got := checkFile(func() (*os.File, fs.FileInfo, error) { return v.openBlob("sha256:" + hexd) }, want)
+				p, wants = path.Join(storeBlobs, hexd), "sha256:"+hexd+", "+want.String()
+				open = func() (*os.File, fs.FileInfo, error) { return v.openBlob("sha256:" + hexd) }
 				kc.Blobs++
-				kc.Bytes += n
-				blobs[hexd] = nil
+			default:
+				continue // images/oci-layout is not kept: the store has its own
+			}
+			kc.Bytes += e.Size
+			got, done := checked[p]
+			if !done {
+				var n int64
+				n, got = checkFile(open, want)
+				checked[p] = got
+				c.Files++
+				c.Bytes += n
 				if got != "" {
-					c.problem(SiteProblem{Path: p, Kit: m.Name, Want: "sha256:" + hexd + ", " + want.String(), Got: got})
+					c.problem(SiteProblem{Path: p, Kit: m.Name, Want: wants, Got: got})
 				}
 			}
-			// images/oci-layout is not kept: the site's store has its own.
+			if got != "" {
+				kc.OK = false
+			}
 		}
-		kc.OK = c.Mismatches == before
-		c.Files += kc.Files + kc.Blobs
-		c.Bytes += kc.Bytes
 		c.Kits = append(c.Kits, kc)
 	}
 	// Retained mirror exports: no active kit records them, exports.json

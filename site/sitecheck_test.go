@@ -17,8 +17,8 @@ import (
 	"github.com/offkit/offkit/site"
 )
 
-// checkedSite installs a kit of 120 files and one image, a kit with a
-// debug store, and two versions of a feed-mirror kit (so the generation
+// checkedSite installs a kit of 120 files and one image, two kits with a
+// debug store that share one .build-id file, and two versions of a feed-mirror kit (so the generation
 // holds retained exports): what View.Check reads.
 func checkedSite(t *testing.T) string {
 	t.Helper()
@@ -33,7 +33,8 @@ func checkedSite(t *testing.T) string {
 	}
 	app := kittest.SiteKit(t, key, "app", "1.0.0", files, "stellaops/app:1").Path
 	dbg := kittest.DebugFilesKit(t, key, "dbg", "1.0.0", map[string][]byte{ownA: kittest.DebugELF(t, ownA, 1000)}).Path
-	for _, k := range []string{v1, v2, app, dbg} {
+	dbg2 := kittest.DebugFilesKit(t, key, "dbg2", "1.0.0", map[string][]byte{ownA: kittest.DebugELF(t, ownA, 1000)}).Path
+	for _, k := range []string{v1, v2, app, dbg, dbg2} {
 		if _, err := install(t, root, k, key, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -42,7 +43,7 @@ func checkedSite(t *testing.T) string {
 }
 
 // An intact site passes: every kit, every file, blob and retained mirror
-// file counted, and Check writes nothing.
+// file counted (a file two kits share once), and Check writes nothing.
 func TestCheckSite(t *testing.T) {
 	root := checkedSite(t)
 	before := snapshot(t, root)
@@ -53,7 +54,7 @@ func TestCheckSite(t *testing.T) {
 	if err := c.Err(); err != nil || !c.OK() {
 		t.Fatalf("intact site: %v %+v", err, c.Problems)
 	}
-	if c.Generation != 4 || len(c.Kits) != 3 {
+	if c.Generation != 5 || len(c.Kits) != 4 {
 		t.Fatalf("generation %d, kits %+v", c.Generation, c.Kits)
 	}
 	var blobs, files int
@@ -65,8 +66,9 @@ func TestCheckSite(t *testing.T) {
 		}
 	}
 	// app: 121 files and the image index; feeds: its active exports; dbg:
-	// the .debug file and the debug manifest.
-	if blobs < 3 || files < 121+1+2 || c.MirrorRetained == 0 || c.MirrorExports != 3 || c.Files != files+blobs+c.MirrorRetained || c.Bytes <= 0 {
+	// the .debug file and the debug manifest; dbg2: the same .debug file,
+	// read once, and its own debug manifest.
+	if blobs < 3 || files < 121+1+2+2 || c.MirrorRetained == 0 || c.MirrorExports != 3 || c.Files != files+blobs+c.MirrorRetained-1 || c.Bytes <= 0 {
 		t.Errorf("counts: %+v", c)
 	}
 	if after := snapshot(t, root); after != before {
@@ -171,6 +173,13 @@ func TestCheckSiteFindsDamage(t *testing.T) {
 			replace(t, p, bytes.Replace(b, []byte("CVE-2025-0001"), []byte("CVE-2025-0002"), 1))
 			return gdir + "/" + c1
 		}, "bytes sha256", 1},
+		"a .build-id file two kits share, changed: one problem": {func(t *testing.T, root string) string {
+			p := filepath.Join(root, gdir, "debug/.build-id", ownA[:2], ownA[2:]+".debug")
+			b, _ := os.ReadFile(p)
+			b[len(b)-1] ^= 1
+			replace(t, p, b)
+			return gdir + "/debug/.build-id/" + ownA[:2] + "/" + ownA[2:] + ".debug"
+		}, "bytes sha256", 1},
 		"120 files deleted: 100 named, all counted": {func(t *testing.T, root string) string {
 			if err := os.RemoveAll(filepath.Join(root, gdir, "files/many")); err != nil {
 				t.Fatal(err)
@@ -196,6 +205,15 @@ func TestCheckSiteFindsDamage(t *testing.T) {
 				t.Errorf("%d problems named, want %d", len(chk.Problems), want)
 			}
 			p := chk.Problems[0]
+			var bad []string
+			for _, k := range chk.Kits {
+				if !k.OK {
+					bad = append(bad, k.Name)
+				}
+			}
+			if strings.Contains(name, "share") && strings.Join(bad, ",") != "dbg,dbg2" || (p.Kit == "") != (len(bad) == 0) {
+				t.Errorf("kits that failed: %v (problem of kit %q)", bad, p.Kit)
+			}
 			if p.Path != named || !strings.Contains(p.Got, c.got) || p.Want == "" || !strings.Contains(err.Error(), named) {
 				t.Errorf("problem %+v, want path %s got %q; error: %v", p, named, c.got, err)
 			}
