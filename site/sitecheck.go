@@ -122,7 +122,8 @@ func (c *SiteCheck) problem(p SiteProblem) {
 //     records; their signatures are `offkit mirror verify`'s.
 //
 // A site with nothing installed is errdef.ErrNotFound; a generation whose
-// state or manifests cannot be read is an error. Otherwise the result
+// state or manifests cannot be read, or a file that cannot be read
+// (permission denied, I/O error: exit 12), is an error naming it. Otherwise the result
 // counts every file and names every problem (up to MaxSiteProblems); its
 // Err says whether all matched.
 func (v *View) Check(ctx context.Context) (*SiteCheck, error) {
@@ -176,7 +177,10 @@ func (v *View) Check(ctx context.Context) (*SiteCheck, error) {
 			got, done := checked[p]
 			if !done {
 				var n int64
-				n, got = checkFile(open, want)
+				var err error
+				if n, got, err = checkFile(open, want); err != nil {
+					return nil, fmt.Errorf("%s: %w", p, err)
+				}
 				checked[p] = got
 				c.Files++
 				c.Bytes += n
@@ -206,7 +210,10 @@ func (v *View) Check(ctx context.Context) (*SiteCheck, error) {
 				return nil, err
 			}
 			want := record{size: f.Size, sha256: f.SHA256}
-			n, got := checkFile(func() (*os.File, fs.FileInfo, error) { return openNoFollow(gen, f.Path) }, want)
+			n, got, err := checkFile(func() (*os.File, fs.FileInfo, error) { return openNoFollow(gen, f.Path) }, want)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", path.Join(prefix, f.Path), err)
+			}
 			c.MirrorRetained++
 			c.Files++
 			c.Bytes += n
@@ -284,40 +291,49 @@ func (v *View) openBlob(d string) (*os.File, fs.FileInfo, error) {
 // link's info for anything not a regular file) and hashes it against
 // want. It returns the bytes read and "" when it matches, else what was
 // found instead: "missing", "a symlink, not a regular file", the size and
-// sha256 read, or the read error.
-func checkFile(open func() (*os.File, fs.FileInfo, error), want record) (int64, string) {
+// sha256 read, or the error opening or reading it. An error that says the
+// site cannot be read (permission denied, I/O error: exit 12, see
+// errdef.ExitCode) is returned as err: the check cannot say whether the
+// bytes match.
+func checkFile(open func() (*os.File, fs.FileInfo, error), want record) (int64, string, error) {
+	failed := func(n int64, err error) (int64, string, error) {
+		if errdef.ExitCode(err) == errdef.ExitIO {
+			return n, "", err
+		}
+		return n, err.Error(), nil
+	}
 	f, lfi, err := open()
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return 0, "missing"
+		return 0, "missing", nil
 	case err != nil:
-		return 0, err.Error()
+		return failed(0, err)
 	case f == nil:
-		return 0, fmt.Sprintf("a %s, not a regular file", typeName(lfi.Mode()))
+		return 0, fmt.Sprintf("a %s, not a regular file", typeName(lfi.Mode())), nil
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return 0, err.Error()
+		return failed(0, err)
 	}
 	if !os.SameFile(fi, lfi) {
-		return 0, "replaced while it was checked"
+		return 0, "replaced while it was checked", nil
 	}
 	h := sha256.New()
 	// At most one byte past the size: a longer file is a mismatch, found
 	// without reading it all.
 	n, err := copybuf.Copy(h, io.LimitReader(f, want.size+1))
 	if err != nil {
-		return n, err.Error()
+		return failed(n, err)
 	}
 	got := hex.EncodeToString(h.Sum(nil))
 	switch {
 	case n > want.size:
-		return n, fmt.Sprintf("over %d bytes", want.size)
+		return n, fmt.Sprintf("over %d bytes", want.size), nil
 	case n != want.size || got != want.sha256:
-		return n, fmt.Sprintf("%d bytes sha256 %s", n, got)
+		return n, fmt.Sprintf("%d bytes sha256 %s", n, got), nil
 	}
-	return n, ""
+	return n, "", nil
 }
 
 // typeName names a file type for a message ("symlink", "directory").
