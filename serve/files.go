@@ -12,9 +12,9 @@ import (
 	"path"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/offkit/offkit/internal/gencache"
 	"github.com/offkit/offkit/manifest"
 )
 
@@ -61,30 +61,19 @@ const treeRetry = 5 * time.Second
 // Content-Type comes from a fixed allow-list by extension (ContentType):
 // a kit cannot have a file served as HTML or script.
 func Tree(part string, src Generations) http.Handler {
-	t := &tree{part: part, prefix: "/" + part + "/", src: src, cache: map[string]*treeCacheEntry{}}
-	return t
+	return &tree{part: part, prefix: "/" + part + "/", src: src, indexes: gencache.New[*treeIndex](treeIndexes, treeRetry)}
 }
 
 type tree struct {
 	part, prefix string
 	src          Generations
-
-	mu    sync.Mutex
-	cache map[string]*treeCacheEntry
-	order []string // ids, oldest first
+	indexes      *gencache.Cache[*treeIndex]
 }
 
 type treeIndex struct {
 	files map[string]TreeEntry // by path inside the part
 	body  []byte               // the JSON index
 	etag  string
-}
-
-type treeCacheEntry struct {
-	done chan struct{} // closed when idx, err and at are set
-	idx  *treeIndex
-	err  error
-	at   time.Time
 }
 
 func (t *tree) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -160,36 +149,7 @@ func (t *tree) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // kept for treeRetry (so a broken generation is not re-read by every
 // request), then tried again.
 func (t *tree) index(gen *os.Root, id string) (*treeIndex, error) {
-	t.mu.Lock()
-	c, ok := t.cache[id]
-	if ok {
-		select {
-		case <-c.done:
-			if c.err != nil && time.Since(c.at) > treeRetry {
-				ok = false
-			}
-		default:
-		}
-	}
-	if !ok {
-		c = &treeCacheEntry{done: make(chan struct{})}
-		if _, had := t.cache[id]; !had {
-			t.order = append(t.order, id)
-		}
-		t.cache[id] = c
-		if len(t.order) > treeIndexes {
-			delete(t.cache, t.order[0])
-			t.order = t.order[1:]
-		}
-	}
-	t.mu.Unlock()
-	if !ok {
-		c.idx, c.err = t.build(gen)
-		c.at = time.Now()
-		close(c.done)
-	}
-	<-c.done
-	return c.idx, c.err
+	return t.indexes.Get(id, func() (*treeIndex, error) { return t.build(gen) })
 }
 
 func (t *tree) build(gen *os.Root) (*treeIndex, error) {

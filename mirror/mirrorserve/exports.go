@@ -12,7 +12,6 @@ import (
 	"path"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/offkit/offkit/internal/limit"
@@ -319,22 +318,6 @@ func displayName(cfg Part, id, fromIndex string) string {
 	return id
 }
 
-// generationCache keeps the built exports of the last few generations
-// (generations are immutable: one build each).
-type generationCache struct {
-	cfg   Config
-	mu    sync.Mutex
-	cache map[string]*cacheEntry
-	order []string
-}
-
-type cacheEntry struct {
-	done chan struct{}
-	g    *generation
-	err  error
-	at   time.Time
-}
-
 // cachedGenerations is how many generations' builds are kept.
 const cachedGenerations = 4
 
@@ -342,44 +325,17 @@ const cachedGenerations = 4
 // generation is read again.
 const retryBuild = 5 * time.Second
 
-// get returns the build of generation id, building it on first use from
-// the root open returns (then calling done).
-func (c *generationCache) get(id string, open func() (*os.Root, func(), error)) (*generation, error) {
-	c.mu.Lock()
-	e, ok := c.cache[id]
-	if ok {
-		select {
-		case <-e.done:
-			if e.err != nil && time.Since(e.at) > retryBuild {
-				ok = false
-			}
-		default:
+// generation returns the build of generation id, building it on first use
+// from the root open returns (then calling done).
+func (h *Handler) generation(id string, open func() (*os.Root, func(), error)) (*generation, error) {
+	return h.gens.Get(id, func() (*generation, error) {
+		gen, done, err := open()
+		if err != nil {
+			return nil, err
 		}
-	}
-	if !ok {
-		e = &cacheEntry{done: make(chan struct{})}
-		if _, had := c.cache[id]; !had {
-			c.order = append(c.order, id)
-		}
-		c.cache[id] = e
-		if len(c.order) > cachedGenerations {
-			delete(c.cache, c.order[0])
-			c.order = c.order[1:]
-		}
-	}
-	c.mu.Unlock()
-	if !ok {
-		var gen *os.Root
-		var done func()
-		if gen, done, e.err = open(); e.err == nil {
-			e.g, e.err = buildGeneration(gen, c.cfg)
-			done()
-		}
-		e.at = time.Now()
-		close(e.done)
-	}
-	<-e.done
-	return e.g, e.err
+		defer done()
+		return buildGeneration(gen, h.cfg)
+	})
 }
 
 // jwsContentType is the Content-Type of a signature file by its first

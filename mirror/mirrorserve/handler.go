@@ -51,6 +51,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/offkit/offkit/authority"
+	"github.com/offkit/offkit/internal/gencache"
 )
 
 // Tokens checks Bearer/DPoP tokens on protected mirror routes; *authority.Guard implements it.
@@ -106,7 +107,7 @@ func (h *Handler) current() (*current, error) {
 		if err != nil {
 			return nil, err
 		}
-		g, err := h.gens.get("dir:"+dir, func() (*os.Root, func(), error) {
+		g, err := h.generation("dir:"+dir, func() (*os.Root, func(), error) {
 			r, err := os.OpenRoot(dir)
 			if err != nil {
 				return nil, nil, err
@@ -122,7 +123,7 @@ func (h *Handler) current() (*current, error) {
 	if err != nil {
 		return nil, err
 	}
-	g, err := h.gens.get(id, func() (*os.Root, func(), error) { return gen, func() {}, nil })
+	g, err := h.generation(id, func() (*os.Root, func(), error) { return gen, func() {}, nil })
 	if err != nil {
 		gen.Close()
 		return nil, err
@@ -172,7 +173,7 @@ type Handler struct {
 	tokens Tokens
 	audit  *slog.Logger
 	now    func() time.Time
-	gens   *generationCache
+	gens   *gencache.Cache[*generation]
 	budget *budgets
 	basic  *basicChecker
 	// htpasswd files by part, then domain ("" for the part's own file).
@@ -198,7 +199,7 @@ func New(src Generations, o Options) (*Handler, error) {
 	}
 	h := &Handler{
 		src: src, cfg: o.Config, tokens: o.Tokens, audit: o.Audit, now: o.Now,
-		gens:   &generationCache{cfg: o.Config, cache: map[string]*cacheEntry{}},
+		gens:   gencache.New[*generation](cachedGenerations, retryBuild),
 		budget: newBudgets(o.Config.MaxClients, o.Now),
 		basic:  newBasicChecker(o.Now),
 		files:  map[string]map[string]*htpasswd{},
