@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/limit"
 )
 
 // MaxCacheLifetime caps the lifetime an issuer announces (max-age), so a
@@ -295,12 +295,10 @@ func (r *Refresher) get(ctx context.Context, u, etag string) (body []byte, tag s
 		transient := resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout
 		return nil, "", -1, false, &fetchError{err: fmt.Errorf("%s: HTTP %d", u, resp.StatusCode), transient: transient}
 	}
-	body, err = io.ReadAll(io.LimitReader(resp.Body, MaxDocumentSize+1))
-	if err != nil {
-		return nil, "", -1, false, &fetchError{err: fmt.Errorf("%s: %w", u, err), transient: true}
-	}
-	if len(body) > MaxDocumentSize {
-		return nil, "", -1, false, &fetchError{err: fmt.Errorf("%s: body over %d bytes: %w", u, MaxDocumentSize, errdef.ErrInvalid)}
+	if body, err = limit.ReadAll(resp.Body, u+": body", MaxDocumentSize); err != nil {
+		// Over the bound is the issuer's fault (not retried soon); a read
+		// that broke off is transient.
+		return nil, "", -1, false, &fetchError{err: err, transient: !errors.Is(err, errdef.ErrInvalid)}
 	}
 	return body, resp.Header.Get("ETag"), maxAge, false, nil
 }
