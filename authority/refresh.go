@@ -2,7 +2,6 @@ package authority
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -202,27 +201,14 @@ func (r *Refresher) fetch(ctx context.Context, cached *Metadata, now func() time
 	if notModified1 {
 		disc, discTag = cached.Discovery, cached.Meta.DiscoveryETag
 	}
-	var d struct {
-		Issuer  string `json:"issuer"`
-		JWKSURI string `json:"jwks_uri"`
+	jwksURI, err := checkDiscovery(disc, o.Issuer, "the configured issuer", o.AllowLoopbackHTTP)
+	if err != nil {
+		return Metadata{}, false, &fetchError{err: fmt.Errorf("discovery %s: %w", discURL, err)}
 	}
-	if err := json.Unmarshal(disc, &d); err != nil {
-		return Metadata{}, false, &fetchError{err: fmt.Errorf("discovery %s: not a JSON object: %w", discURL, errdef.ErrInvalid)}
-	}
-	if d.Issuer != o.Issuer {
-		return Metadata{}, false, &fetchError{err: fmt.Errorf("discovery %s: issuer %q is not the configured issuer %q: %w", discURL, d.Issuer, o.Issuer, errdef.ErrInvalid)}
-	}
-	ju, err := url.Parse(d.JWKSURI)
-	if err != nil || !ju.IsAbs() || ju.Host == "" || ju.User != nil {
-		return Metadata{}, false, &fetchError{err: fmt.Errorf("discovery %s: jwks_uri %q is not an absolute URL: %w", discURL, d.JWKSURI, errdef.ErrInvalid)}
-	}
-	if err := checkScheme(ju, o.AllowLoopbackHTTP); err != nil {
-		return Metadata{}, false, &fetchError{err: fmt.Errorf("discovery %s: jwks_uri: %w", discURL, err)}
-	}
-	if cached != nil && cached.Meta.JWKSURI == d.JWKSURI {
+	if cached != nil && cached.Meta.JWKSURI == jwksURI {
 		jwksETag = cached.Meta.JWKSETag
 	}
-	jwks, jwksTag, jwksAge, notModified2, err := r.get(ctx, d.JWKSURI, jwksETag)
+	jwks, jwksTag, jwksAge, notModified2, err := r.get(ctx, jwksURI, jwksETag)
 	if err != nil {
 		return Metadata{}, false, err
 	}
@@ -230,7 +216,7 @@ func (r *Refresher) fetch(ctx context.Context, cached *Metadata, now func() time
 		jwks, jwksTag = cached.JWKS, cached.Meta.JWKSETag
 	}
 	if _, err := ParseJWKS(jwks); err != nil {
-		return Metadata{}, false, &fetchError{err: fmt.Errorf("%s: %w", d.JWKSURI, err)}
+		return Metadata{}, false, &fetchError{err: fmt.Errorf("%s: %w", jwksURI, err)}
 	}
 	life := o.Lifetime()
 	if discAge >= 0 || jwksAge >= 0 {
@@ -246,7 +232,7 @@ func (r *Refresher) fetch(ctx context.Context, cached *Metadata, now func() time
 		JWKS:      jwks,
 		Meta: Meta{
 			Issuer:          o.Issuer,
-			JWKSURI:         d.JWKSURI,
+			JWKSURI:         jwksURI,
 			FetchedAt:       now().UTC(),
 			LifetimeSeconds: int64(life / time.Second),
 			DiscoveryETag:   discTag,

@@ -39,29 +39,16 @@ func NewSnapshot(issuer string, discovery, jwks []byte, fetchedAt time.Time, lif
 	if len(discovery) > MaxDocumentSize {
 		return Metadata{}, fmt.Errorf("discovery of %s: over %d bytes: %w", issuer, MaxDocumentSize, errdef.ErrInvalid)
 	}
-	var d struct {
-		Issuer  string `json:"issuer"`
-		JWKSURI string `json:"jwks_uri"`
-	}
-	if err := json.Unmarshal(discovery, &d); err != nil || !bytes.HasPrefix(bytes.TrimSpace(discovery), []byte("{")) {
-		return Metadata{}, fmt.Errorf("discovery of %s: not a JSON object: %w", issuer, errdef.ErrInvalid)
-	}
-	if d.Issuer != issuer {
-		return Metadata{}, fmt.Errorf("discovery: issuer %q is not the snapshot's issuer %q: %w", truncate(d.Issuer, 200), issuer, errdef.ErrInvalid)
-	}
-	ju, err := url.Parse(d.JWKSURI)
-	if err != nil || !ju.IsAbs() || ju.Host == "" || ju.User != nil {
-		return Metadata{}, fmt.Errorf("discovery of %s: jwks_uri %q is not an absolute URL: %w", issuer, truncate(d.JWKSURI, 200), errdef.ErrInvalid)
-	}
-	if err := checkScheme(ju, true); err != nil {
-		return Metadata{}, fmt.Errorf("discovery of %s: jwks_uri: %w", issuer, err)
+	jwksURI, err := checkDiscovery(discovery, issuer, "the snapshot's issuer", true)
+	if err != nil {
+		return Metadata{}, fmt.Errorf("discovery of %s: %w", issuer, err)
 	}
 	if _, err := ParseJWKS(jwks); err != nil {
 		return Metadata{}, fmt.Errorf("JWKS of %s: %w", issuer, err)
 	}
 	return Metadata{Discovery: discovery, JWKS: jwks, Meta: Meta{
 		Issuer:          issuer,
-		JWKSURI:         d.JWKSURI,
+		JWKSURI:         jwksURI,
 		FetchedAt:       fetchedAt.UTC().Truncate(time.Second),
 		LifetimeSeconds: int64(lifetime / time.Second),
 	}}, nil
@@ -110,4 +97,30 @@ func ImportSnapshot(root string, md Metadata) (Import, error) {
 	}
 	imp.Imported = true
 	return imp, nil
+}
+
+// checkDiscovery checks a discovery document as both a refresh and a
+// snapshot do: a JSON object whose issuer equals issuer byte for byte
+// (role names it in the error) and whose jwks_uri is an absolute URL that
+// checkScheme accepts. It returns the jwks_uri. Errors wrap
+// errdef.ErrInvalid and quote the issuer's values truncated.
+func checkDiscovery(b []byte, issuer, role string, allowLoopbackHTTP bool) (string, error) {
+	var d struct {
+		Issuer  string `json:"issuer"`
+		JWKSURI string `json:"jwks_uri"`
+	}
+	if err := json.Unmarshal(b, &d); err != nil || !bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) {
+		return "", fmt.Errorf("not a JSON object: %w", errdef.ErrInvalid)
+	}
+	if d.Issuer != issuer {
+		return "", fmt.Errorf("issuer %q is not %s %q: %w", truncate(d.Issuer, 200), role, issuer, errdef.ErrInvalid)
+	}
+	ju, err := url.Parse(d.JWKSURI)
+	if err != nil || !ju.IsAbs() || ju.Host == "" || ju.User != nil {
+		return "", fmt.Errorf("jwks_uri %q is not an absolute URL: %w", truncate(d.JWKSURI, 200), errdef.ErrInvalid)
+	}
+	if err := checkScheme(ju, allowLoopbackHTTP); err != nil {
+		return "", fmt.Errorf("jwks_uri: %w", err)
+	}
+	return d.JWKSURI, nil
 }
