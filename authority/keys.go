@@ -66,7 +66,7 @@ func ParseJWKS(b []byte) (KeySet, error) {
 			return ks, fmt.Errorf("jwks: key %d: not a JSON object: %w", i, errdef.ErrInvalid)
 		}
 		if probe.D != nil || probe.K != nil || probe.Kty == "oct" {
-			return ks, fmt.Errorf("jwks: key %d (kid %q): a private or symmetric key is published: %w", i, probe.Kid, errdef.ErrInvalid)
+			return ks, fmt.Errorf("jwks: key %d (kid %q): a private or symmetric key is published: %w", i, truncate(probe.Kid, 64), errdef.ErrInvalid)
 		}
 		var k jose.JSONWebKey
 		if err := k.UnmarshalJSON(r); err != nil {
@@ -74,7 +74,7 @@ func ParseJWKS(b []byte) (KeySet, error) {
 			continue
 		}
 		if !k.IsPublic() || !k.Valid() {
-			return ks, fmt.Errorf("jwks: key %d (kid %q): not a valid public key: %w", i, probe.Kid, errdef.ErrInvalid)
+			return ks, fmt.Errorf("jwks: key %d (kid %q): not a valid public key: %w", i, truncate(probe.Kid, 64), errdef.ErrInvalid)
 		}
 		if (k.Use != "" && k.Use != "sig") || keyAlgs(k.Key) == nil {
 			ks.Skipped++
