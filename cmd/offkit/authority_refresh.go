@@ -107,19 +107,11 @@ is no usable cache.`,
 			if cmd.Flags().Changed("allow-loopback-http") {
 				o.AllowLoopbackHTTP = loopbackHTTP
 			}
-			if tolerance != "" {
-				d, err := authority.ParseDuration(tolerance)
-				if err != nil || d <= 0 {
-					return usageError("--offline-cache-tolerance %q: not a positive hh:mm:ss or Go duration", tolerance)
-				}
-				o.Resilience.OfflineCacheTolerance = authority.Duration(d)
+			if err := positiveDurationFlag("offline-cache-tolerance", tolerance, &o.Resilience.OfflineCacheTolerance); err != nil {
+				return err
 			}
-			if lifetime != "" {
-				d, err := authority.ParseDuration(lifetime)
-				if err != nil || d <= 0 {
-					return usageError("--cache-lifetime %q: not a positive hh:mm:ss or Go duration", lifetime)
-				}
-				o.CacheLifetime = authority.Duration(d)
+			if err := positiveDurationFlag("cache-lifetime", lifetime, &o.CacheLifetime); err != nil {
+				return err
 			}
 			if delays != "" {
 				o.Resilience.RetryDelays = nil
@@ -194,6 +186,20 @@ is no usable cache.`,
 	f.StringVar(&lifetime, "cache-lifetime", "", "cache lifetime when the issuer sends no max-age, hh:mm:ss (default 00:10:00)")
 	f.DurationVar(&timeout, "timeout", defaultHTTPTimeout, "limit of each request (connect, TLS, headers and body)")
 	return cmd
+}
+
+// positiveDurationFlag sets *d from the value s of --name when s is set: a
+// positive hh:mm:ss or Go duration, a usage error otherwise.
+func positiveDurationFlag(name, s string, d *authority.Duration) error {
+	if s == "" {
+		return nil
+	}
+	v, err := authority.ParseDuration(s)
+	if err != nil || v <= 0 {
+		return usageError("--%s %q: not a positive hh:mm:ss or Go duration", name, s)
+	}
+	*d = authority.Duration(v)
+	return nil
 }
 
 // readAuthorityConfig reads the runbook's keys from a YAML or JSON file:
