@@ -73,15 +73,12 @@ func checkSharedDebug(m *manifest.Manifest, e manifest.Entry, c claim) (bool, er
 // metadata.
 func carryEntry(from, tree, kit string, e manifest.Entry) error {
 	dst := filepath.Join(tree, filepath.FromSlash(genPath(kit, e.Path)))
-	src := filepath.Join(from, filepath.FromSlash(genPath(kit, e.Path)))
 	if e.Path == debugstore.ManifestPath {
 		if _, err := os.Lstat(dst); err == nil {
 			return nil // copied with .offkit/kits/NAME
 		}
-		if _, err := os.Lstat(src); errors.Is(err, fs.ErrNotExist) {
-			src = filepath.Join(from, filepath.FromSlash(e.Path))
-		}
 	}
+	src := entryFile(from, kit, e.Path)
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return fmt.Errorf("carrying %s of kit %s into the new generation: %w", e.Path, kit, err)
 	}
