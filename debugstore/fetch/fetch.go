@@ -79,7 +79,8 @@ func path(id string, k debugstore.Kind) string {
 	return debugstore.DebugPath(id)
 }
 
-// hashWriter tees what is written into a window and counts it.
+// checked tees what is written into a window, for the build id check
+// once the file is written.
 type checked struct {
 	win *debugstore.Window
 	w   io.Writer
