@@ -234,10 +234,9 @@ func trustHead(h *kitfile.Head, id string, o Options) (*manifest.Manifest, manif
 func copyEntry(ctx context.Context, r io.Reader, id string, o Options, e manifest.Entry, w io.Writer) (*Result, error) {
 	win := debugstore.NewWindow(e.Size)
 	v := verifyread.New(r, e.Path, e.Size, "sha256:"+e.SHA256)
+	// io.Copy ends without error only at v's io.EOF, which v returns only
+	// for exactly the declared bytes.
 	if _, err := io.Copy(checked{win: win, w: w}, ctxReader{ctx, v}); err != nil {
-		return nil, streamError(err)
-	}
-	if err := v.Verify(); err != nil {
 		return nil, streamError(err)
 	}
 	if _, err := debugstore.CheckStoredName(e.Path, win, e.Size); err != nil {
