@@ -148,36 +148,22 @@ Exit codes: 1 no file for ID, 2 bytes that do not match, 5 bad signature,
 	return c
 }
 
-// writeAtomic writes path through fill: a temporary file in path's folder,
-// renamed over path only when fill returns nil (and removed otherwise).
+// writeAtomic writes path through fill (atomicfile.Write): a temporary
+// file in path's folder, renamed over path only when fill returns nil (and
+// removed otherwise). fill's error is returned as it is; others name -o.
 func writeAtomic(path string, fill func(w io.Writer) error) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		if os.IsNotExist(err) {
-			return fmt.Errorf("-o %s: folder %s: %w", path, dir, errdef.ErrNotFound)
-		}
-		return fmt.Errorf("-o %s: %w", path, err)
+	var fillErr error
+	err := atomicfile.Write(path, 0o644, func(w io.Writer) error {
+		fillErr = fill(w)
+		return fillErr
+	})
+	switch {
+	case fillErr != nil:
+		return fillErr
+	case err == nil:
+		return nil
+	case os.IsNotExist(err):
+		return fmt.Errorf("-o %s: folder %s: %w", path, filepath.Dir(path), errdef.ErrNotFound)
 	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := fill(f); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return fmt.Errorf("-o %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("-o %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("-o %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("-o %s: %w", path, err)
-	}
-	return atomicfile.SyncDir(dir)
+	return fmt.Errorf("-o %s: %w", path, err)
 }
