@@ -20,10 +20,12 @@ type Head struct {
 	Size int64
 }
 
-// headLimit bounds the decompressed bytes ReadHead reads: the manifest,
-// the signature and SHA256SUMS (which has a line per entry of the manifest
-// and is so smaller than the manifest's limit), with their tar headers.
-const headLimit = 2*manifest.MaxManifestSize + sign.MaxSignatureSize + 3*(MaxHeaderBytes+512)
+// HeadLimit bounds the decompressed bytes of a kit's head, which ReadHead
+// reads: the manifest, the signature and SHA256SUMS (which has a line per
+// entry of the manifest and is so smaller than the manifest's limit), with
+// their tar headers. A Reader that will read a head first is made with it,
+// and raised with SetLimit once the head is trusted.
+const HeadLimit = 2*manifest.MaxManifestSize + sign.MaxSignatureSize + 3*(MaxHeaderBytes+512)
 
 // ReadHead reads the head of the kit at path, decoding only the first
 // frames.
@@ -43,7 +45,7 @@ func ReadHead(path string) (*Head, error) {
 // ReadHeadFrom reads the head of the kit whose compressed bytes r returns,
 // with the checks of Reader, and nothing past it.
 func ReadHeadFrom(raw io.Reader) (*Head, error) {
-	r, err := NewReader(raw, nil, 1, headLimit)
+	r, err := NewReader(raw, nil, 1, HeadLimit)
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +57,7 @@ func ReadHeadFrom(raw io.Reader) (*Head, error) {
 // (a seekable.RandomReader's, read from the start), with the checks of
 // Reader, and nothing past it.
 func ReadHeadDecoded(tarStream io.Reader) (*Head, error) {
-	return readHead(newTarReader(tarStream, headLimit))
+	return readHead(newTarReader(tarStream, HeadLimit))
 }
 
 func readHead(r *Reader) (*Head, error) {
@@ -111,12 +113,6 @@ func headErr(err error) error {
 	}
 	return err
 }
-
-// HeadLimit bounds the decompressed bytes of a kit's head (the manifest,
-// its signature and SHA256SUMS with their tar headers): a Reader that will
-// read a head first is made with it, and raised with SetLimit once the
-// head is trusted.
-const HeadLimit = headLimit
 
 // ReadHead reads the head of a kit from a Reader made with HeadLimit,
 // which then goes on with the content entries.
