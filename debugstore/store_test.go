@@ -2,20 +2,17 @@ package debugstore_test
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/offkit/offkit/debugstore"
+	"github.com/offkit/offkit/internal/debugtest"
 	"github.com/offkit/offkit/internal/errdef"
 	"github.com/offkit/offkit/internal/kittest"
-	"github.com/offkit/offkit/sign"
 	"github.com/offkit/offkit/site"
 )
 
@@ -49,27 +46,9 @@ type debugSite struct {
 	prog *kittest.DebugProgram
 }
 
-var testKey struct {
-	once sync.Once
-	key  *kittest.Key
-}
-
 func newDebugSite(t *testing.T) *debugSite {
 	t.Helper()
-	prog := kittest.GCCProgram(t, t.TempDir(), "")
-	testKey.once.Do(func() { testKey.key = kittest.NewKey(t) })
-	key := testKey.key
-	res := kittest.DebugKit(t, key, "symbols", "1.0.0", prog)
-	root := filepath.Join(t.TempDir(), "site")
-	s, err := site.Open(root, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	o := site.InstallOptions{Keys: []*sign.PublicKey{key.Public}, Now: kittest.Created.Add(time.Hour)}
-	if _, err := s.Install(context.Background(), res.Path, o); err != nil {
-		t.Fatal(err)
-	}
+	root, prog := debugtest.Site(t)
 	return &debugSite{root: root, prog: prog}
 }
 

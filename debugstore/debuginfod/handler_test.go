@@ -2,7 +2,6 @@ package debuginfod_test
 
 import (
 	"bytes"
-	"context"
 	"debug/elf"
 	"fmt"
 	"io"
@@ -12,14 +11,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/offkit/offkit/debugstore/debuginfod"
+	"github.com/offkit/offkit/internal/debugtest"
 	"github.com/offkit/offkit/internal/kittest"
 	"github.com/offkit/offkit/serve"
-	"github.com/offkit/offkit/sign"
 	"github.com/offkit/offkit/site"
 )
 
@@ -245,26 +242,9 @@ type debugSite struct {
 	prog *kittest.DebugProgram
 }
 
-var testKey struct {
-	once sync.Once
-	key  *kittest.Key
-}
-
 func newDebugSite(t *testing.T) *debugSite {
 	t.Helper()
-	prog := kittest.GCCProgram(t, t.TempDir(), "")
-	testKey.once.Do(func() { testKey.key = kittest.NewKey(t) })
-	res := kittest.DebugKit(t, testKey.key, "symbols", "1.0.0", prog)
-	root := filepath.Join(t.TempDir(), "site")
-	s, err := site.Open(root, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	o := site.InstallOptions{Keys: []*sign.PublicKey{testKey.key.Public}, Now: kittest.Created.Add(time.Hour)}
-	if _, err := s.Install(context.Background(), res.Path, o); err != nil {
-		t.Fatal(err)
-	}
+	root, prog := debugtest.Site(t)
 	return &debugSite{root: root, prog: prog}
 }
 
