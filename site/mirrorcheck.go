@@ -119,12 +119,7 @@ func (v *View) CheckMirror(ctx context.Context, keys *mirror.KeySet) (*MirrorChe
 		return nil, err
 	}
 	defer gen.Close()
-	sp := path.Join(metaDir, stateFile)
-	b, err := limit.ReadFileIn(gen, sp, MaxStateSize)
-	if err != nil {
-		return nil, err
-	}
-	st, err := decodeState(sp, b)
+	st, err := genState(gen)
 	if err != nil {
 		return nil, err
 	}

@@ -16,7 +16,6 @@ import (
 	"github.com/offkit/offkit/debugstore"
 	"github.com/offkit/offkit/internal/copybuf"
 	"github.com/offkit/offkit/internal/errdef"
-	"github.com/offkit/offkit/internal/limit"
 	"github.com/offkit/offkit/manifest"
 )
 
@@ -132,12 +131,7 @@ func (v *View) Check(ctx context.Context) (*SiteCheck, error) {
 		return nil, err
 	}
 	defer gen.Close()
-	sp := path.Join(metaDir, stateFile)
-	b, err := limit.ReadFileIn(gen, sp, MaxStateSize)
-	if err != nil {
-		return nil, err
-	}
-	st, err := decodeState(sp, b)
+	st, err := genState(gen)
 	if err != nil {
 		return nil, err
 	}

@@ -46,21 +46,28 @@ func (v *View) OpenGeneration() (gen *os.Root, id string, err error) {
 	}
 }
 
+// genState reads and decodes the state of the generation open at gen
+// (from OpenGeneration), within MaxStateSize.
+func genState(gen *os.Root) (*State, error) {
+	sp := path.Join(metaDir, stateFile)
+	b, err := limit.ReadFileIn(gen, sp, MaxStateSize)
+	if err != nil {
+		return nil, err
+	}
+	return decodeState(sp, b)
+}
+
 // KitManifests returns the manifests of the kits active in the generation
 // open at gen (from OpenGeneration), in the order of its state. Each
 // manifest is read within manifest.MaxManifestSize and must have the digest
 // the generation's state records for its kit, so the result is every kit of
 // that generation or an error, never a part.
 func (v *View) KitManifests(gen *os.Root) ([]*manifest.Manifest, error) {
+	st, err := genState(gen)
+	if err != nil {
+		return nil, err
+	}
 	sp := path.Join(metaDir, stateFile)
-	b, err := limit.ReadFileIn(gen, sp, MaxStateSize)
-	if err != nil {
-		return nil, err
-	}
-	st, err := decodeState(sp, b)
-	if err != nil {
-		return nil, err
-	}
 	out := make([]*manifest.Manifest, 0, len(st.Kits))
 	for _, k := range st.Kits {
 		if !fs.ValidPath(k.Name) || k.Name == "." || strings.Contains(k.Name, "/") {
