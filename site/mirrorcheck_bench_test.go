@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/offkit/offkit/internal/kittest"
-	"github.com/offkit/offkit/sign"
 	"github.com/offkit/offkit/site"
 )
 
@@ -21,13 +20,7 @@ func BenchmarkCheckMirror(b *testing.B) {
 	mk := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{5}, 32))
 	k, keyFile := kittest.SignedMirrorKitSized(b, key, mk, "feeds", "1.0.0", []string{"20251121T000000Z"}, nil, 64<<20)
 	root := filepath.Join(b.TempDir(), "site")
-	s, err := site.Open(root, true)
-	if err != nil {
-		b.Fatal(err)
-	}
-	_, err = s.Install(context.Background(), k, site.InstallOptions{Keys: []*sign.PublicKey{key.Public}, Now: kittest.Created})
-	s.Close()
-	if err != nil {
+	if _, err := install(b, root, k, key, nil); err != nil {
 		b.Fatal(err)
 	}
 	keys := mirrorKeys(b, keyFile)

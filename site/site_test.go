@@ -24,7 +24,7 @@ import (
 	"github.com/offkit/offkit/site"
 )
 
-func install(t *testing.T, root, kitPath string, key *kittest.Key, mod func(*site.InstallOptions)) (*site.InstallResult, error) {
+func install(t testing.TB, root, kitPath string, key *kittest.Key, mod func(*site.InstallOptions)) (*site.InstallResult, error) {
 	t.Helper()
 	s, err := site.Open(root, true)
 	if err != nil {

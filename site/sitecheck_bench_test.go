@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/offkit/offkit/internal/kittest"
-	"github.com/offkit/offkit/sign"
 	"github.com/offkit/offkit/site"
 )
 
@@ -17,13 +16,7 @@ func BenchmarkCheckSite(b *testing.B) {
 	key := kittest.NewKey(b)
 	k := kittest.Build(b, key, "big", "1.0.0", 64<<20, b.TempDir()).Path
 	root := filepath.Join(b.TempDir(), "site")
-	s, err := site.Open(root, true)
-	if err != nil {
-		b.Fatal(err)
-	}
-	_, err = s.Install(context.Background(), k, site.InstallOptions{Keys: []*sign.PublicKey{key.Public}, Now: kittest.Created})
-	s.Close()
-	if err != nil {
+	if _, err := install(b, root, k, key, nil); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
