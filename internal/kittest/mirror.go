@@ -1,12 +1,9 @@
 package kittest
 
 import (
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -16,7 +13,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/go-jose/go-jose/v4"
+	"github.com/offkit/offkit/internal/mirrortest"
 )
 
 // MirrorExport describes one feed-mirror export for MirrorGeneration.
@@ -146,27 +143,15 @@ func MirrorGeneration(dir string, key ed25519.PrivateKey, exports ...MirrorExpor
 	return files, os.WriteFile(filepath.Join(dir, ".offkit", "mirror", "exports.json"), ej, 0o444)
 }
 
-// signBlob is a detached JWS over b with key (EdDSA), or a cosign blob
-// signature with cosignKey when it is set.
+// signBlob is a detached JWS over b with key (EdDSA, payload
+// base64url-encoded), or a cosign blob signature with cosignKey when it is
+// set.
 func signBlob(b []byte, key ed25519.PrivateKey, cosignKey *ecdsa.PrivateKey) ([]byte, error) {
+	s := mirrortest.Signer{Kind: mirrortest.JWSEncoded, Key: key, KeyID: "mirror-fixture"}
 	if cosignKey != nil {
-		sum := sha256.Sum256(b)
-		sig, err := cosignKey.Sign(rand.Reader, sum[:], crypto.SHA256)
-		if err != nil {
-			return nil, err
-		}
-		return []byte(base64.StdEncoding.EncodeToString(sig)), nil
+		s = mirrortest.Signer{Kind: mirrortest.Cosign, Key: cosignKey}
 	}
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.EdDSA, Key: key}, (&jose.SignerOptions{}).WithHeader("kid", "mirror-fixture"))
-	if err != nil {
-		return nil, err
-	}
-	obj, err := s.Sign(b)
-	if err != nil {
-		return nil, err
-	}
-	c, err := obj.DetachedCompactSerialize()
-	return []byte(c), err
+	return s.Sign("", b)
 }
 
 // MirrorSite makes root a site that `offkit serve` serves the exports
