@@ -280,14 +280,10 @@ func (fr *FrameReader) take(free chan []byte, n, size int) []byte {
 	return make([]byte, 0, max(n, size))
 }
 
-// put gives b back to free, unless free is full.
+// put gives b back to free (keep), unless it is empty.
 func (fr *FrameReader) put(free chan []byte, b []byte) {
-	if cap(b) == 0 {
-		return
-	}
-	select {
-	case free <- b[:0]:
-	default:
+	if cap(b) > 0 {
+		keep(free, b)
 	}
 }
 
