@@ -15,8 +15,8 @@ import (
 // fixed limit below the live heap makes the collector run without pause
 // (about 500 times in a 53k-entry build with 64 MiB), so the limit follows
 // the live heap: after every collection it is the live heap plus the
-// runtime's other memory plus memoryHeadroom, and never under memoryFloor. GOMEMLIMIT, when set, is used
-// as it is.
+// runtime's other memory plus memoryHeadroom, and never under memoryFloor.
+// GOMEMLIMIT, when set, is used as it is.
 const (
 	memoryFloor    = 64 << 20
 	memoryHeadroom = 16 << 20
