@@ -88,7 +88,7 @@ func (e *early) roots(m *manifest.Manifest) {
 
 // verified is called for each images/ entry once its bytes verified.
 func (e *early) verified(en manifest.Entry) {
-	hexd, ok := strings.CutPrefix(en.Path, "images/blobs/sha256/")
+	hexd, ok := strings.CutPrefix(en.Path, manifest.ImageBlobDir)
 	if !ok {
 		return
 	}
