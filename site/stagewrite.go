@@ -32,9 +32,9 @@ type batch struct {
 
 // seg is one entry's bytes in a batch, b[start:end].
 type seg struct {
-	e                  manifest.Entry
-	start, end         int
-	first, last, abort bool
+	e           manifest.Entry
+	start, end  int
+	last, abort bool
 }
 
 // stageWriter writes entries into staging on a goroutine of its own, so
@@ -123,7 +123,7 @@ func (w *stageWriter) Entry(e manifest.Entry, r io.Reader) error {
 			b.b = b.b[:start]
 			return err
 		}
-		b.segs = append(b.segs, seg{e: e, start: start, end: len(b.b), first: true, last: true})
+		b.segs = append(b.segs, seg{e: e, start: start, end: len(b.b), last: true})
 		if len(b.b) == cap(b.b) {
 			w.flush()
 		}
@@ -131,7 +131,7 @@ func (w *stageWriter) Entry(e manifest.Entry, r io.Reader) error {
 	}
 	// A larger entry: pieces of their own.
 	left := e.Size
-	for first := true; ; first = false {
+	for {
 		b := w.take()
 		n := min(left, int64(cap(b.b)))
 		b.b = b.b[:n]
@@ -142,11 +142,11 @@ func (w *stageWriter) Entry(e manifest.Entry, r io.Reader) error {
 		left -= n
 		if err != nil {
 			b.b = b.b[:0]
-			b.segs = append(b.segs, seg{e: e, first: first, last: true, abort: true})
+			b.segs = append(b.segs, seg{e: e, last: true, abort: true})
 			w.batches <- b
 			return err
 		}
-		b.segs = append(b.segs, seg{e: e, end: int(n), first: first, last: left == 0})
+		b.segs = append(b.segs, seg{e: e, end: int(n), last: left == 0})
 		w.batches <- b
 		if left == 0 {
 			return nil
