@@ -97,7 +97,7 @@ func (m *Manifest) checkSchema() error {
 func (m *Manifest) checkEntries() error {
 	for i := range m.Entries {
 		e := &m.Entries[i]
-		if !isHex64(e.SHA256) {
+		if !isLowerHex64(e.SHA256) {
 			return invalid(fmt.Sprintf("manifest field /entries/%d/sha256", i), "%q is not 64 lowercase hex digits", e.SHA256)
 		}
 		switch e.Role {
@@ -110,19 +110,6 @@ func (m *Manifest) checkEntries() error {
 		}
 	}
 	return nil
-}
-
-// isHex64 reports whether s is 64 lowercase hex digits.
-func isHex64(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // Validate checks the rules that a schema cannot express: safe, sorted,
