@@ -62,13 +62,20 @@ func Parse(b []byte) (*Manifest, error) {
 // which names the field at fault, or else the message given. Only a
 // refused manifest is so validated whole.
 func schemaOr(b []byte, format string, args ...any) error {
-	if err := schemas.Validate(schemas.Manifest, b); err != nil {
-		var fe *schemas.FieldError
-		if errors.As(err, &fe) {
-			return invalid("manifest field "+fe.Field, "%s", fe.Message)
-		}
+	if ferr := fieldError(schemas.Validate(schemas.Manifest, b)); ferr != nil {
+		return ferr
 	}
 	return invalid("offkit/manifest.json", format, args...)
+}
+
+// fieldError is the manifest's error for a schema error that names the
+// field at fault (schemas.FieldError), nil for any other.
+func fieldError(err error) error {
+	var fe *schemas.FieldError
+	if errors.As(err, &fe) {
+		return invalid("manifest field "+fe.Field, "%s", fe.Message)
+	}
+	return nil
 }
 
 // checkSchema validates m without its entries against the manifest schema.
@@ -80,9 +87,8 @@ func (m *Manifest) checkSchema() error {
 		return invalid("offkit/manifest.json", "%v", err)
 	}
 	if err := schemas.Validate(schemas.Manifest, j); err != nil {
-		var fe *schemas.FieldError
-		if errors.As(err, &fe) {
-			return invalid("manifest field "+fe.Field, "%s", fe.Message)
+		if ferr := fieldError(err); ferr != nil {
+			return ferr
 		}
 		return err
 	}
