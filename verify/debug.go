@@ -8,6 +8,7 @@ import (
 
 	"github.com/offkit/offkit/debugstore"
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/kitfile"
 	"github.com/offkit/offkit/manifest"
 )
 
@@ -81,7 +82,7 @@ func (d *debugCheck) finish() error {
 	case d.dmListed:
 		return nil
 	case len(d.m.Debug) > 0:
-		return fmt.Errorf("%s: the manifest's debug[] lists %d files, but the kit carries no %s: %w", "offkit/manifest.json", len(d.m.Debug), debugstore.ManifestPath, errdef.ErrInvalid)
+		return fmt.Errorf("%s: the manifest's debug[] lists %d files, but the kit carries no %s: %w", kitfile.ManifestPath, len(d.m.Debug), debugstore.ManifestPath, errdef.ErrInvalid)
 	}
 	return nil
 }
