@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"sort"
@@ -111,9 +112,32 @@ func (c *MirrorCheck) problem(p, kind string, err error) {
 //
 // A generation without exports is errdef.ErrNotFound, as is a site with
 // nothing installed; no keys while there are signed files is
-// errdef.ErrSignature. Otherwise the result lists each export and every
-// problem; its Err says whether all passed.
+// errdef.ErrSignature. A file, signature file, link or folder that cannot
+// be read (permission denied, I/O error: exit 12, see errdef.ExitCode) is
+// an error naming it: the check cannot say whether its bytes match.
+// Otherwise the result lists each export and every problem; its Err says
+// whether all passed.
 func (v *View) CheckMirror(ctx context.Context, keys *mirror.KeySet) (*MirrorCheck, error) {
+	return v.checkMirror(ctx, keys, func(gen *os.Root) genFiles { return gen })
+}
+
+// genFiles is what CheckMirror reads the files, links and folders of a
+// generation through: the generation's *os.Root (tests wrap it to make a
+// read fail).
+type genFiles interface {
+	Lstat(name string) (fs.FileInfo, error)
+	Open(name string) (*os.File, error)
+	Readlink(name string) (string, error)
+}
+
+// unreadable reports whether err says a file could not be read
+// (permission denied, I/O error: exit 12), rather than that it is missing
+// or not what was recorded.
+func unreadable(err error) bool { return errdef.ExitCode(err) == errdef.ExitIO }
+
+// checkMirror is CheckMirror, reading the generation's files through
+// files(gen).
+func (v *View) checkMirror(ctx context.Context, keys *mirror.KeySet, files func(*os.Root) genFiles) (*MirrorCheck, error) {
 	gen, _, err := v.OpenGeneration()
 	if err != nil {
 		return nil, err
@@ -171,7 +195,10 @@ func (v *View) CheckMirror(ctx context.Context, keys *mirror.KeySet) (*MirrorChe
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
-			n, sig, err := checkMirrorFile(gen, f, keys)
+			n, sig, err := checkMirrorFile(files(gen), f, keys)
+			if unreadable(err) {
+				return nil, fmt.Errorf("generation %d: %w", c.Generation, err)
+			}
 			ec.Files++
 			ec.Bytes += n
 			if sig {
@@ -196,29 +223,42 @@ func (v *View) CheckMirror(ctx context.Context, keys *mirror.KeySet) (*MirrorChe
 			c.problem(e.Dir(), "mismatch", fmt.Errorf("%s: export %s %s of kit %s is not in %s", e.Dir(), e.Kind, e.ExportID, e.Kit, mirror.SiteExportsPath))
 		}
 	}
-	c.checkMirrorTree(gen, x)
+	if err := c.checkMirrorTree(files(gen), x); err != nil {
+		return nil, fmt.Errorf("generation %d: %w", c.Generation, err)
+	}
 	return c, nil
 }
 
 // checkMirrorTree records a problem for each kind folder of the generation
 // open at gen whose `latest` is not a link to the exportId x names, and
-// for each name in it that is neither `latest` nor an export x lists.
-func (c *MirrorCheck) checkMirrorTree(gen *os.Root, x *mirror.SiteExports) {
+// for each name in it that is neither `latest` nor an export x lists. A
+// link or folder it cannot read is its error.
+func (c *MirrorCheck) checkMirrorTree(gen genFiles, x *mirror.SiteExports) error {
 	for _, kind := range []string{manifest.MirrorConcelier, manifest.MirrorExcititor} {
 		dir := "mirror/" + kind
 		l := dir + "/" + mirror.SiteLatest
 		want := x.Latest[kind]
-		if target, err := gen.Readlink(l); want != "" && (err != nil || target != want) {
+		target, err := gen.Readlink(l)
+		if unreadable(err) {
+			return fmt.Errorf("%s: %w", l, err)
+		}
+		if want != "" && (err != nil || target != want) {
 			c.problem(l, "mismatch", fmt.Errorf("%s: links to %q (%v), %s says %q", l, target, err, mirror.SiteExportsPath, want))
 		} else if want == "" && err == nil {
 			c.problem(l, "mismatch", fmt.Errorf("%s: links to %q, %s lists no %s export", l, target, mirror.SiteExportsPath, kind))
 		}
 		f, err := gen.Open(dir)
+		if unreadable(err) {
+			return fmt.Errorf("%s: %w", dir, err)
+		}
 		if err != nil {
 			continue // no export of this kind: nothing more to find
 		}
 		names, err := f.Readdirnames(-1)
 		f.Close()
+		if unreadable(err) {
+			return fmt.Errorf("%s: %w", dir, err)
+		}
 		if err != nil {
 			c.problem(dir, "mismatch", fmt.Errorf("%s: %w", dir, err))
 			continue
@@ -230,6 +270,7 @@ func (c *MirrorCheck) checkMirrorTree(gen *os.Root, x *mirror.SiteExports) {
 			}
 		}
 	}
+	return nil
 }
 
 // compareWithKit records a problem for every way export e of exports.json
@@ -269,11 +310,12 @@ func (c *MirrorCheck) compareWithKit(e *mirror.SiteExport, m *manifest.Manifest,
 // must verify over its bytes with one of keys. It returns the bytes read
 // and whether a signature was checked; an error wraps
 // errdef.ErrDigestMismatch (missing, not a regular file, other bytes) or
-// errdef.ErrSignature.
-func checkMirrorFile(gen *os.Root, f mirror.SiteFile, keys *mirror.KeySet) (int64, bool, error) {
+// errdef.ErrSignature, except that an error reading f or its signature
+// file that is unreadable (exit 12) is returned as it is.
+func checkMirrorFile(gen genFiles, f mirror.SiteFile, keys *mirror.KeySet) (int64, bool, error) {
 	fi, err := gen.Lstat(f.Path)
 	if err != nil {
-		return 0, false, fmt.Errorf("%s: %w: %w", f.Path, err, errdef.ErrDigestMismatch)
+		return 0, false, notMatching(f.Path, err)
 	}
 	if !fi.Mode().IsRegular() {
 		return 0, false, fmt.Errorf("%s: a %s, not a regular file: %w", f.Path, fi.Mode().Type(), errdef.ErrDigestMismatch)
@@ -281,7 +323,15 @@ func checkMirrorFile(gen *os.Root, f mirror.SiteFile, keys *mirror.KeySet) (int6
 	var ver *mirror.Verifier
 	var verr error
 	if s := f.Signature; s != nil {
-		b, err := limit.ReadFileIn(gen, s.Path, mirror.MaxSignatureFile)
+		var b []byte
+		sf, err := gen.Open(s.Path)
+		if err == nil {
+			b, err = limit.ReadAll(sf, s.Path, mirror.MaxSignatureFile)
+			sf.Close()
+		}
+		if unreadable(err) {
+			return 0, false, fmt.Errorf("%s: signature: %w", f.Path, err)
+		}
 		if err == nil {
 			var sig *mirror.Signature
 			if sig, err = mirror.ParseSignature(s.Path, b); err == nil {
@@ -298,7 +348,7 @@ func checkMirrorFile(gen *os.Root, f mirror.SiteFile, keys *mirror.KeySet) (int6
 	}
 	r, err := gen.Open(f.Path)
 	if err != nil {
-		return 0, verr != nil, fmt.Errorf("%s: %w: %w", f.Path, err, errdef.ErrDigestMismatch)
+		return 0, verr != nil, notMatching(f.Path, err)
 	}
 	defer r.Close()
 	mismatch := func(n int64, got string) error {
@@ -353,6 +403,16 @@ func checkMirrorFile(gen *os.Root, f mirror.SiteFile, keys *mirror.KeySet) (int6
 		return n, true, mismatch(n, got)
 	}
 	return n, true, fmt.Errorf("%s: signature %s: %w", f.Path, f.Signature.Path, asSignature(verr))
+}
+
+// notMatching is err, from looking up or opening the file p, as a
+// mismatch (the file is missing or not a file), or as it is when it says
+// p is unreadable (exit 12).
+func notMatching(p string, err error) error {
+	if unreadable(err) {
+		return fmt.Errorf("%s: %w", p, err)
+	}
+	return fmt.Errorf("%s: %w: %w", p, err, errdef.ErrDigestMismatch)
 }
 
 // asSignature makes a signature file that cannot be read or parsed a
