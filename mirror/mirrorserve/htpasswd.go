@@ -24,7 +24,17 @@ const MaxHtpasswdSize = 4 << 20
 type htpasswd struct {
 	path  string
 	users map[string][]byte
+	// dummy is a bcrypt hash of no user's password, at the cost most of
+	// the file's hashes have (bcrypt.DefaultCost for a file without
+	// users): a name the file lacks is compared with it, so that it takes
+	// as long as a wrong password and response times do not tell which
+	// names exist.
+	dummy []byte
 }
+
+// dummyPassword is what htpasswd.dummy hashes; a match with it is never a
+// success.
+const dummyPassword = "offkit: no such user"
 
 // loadHtpasswd reads an htpasswd file whose every hash is bcrypt ($2a$,
 // $2b$, $2y$); any other hash (MD5 $apr1$, {SHA}, crypt, plain) is refused,
@@ -35,6 +45,7 @@ func loadHtpasswd(path string) (*htpasswd, error) {
 		return nil, fmt.Errorf("htpasswd %w", err)
 	}
 	h := &htpasswd{path: path, users: map[string][]byte{}}
+	costs := map[int]int{} // cost → users
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(nil, 64<<10)
 	for n := 1; sc.Scan(); n++ {
@@ -49,9 +60,11 @@ func loadHtpasswd(path string) (*htpasswd, error) {
 		if !isBcrypt(hash) {
 			return nil, fmt.Errorf("htpasswd %s:%d: user %q: not a bcrypt hash (create the file with htpasswd -B): %w", path, n, user, errdef.ErrInvalid)
 		}
-		if _, err := bcrypt.Cost([]byte(hash)); err != nil {
+		cost, err := bcrypt.Cost([]byte(hash))
+		if err != nil {
 			return nil, fmt.Errorf("htpasswd %s:%d: user %q: %v: %w", path, n, user, err, errdef.ErrInvalid)
 		}
+		costs[cost]++
 		if _, dup := h.users[user]; dup {
 			return nil, fmt.Errorf("htpasswd %s:%d: user %q listed twice: %w", path, n, user, errdef.ErrInvalid)
 		}
@@ -59,6 +72,15 @@ func loadHtpasswd(path string) (*htpasswd, error) {
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("htpasswd %s: %w: %w", path, err, errdef.ErrInvalid)
+	}
+	cost := bcrypt.DefaultCost
+	for c, n := range costs { // the most common; of equals, the highest
+		if n > costs[cost] || (n == costs[cost] && c > cost) {
+			cost = c
+		}
+	}
+	if h.dummy, err = bcrypt.GenerateFromPassword([]byte(dummyPassword), cost); err != nil {
+		return nil, fmt.Errorf("htpasswd %s: %w", path, err)
 	}
 	return h, nil
 }
@@ -71,8 +93,11 @@ func isBcrypt(h string) bool {
 // successful check is remembered for basicCacheTTL, keyed by a sha256 of the
 // file and the credentials (never the password itself), so a client that
 // sends the same credentials on every request costs one bcrypt per
-// basicCacheTTL; bcrypt checks run on at most half the cores at once (at
-// least one), so wrong passwords cannot take every core.
+// basicCacheTTL; a failed one costs one bcrypt per file, whether the file
+// has the name or not (then against the file's dummy hash), so response
+// times do not tell which names exist. bcrypt checks run on at most half
+// the cores at once (at least one), so wrong passwords cannot take every
+// core.
 type basicChecker struct {
 	now func() time.Time
 	sem chan struct{}
@@ -110,39 +135,54 @@ func (c *basicChecker) check(files []*htpasswd, user, pass string) bool {
 		return false
 	}
 	now := c.now()
+	// A remembered success answers before any bcrypt.
 	for _, f := range files {
-		hash, ok := f.users[user]
-		if !ok {
+		if _, ok := f.users[user]; !ok {
 			continue
 		}
-		k := credKey(f.path, user, pass)
 		c.mu.Lock()
-		exp, hit := c.cache[k]
+		exp, hit := c.cache[credKey(f.path, user, pass)]
 		c.mu.Unlock()
 		if hit && now.Before(exp) {
 			return true
 		}
-		c.sem <- struct{}{}
-		c.compares.Add(1)
-		err := bcrypt.CompareHashAndPassword(hash, []byte(pass))
-		<-c.sem
-		if err != nil {
+	}
+	for _, f := range files {
+		hash, ok := f.users[user]
+		if !ok {
+			c.compare(f.dummy, pass) // as long as a wrong password
 			continue
 		}
-		c.mu.Lock()
-		if len(c.cache) >= basicCacheMax {
-			for k2, e := range c.cache { // drop the expired, else any one
-				if !now.Before(e) || len(c.cache) >= basicCacheMax {
-					delete(c.cache, k2)
-				}
-				if len(c.cache) < basicCacheMax/2 {
-					break
-				}
-			}
+		if !c.compare(hash, pass) {
+			continue
 		}
-		c.cache[k] = now.Add(basicCacheTTL)
-		c.mu.Unlock()
+		c.remember(credKey(f.path, user, pass), now)
 		return true
 	}
 	return false
+}
+
+// compare reports whether pass is the password of the bcrypt hash.
+func (c *basicChecker) compare(hash []byte, pass string) bool {
+	c.sem <- struct{}{}
+	defer func() { <-c.sem }()
+	c.compares.Add(1)
+	return bcrypt.CompareHashAndPassword(hash, []byte(pass)) == nil
+}
+
+// remember caches the successful check k until now + basicCacheTTL.
+func (c *basicChecker) remember(k [32]byte, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.cache) >= basicCacheMax {
+		for k2, e := range c.cache { // drop the expired, else any one
+			if !now.Before(e) || len(c.cache) >= basicCacheMax {
+				delete(c.cache, k2)
+			}
+			if len(c.cache) < basicCacheMax/2 {
+				break
+			}
+		}
+	}
+	c.cache[k] = now.Add(basicCacheTTL)
 }
