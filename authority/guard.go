@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/httpstat"
 )
 
 // Timing of a Guard (defaults of GuardConfig).
@@ -504,14 +505,10 @@ func Middleware(g *Guard, route string, scopes []string, auditLog *slog.Logger) 
 				}
 				return
 			}
-			sw := &statusWriter{ResponseWriter: w}
+			sw := &httpstat.Writer{ResponseWriter: w}
 			next.ServeHTTP(sw, r)
 			if auditLog != nil {
-				status := sw.code
-				if status == 0 {
-					status = http.StatusOK
-				}
-				NewAuditRecord(route, status, res, remote).Log(r.Context(), auditLog)
+				NewAuditRecord(route, sw.Status(), res, remote).Log(r.Context(), auditLog)
 			}
 		})
 	}
@@ -553,26 +550,3 @@ func headerSafe(s string) string {
 	}
 	return string(b)
 }
-
-// statusWriter records the status a handler answered.
-type statusWriter struct {
-	http.ResponseWriter
-	code int
-}
-
-func (s *statusWriter) WriteHeader(code int) {
-	if s.code == 0 {
-		s.code = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusWriter) Write(b []byte) (int, error) {
-	if s.code == 0 {
-		s.code = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the writer below.
-func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }

@@ -50,6 +50,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/offkit/offkit/internal/httpstat"
 )
 
 // Server is the HTTP server of a site.
@@ -185,17 +187,12 @@ func codeLabel(code int) string {
 // client's progress: each chunk must be taken within WriteStallTimeout.
 const writeChunk = 64 << 10
 
-// recorder records the status and size of a response, and holds a client
-// that stops reading to a minimum pace: before each chunk of at most
-// writeChunk bytes it moves the connection's write deadline to
-// WriteStallTimeout from now (never past the request's WriteTimeout), so a
-// write blocked on a client that takes nothing fails and frees the
-// connection.
-type recorder struct {
-	http.ResponseWriter
-	code  int
-	bytes int64
-
+// pacer holds a client that stops reading to a minimum pace: before each
+// chunk of at most writeChunk bytes (httpstat.Writer's Pace) it moves the
+// connection's write deadline to WriteStallTimeout from now (never past the
+// request's WriteTimeout), so a write blocked on a client that takes
+// nothing fails and frees the connection.
+type pacer struct {
 	rc    *http.ResponseController
 	stall time.Duration
 	end   time.Time // start + WriteTimeout
@@ -204,7 +201,7 @@ type recorder struct {
 }
 
 // progress moves the write deadline before the next chunk.
-func (r *recorder) progress() {
+func (r *pacer) progress() {
 	if r.fixed || r.stall <= 0 {
 		return
 	}
@@ -223,77 +220,6 @@ func (r *recorder) progress() {
 	r.setAt = now
 }
 
-func (r *recorder) WriteHeader(code int) {
-	if r.code == 0 {
-		r.code = code
-	}
-	r.ResponseWriter.WriteHeader(code)
-}
-
-func (r *recorder) Write(b []byte) (int, error) {
-	if r.code == 0 {
-		r.code = http.StatusOK
-	}
-	var done int
-	for len(b) > 0 {
-		c := b[:min(len(b), writeChunk)]
-		r.progress()
-		n, err := r.ResponseWriter.Write(c)
-		done += n
-		r.bytes += int64(n)
-		if err != nil {
-			return done, err
-		}
-		b = b[n:]
-	}
-	return done, nil
-}
-
-// Flush implements http.Flusher.
-func (r *recorder) Flush() {
-	if f, ok := r.ResponseWriter.(http.Flusher); ok {
-		r.progress()
-		f.Flush()
-	}
-}
-
-// Unwrap lets http.ResponseController reach the connection.
-func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
-
-// ReadFrom keeps sendfile for file bodies, a chunk at a time.
-func (r *recorder) ReadFrom(src io.Reader) (int64, error) {
-	if r.code == 0 {
-		r.code = http.StatusOK
-	}
-	// http.ServeContent hands an *io.LimitedReader over the file; keep that
-	// shape (one level) so that the connection still uses sendfile.
-	lr, ok := src.(*io.LimitedReader)
-	if !ok {
-		lr = &io.LimitedReader{R: src, N: 1<<63 - 1}
-	}
-	copyChunk := func(c io.Reader) (int64, error) { return io.Copy(writerOnly{r.ResponseWriter}, c) }
-	if rf, ok := r.ResponseWriter.(io.ReaderFrom); ok {
-		copyChunk = rf.ReadFrom
-	}
-	var total int64
-	for lr.N > 0 {
-		want := min(lr.N, writeChunk)
-		chunk := &io.LimitedReader{R: lr.R, N: want}
-		r.progress()
-		n, err := copyChunk(chunk)
-		lr.N -= n
-		total += n
-		r.bytes += n
-		if err != nil {
-			return total, err
-		}
-		if n < want {
-			break // the source is at its end
-		}
-	}
-	return total, nil
-}
-
 // writerOnly hides any ReadFrom method, so io.Copy does not loop back.
 type writerOnly struct{ io.Writer }
 
@@ -305,16 +231,15 @@ func (s *Server) instrument(route string, h http.Handler) http.Handler {
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 		}
-		rec := &recorder{ResponseWriter: w, rc: http.NewResponseController(w),
+		p := &pacer{rc: http.NewResponseController(w),
 			stall: s.cfg.WriteStallTimeout.Duration, end: start.Add(s.cfg.WriteTimeout.Duration)}
+		rec := &httpstat.Writer{ResponseWriter: w, Pace: p.progress, Chunk: writeChunk}
 		h.ServeHTTP(rec, r)
-		if rec.code == 0 {
-			rec.code = http.StatusOK
-		}
-		s.reqs.WithLabelValues(route, methodLabel(r.Method), codeLabel(rec.code)).Inc()
-		s.bytes.WithLabelValues(route).Add(float64(rec.bytes))
-		s.log.Info("request", "route", route, "method", r.Method, "path", r.URL.Path, "status", rec.code,
-			"bytes", rec.bytes, "duration", time.Since(start).Round(time.Microsecond), "remote", r.RemoteAddr)
+		code := rec.Status()
+		s.reqs.WithLabelValues(route, methodLabel(r.Method), codeLabel(code)).Inc()
+		s.bytes.WithLabelValues(route).Add(float64(rec.Bytes))
+		s.log.Info("request", "route", route, "method", r.Method, "path", r.URL.Path, "status", code,
+			"bytes", rec.Bytes, "duration", time.Since(start).Round(time.Microsecond), "remote", r.RemoteAddr)
 	})
 }
 

@@ -52,6 +52,7 @@ import (
 
 	"github.com/offkit/offkit/authority"
 	"github.com/offkit/offkit/internal/gencache"
+	"github.com/offkit/offkit/internal/httpstat"
 )
 
 // Tokens checks Bearer/DPoP tokens on protected mirror routes; *authority.Guard implements it.
@@ -325,14 +326,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if kind == "" {
 		kind = "other"
 	}
-	rec := &statusWriter{ResponseWriter: w}
+	rec := &httpstat.Writer{ResponseWriter: w}
 	label := "other"
 	defer func() {
-		if rec.code == 0 {
-			rec.code = http.StatusOK
-		}
-		h.requests.WithLabelValues(kind, label, codeLabel(rec.code)).Inc()
-		h.bytes.WithLabelValues(kind, label).Add(float64(rec.n))
+		h.requests.WithLabelValues(kind, label, codeLabel(rec.Status())).Inc()
+		h.bytes.WithLabelValues(kind, label).Add(float64(rec.Bytes))
 	}()
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		rec.Header().Set("Allow", "GET, HEAD")
@@ -370,11 +368,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var res authority.Result
 	if protected {
 		defer func() {
-			code := rec.code
-			if code == 0 {
-				code = http.StatusOK
-			}
-			authority.NewAuditRecord(r.URL.Path, code, res, remote).Log(r.Context(), h.audit)
+			authority.NewAuditRecord(r.URL.Path, rec.Status(), res, remote).Log(r.Context(), h.audit)
 		}()
 		var basicOn bool
 		res, basicOn = h.authorize(r, rt, remote)
@@ -592,50 +586,6 @@ func codeLabel(code int) string {
 	}
 	return strconv.Itoa(code)
 }
-
-// statusWriter records the status and body size of a response; it passes
-// ReadFrom on so that file bodies keep sendfile.
-type statusWriter struct {
-	http.ResponseWriter
-	code int
-	n    int64
-}
-
-func (s *statusWriter) WriteHeader(code int) {
-	if s.code == 0 {
-		s.code = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusWriter) Write(b []byte) (int, error) {
-	if s.code == 0 {
-		s.code = http.StatusOK
-	}
-	n, err := s.ResponseWriter.Write(b)
-	s.n += int64(n)
-	return n, err
-}
-
-func (s *statusWriter) ReadFrom(src io.Reader) (int64, error) {
-	if s.code == 0 {
-		s.code = http.StatusOK
-	}
-	var n int64
-	var err error
-	if rf, ok := s.ResponseWriter.(io.ReaderFrom); ok {
-		n, err = rf.ReadFrom(src)
-	} else {
-		n, err = io.Copy(writerOnly{s.ResponseWriter}, src)
-	}
-	s.n += n
-	return n, err
-}
-
-// Unwrap lets http.ResponseController reach the connection.
-func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
-type writerOnly struct{ io.Writer }
 
 // Describe implements prometheus.Collector.
 func (h *Handler) Describe(ch chan<- *prometheus.Desc) {
