@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/offkit/offkit/internal/copybuf"
+	"github.com/offkit/offkit/internal/ctxio"
 	"github.com/offkit/offkit/internal/errdef"
 	"github.com/offkit/offkit/internal/limit"
 	"github.com/offkit/offkit/manifest"
@@ -527,7 +528,7 @@ func (c *checker) signed(d, file, format string) (manifest.MirrorFile, *time.Tim
 	}
 	defer f.Close()
 	js := &jsonScan{seq: format == "jsonl"}
-	if _, err := copybuf.Copy(io.MultiWriter(v, js), ctxReader{c.ctx, f}); err != nil {
+	if _, err := copybuf.Copy(io.MultiWriter(v, js), ctxio.Reader(c.ctx, f)); err != nil {
 		if errors.Is(err, errdef.ErrInvalid) {
 			return manifest.MirrorFile{}, nil, fmt.Errorf("%s: %w", name, err)
 		}
@@ -570,17 +571,4 @@ func later(a, b *time.Time) *time.Time {
 		return b
 	}
 	return a
-}
-
-// ctxReader stops a long read when ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (r ctxReader) Read(p []byte) (int, error) {
-	if err := r.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return r.r.Read(p)
 }

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/offkit/offkit/debugstore"
+	"github.com/offkit/offkit/internal/ctxio"
 	"github.com/offkit/offkit/internal/errdef"
 	"github.com/offkit/offkit/internal/seekable"
 	"github.com/offkit/offkit/internal/verifyread"
@@ -236,25 +237,13 @@ func copyEntry(ctx context.Context, r io.Reader, id string, o Options, e manifes
 	v := verifyread.New(r, e.Path, e.Size, "sha256:"+e.SHA256)
 	// io.Copy ends without error only at v's io.EOF, which v returns only
 	// for exactly the declared bytes.
-	if _, err := io.Copy(checked{win: win, w: w}, ctxReader{ctx, v}); err != nil {
+	if _, err := io.Copy(checked{win: win, w: w}, ctxio.Reader(ctx, v)); err != nil {
 		return nil, streamError(err)
 	}
 	if _, err := debugstore.CheckStoredName(e.Path, win, e.Size); err != nil {
 		return nil, fmt.Errorf("entry %q: %w", e.Path, err)
 	}
 	return &Result{BuildID: id, Kind: string(o.kind()), Entry: e.Path, Size: e.Size, SHA256: e.SHA256}, nil
-}
-
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // streamError classifies an error of the decoded stream: a damaged frame
@@ -291,7 +280,7 @@ func FromSite(ctx context.Context, root, id string, o Options, w io.Writer) (*Re
 	defer f.Close()
 	h := sha256.New()
 	win := debugstore.NewWindow(st.Size())
-	n, err := io.Copy(io.MultiWriter(checked{win: win, w: w}, h), ctxReader{ctx, io.NewSectionReader(f, 0, st.Size())})
+	n, err := io.Copy(io.MultiWriter(checked{win: win, w: w}, h), ctxio.Reader(ctx, io.NewSectionReader(f, 0, st.Size())))
 	if err != nil {
 		return nil, fmt.Errorf("site %s: %s: %w", root, name, err)
 	}

@@ -21,6 +21,7 @@ import (
 	"oras.land/oras-go/v2/registry/remote/retry"
 
 	"github.com/offkit/offkit/debugstore"
+	"github.com/offkit/offkit/internal/ctxio"
 	"github.com/offkit/offkit/internal/errdef"
 	"github.com/offkit/offkit/internal/verifyread"
 )
@@ -121,7 +122,7 @@ func FromOCI(ctx context.Context, ref, id string, o Options, oo OCIOptions, w io
 	name := debugstore.StoreDir + "/.build-id/" + debugstore.Title(id)
 	win := debugstore.NewWindow(layer.Size)
 	v := verifyread.New(rc, layer.Digest.String(), layer.Size, layer.Digest.String())
-	if _, err := io.Copy(checked{win: win, w: w}, ctxReader{ctx, v}); err != nil {
+	if _, err := io.Copy(checked{win: win, w: w}, ctxio.Reader(ctx, v)); err != nil {
 		return nil, fmt.Errorf("oci://%s: %w", ref, registryError(err))
 	}
 	if _, err := debugstore.CheckStoredName(name, win, layer.Size); err != nil {
@@ -155,7 +156,7 @@ func fetchManifest(ctx context.Context, repo *remote.Repository, ref, reference 
 	}
 	var buf bytes.Buffer
 	v := verifyread.New(io.LimitReader(rc, limit+1), "manifest "+desc.Digest.String(), desc.Size, desc.Digest.String())
-	if _, err := io.Copy(&buf, ctxReader{ctx, v}); err != nil {
+	if _, err := io.Copy(&buf, ctxio.Reader(ctx, v)); err != nil {
 		return nil, desc, fmt.Errorf("oci://%s: %w", ref, registryError(err))
 	}
 	return buf.Bytes(), desc, nil
