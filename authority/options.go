@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/loopback"
 )
 
 // Defaults of the runbook's keys, used where a key is absent (the zero value).
@@ -185,20 +186,12 @@ func checkScheme(u *url.URL, allowLoopbackHTTP bool) error {
 	case "https":
 		return nil
 	case "http":
-		if allowLoopbackHTTP && isLoopbackHost(u.Hostname()) {
+		if allowLoopbackHTTP && loopback.Host(u.Hostname()) {
 			return nil
 		}
 		return fmt.Errorf("%q: http is allowed only on loopback with allowLoopbackHttp: %w", u.Redacted(), errdef.ErrInvalid)
 	}
 	return fmt.Errorf("%q: scheme %q is not https: %w", u.Redacted(), u.Scheme, errdef.ErrInvalid)
-}
-
-func isLoopbackHost(h string) bool {
-	if strings.EqualFold(h, "localhost") {
-		return true
-	}
-	a, err := netip.ParseAddr(h)
-	return err == nil && a.Unmap().IsLoopback()
 }
 
 // parsePrefixes parses CIDRs; a bare address is its own /32 or /128.

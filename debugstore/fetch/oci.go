@@ -7,9 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
@@ -23,6 +21,7 @@ import (
 	"github.com/offkit/offkit/debugstore"
 	"github.com/offkit/offkit/internal/ctxio"
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/loopback"
 	"github.com/offkit/offkit/internal/verifyread"
 )
 
@@ -36,20 +35,6 @@ type OCIOptions struct {
 	Credential auth.CredentialFunc
 	// HTTPClient sends the requests; nil means oras-go's retry client.
 	HTTPClient *http.Client
-}
-
-// Loopback reports whether host (HOST or HOST:PORT) is a loopback address
-// or localhost.
-func Loopback(host string) bool {
-	h, _, err := net.SplitHostPort(host)
-	if err != nil {
-		h = strings.Trim(host, "[]")
-	}
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
 }
 
 // FromOCI writes to w the debug file of build id id from the debug store
@@ -74,7 +59,7 @@ func FromOCI(ctx context.Context, ref, id string, o Options, oo OCIOptions, w io
 		hc = retry.DefaultClient
 	}
 	repo.Client = &auth.Client{Client: hc, Cache: auth.NewCache(), Credential: oo.Credential, Header: http.Header{"User-Agent": {"offkit"}}}
-	repo.PlainHTTP = oo.PlainHTTP || Loopback(r.Registry)
+	repo.PlainHTTP = oo.PlainHTTP || loopback.Host(r.Registry)
 	repo.ManifestMediaTypes = []string{ocispec.MediaTypeImageManifest}
 	// What oras-go reads of a response to digest it (a manifest served
 	// without Docker-Content-Digest) or to parse an error.
