@@ -70,11 +70,17 @@ func limitMemory() {
 	afterGC()
 }
 
+// gcSentinel is the object afterGC watches. It holds a pointer so that it
+// is never one of the tiny objects the allocator packs together into one
+// block: such an object's finalizer runs only once the whole block is
+// garbage, perhaps never, and the limit would stop following the heap.
+type gcSentinel struct{ _ *byte }
+
 // afterGC arms a finalizer that runs once the next collection is done: it
 // sets the limit for the heap that collection found live, and arms the
 // next one.
 func afterGC() {
-	runtime.SetFinalizer(new(int64), func(*int64) {
+	runtime.SetFinalizer(&gcSentinel{}, func(*gcSentinel) {
 		if !memoryLimitOn.Load() {
 			return
 		}
