@@ -19,18 +19,9 @@ const entriesEmpty = "\n  \"entries\": []"
 // an empty entries[] that is then replaced. TestEncodeMatchesEncodingJSON
 // and FuzzEncodeEntries compare it with encoding/json.
 func (m *Manifest) encodeFast() ([]byte, error) {
-	rest := *m
-	rest.Entries = []Entry{}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(&rest); err != nil {
-		return nil, fmt.Errorf("encoding manifest: %w", err)
-	}
-	doc := buf.Bytes()
-	at := bytes.Index(doc, []byte(entriesEmpty))
-	if at < 0 || bytes.Count(doc, []byte(entriesEmpty)) != 1 {
-		return nil, fmt.Errorf("encoding manifest: entries not found where encoding/json writes them")
+	doc, at, err := m.encodeRest()
+	if err != nil {
+		return nil, err
 	}
 	out := make([]byte, 0, len(doc)+len(m.Entries)*200)
 	out = append(out, doc[:at]...)
@@ -44,6 +35,58 @@ func (m *Manifest) encodeFast() ([]byte, error) {
 	out = append(out, "\n  ]"...)
 	out = append(out, doc[at+len(entriesEmpty):]...)
 	return out, nil
+}
+
+// encodeRest encodes m with an empty entries[], which starts at doc[at:].
+func (m *Manifest) encodeRest() (doc []byte, at int, err error) {
+	rest := *m
+	rest.Entries = []Entry{}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(&rest); err != nil {
+		return nil, 0, fmt.Errorf("encoding manifest: %w", err)
+	}
+	doc = buf.Bytes()
+	at = bytes.Index(doc, []byte(entriesEmpty))
+	if at < 0 || bytes.Count(doc, []byte(entriesEmpty)) != 1 {
+		return nil, 0, fmt.Errorf("encoding manifest: entries not found where encoding/json writes them")
+	}
+	return doc, at, nil
+}
+
+// encodesTo reports whether Encode would return exactly b, without
+// building the encoding whole: the entries are encoded one at a time and
+// compared as they go, so checking a large manifest does not hold a second
+// copy of it.
+func (m *Manifest) encodesTo(b []byte) bool {
+	if len(m.Entries) == 0 {
+		again, err := m.Encode()
+		return err == nil && bytes.Equal(again, b)
+	}
+	doc, at, err := m.encodeRest()
+	if err != nil {
+		return false
+	}
+	eat := func(s []byte) bool {
+		var ok bool
+		b, ok = bytes.CutPrefix(b, s)
+		return ok
+	}
+	if !eat(doc[:at]) || !eat([]byte("\n  \"entries\": [")) {
+		return false
+	}
+	var one []byte
+	for i := range m.Entries {
+		one = one[:0]
+		if i > 0 {
+			one = append(one, ',')
+		}
+		if one = appendEntry(one, &m.Entries[i]); !eat(one) {
+			return false
+		}
+	}
+	return eat([]byte("\n  ]")) && eat(doc[at+len(entriesEmpty):]) && len(b) == 0
 }
 
 // appendEntry appends e as encoding/json writes it at depth 2 of a

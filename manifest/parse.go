@@ -19,7 +19,8 @@ import (
 // Parse decodes and validates manifest bytes (see the package doc for the
 // rules). Parse does not check a signature: callers verify the bytes first.
 //
-// The bytes are decoded once, into the Go types. The schema's rules for
+// The bytes of a valid manifest are decoded once, into the Go types, and
+// compared with their re-encoding as it is produced (no second copy). The schema's rules for
 // entries[] (by far the bulk of a manifest: one per file) are checked in Go
 // (checkEntries); the schema itself checks the rest of the document, the
 // manifest without its entries, re-encoded: the canonical-form check at the
@@ -29,6 +30,20 @@ func Parse(b []byte) (*Manifest, error) {
 	if len(b) > MaxManifestSize {
 		return nil, invalid("offkit/manifest.json", "%d bytes, over the limit of %d", len(b), MaxManifestSize)
 	}
+	// json.Unmarshal decodes b where it lies (a json.Decoder would first
+	// copy it whole into its buffer). What it accepts and the strict
+	// decoder would refuse (an unknown field) does not re-encode to b, so
+	// the canonical check refuses it; a manifest refused here is parsed
+	// again by parseStrict, whose errors name the fault.
+	var m Manifest
+	if json.Unmarshal(b, &m) == nil && m.checkEntries() == nil && m.checkSchema() == nil && m.Validate() == nil && m.encodesTo(b) {
+		return &m, nil
+	}
+	return parseStrict(b)
+}
+
+// parseStrict is Parse step by step, for its errors.
+func parseStrict(b []byte) (*Manifest, error) {
 	var m Manifest
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.DisallowUnknownFields()
