@@ -154,7 +154,6 @@ func (s *Site) Install(ctx context.Context, kitPath string, opts InstallOptions)
 	}
 
 	var m *manifest.Manifest
-	var mbytes []byte
 	// Refusals by policy (version, paths, tags) are not verification
 	// failures: they leave no quarantine record.
 	var policyErr error
@@ -166,9 +165,17 @@ func (s *Site) Install(ctx context.Context, kitPath string, opts InstallOptions)
 		Concurrency: opts.Concurrency,
 		Progress:    opts.Progress,
 		OnManifest: func(vm *manifest.Manifest, raw []byte) error {
-			m, mbytes = vm, raw
-			policyErr = checkPolicy(vm, raw)
-			return policyErr
+			m = vm
+			if policyErr = checkPolicy(vm, raw); policyErr != nil {
+				return policyErr
+			}
+			if stage == nil {
+				return nil
+			}
+			// Staged now rather than kept for commit: a large kit's
+			// manifest is megabytes that need not stay in memory while
+			// its content streams.
+			return os.WriteFile(filepath.Join(stage.dir, stagedManifest), raw, 0o444)
 		},
 	}
 	checkPolicy = func(vm *manifest.Manifest, raw []byte) error {
@@ -242,7 +249,7 @@ func (s *Site) Install(ctx context.Context, kitPath string, opts InstallOptions)
 	}
 	res.BlobsNew, res.BlobsShared = len(stage.images.Blobs()), stage.images.Shared()
 	stage.index = vres.ImageIndex
-	gen, err := s.commit(ctx, st, active, m, mbytes, stage, opts, res)
+	gen, err := s.commit(ctx, st, active, m, stage, opts, res)
 	if err != nil {
 		return nil, err
 	}
@@ -250,11 +257,15 @@ func (s *Site) Install(ctx context.Context, kitPath string, opts InstallOptions)
 	return res, nil
 }
 
+// stagedManifest is the file in staging that holds the kit's manifest
+// until commit moves it into the new generation.
+const stagedManifest = "manifest.json"
+
 // commit makes the staged kit the new generation and switches to it. It
 // first does, inside staging, everything that can refuse the kit; then it
 // publishes the new blobs (journaled), and undoes them if anything fails
 // before the switch.
-func (s *Site) commit(ctx context.Context, st *State, active []*activeKit, m *manifest.Manifest, mbytes []byte, stage *stager, opts InstallOptions, res *InstallResult) (int, error) {
+func (s *Site) commit(ctx context.Context, st *State, active []*activeKit, m *manifest.Manifest, stage *stager, opts InstallOptions, res *InstallResult) (int, error) {
 	now := opts.Now
 	grace := opts.Grace
 	if grace == 0 {
@@ -293,7 +304,7 @@ func (s *Site) commit(ctx context.Context, st *State, active []*activeKit, m *ma
 	if err := placeDebugManifest(tree, kdir, m); err != nil {
 		return 0, err
 	}
-	if err := os.WriteFile(filepath.Join(kdir, "manifest.json"), mbytes, 0o444); err != nil {
+	if err := os.Rename(filepath.Join(stage.dir, stagedManifest), filepath.Join(kdir, "manifest.json")); err != nil {
 		return 0, err
 	}
 	if stage.index != nil {
@@ -336,7 +347,7 @@ func (s *Site) commit(ctx context.Context, st *State, active []*activeKit, m *ma
 		}
 	}
 	nst.Kits = append(nst.Kits, KitState{
-		Name: m.Name, Version: m.Version, ManifestDigest: manifest.Digest(mbytes),
+		Name: m.Name, Version: m.Version, ManifestDigest: res.ManifestDigest,
 		CreatedAt: m.CreatedAt, ExpiresAt: m.ExpiresAt, StalenessWindowHours: m.StalenessWindowHours,
 		InstalledAt: now.Truncate(time.Second), Forced: res.Forced, Entries: res.Entries, Bytes: res.Bytes, Images: len(m.Images),
 	})
@@ -345,7 +356,7 @@ func (s *Site) commit(ctx context.Context, st *State, active []*activeKit, m *ma
 	}
 	if newer(m.Version, nst.HighWater[m.Name]) {
 		nst.HighWater[m.Name] = m.Version
-		setHighWaterDigest(nst, m.Name, manifest.Digest(mbytes))
+		setHighWaterDigest(nst, m.Name, res.ManifestDigest)
 	}
 	if err := os.WriteFile(filepath.Join(tree, metaDir, stateFile), encodeState(nst), 0o444); err != nil {
 		return 0, err
@@ -421,7 +432,7 @@ func (s *Site) commit(ctx context.Context, st *State, active []*activeKit, m *ma
 	if err := s.syncStoreIndex(next); err != nil {
 		return 0, err
 	}
-	fields := map[string]any{"kit": m.Name, "version": m.Version, "manifestDigest": manifest.Digest(mbytes), "generation": next}
+	fields := map[string]any{"kit": m.Name, "version": m.Version, "manifestDigest": res.ManifestDigest, "generation": next}
 	if res.Previous != "" {
 		fields["previousVersion"] = res.Previous
 	}

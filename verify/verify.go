@@ -69,6 +69,8 @@
 package verify
 
 import (
+	"archive/tar"
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -125,8 +127,11 @@ type Options struct {
 
 // Result describes a verified kit.
 type Result struct {
-	Manifest       *manifest.Manifest
-	ManifestBytes  []byte
+	Manifest *manifest.Manifest
+	// ManifestDigest is the sha256 of the manifest's bytes. The bytes
+	// themselves are not kept (OnManifest is given them): a large kit's
+	// manifest is megabytes that need not stay in memory while its content
+	// streams.
 	ManifestDigest string
 	Signer         *sign.PublicKey
 	Seekable       bool
@@ -308,8 +313,8 @@ func streamWith(ctx context.Context, raw io.Reader, frames []seekable.Frame, opt
 	if err != nil {
 		return nil, err
 	}
-	sums := m.SHA256SUMS()
-	*head = &kitHead{m: m, mlen: int64(len(mbytes)), siglen: int64(len(sig)), sumslen: int64(len(sums))}
+	sumslen := sumsSize(m)
+	*head = &kitHead{m: m, mlen: int64(len(mbytes)), siglen: int64(len(sig)), sumslen: sumslen}
 	if !kr.ModTime().Equal(m.CreatedAt) {
 		return nil, fmt.Errorf("%s: entries are dated %s, but the kit was created at %s: %w", kitfile.ManifestPath, kr.ModTime().Format(time.RFC3339), m.CreatedAt.Format(time.RFC3339), errdef.ErrInvalid)
 	}
@@ -330,14 +335,11 @@ func streamWith(ctx context.Context, raw io.Reader, frames []seekable.Frame, opt
 		return nil, err
 	}
 	total := m.TotalSize()
-	kr.SetLimit(int64(len(mbytes)+len(sig)+len(sums)) + total + int64(len(m.Entries)+4)*perEntryOverhead + 10240)
+	mdigest := manifest.Digest(mbytes)
+	kr.SetLimit(int64(len(mbytes)+len(sig)) + sumslen + total + int64(len(m.Entries)+4)*perEntryOverhead + 10240)
 
-	got, err := readHeadEntry(kr, kitfile.SumsPath, len(sums))
-	if err != nil {
+	if err := checkSums(kr, m, sumslen); err != nil {
 		return nil, err
-	}
-	if string(got) != string(sums) {
-		return nil, entryErrorf(kitfile.SumsPath, "does not match the manifest: %w", errdef.ErrDigestMismatch)
 	}
 
 	// index finds an entry by path: manifest.Parse has checked that the
@@ -346,7 +348,7 @@ func streamWith(ctx context.Context, raw io.Reader, frames []seekable.Frame, opt
 		j, ok := slices.BinarySearchFunc(m.Entries, p, func(e manifest.Entry, p string) int { return strings.Compare(e.Path, p) })
 		return j, ok
 	}
-	res := &Result{Manifest: m, ManifestBytes: mbytes, ManifestDigest: manifest.Digest(mbytes), Signer: signer, Seekable: kr.Seekable()}
+	res := &Result{Manifest: m, ManifestDigest: mdigest, Signer: signer, Seekable: kr.Seekable()}
 	dbg := newDebugCheck(m)
 	var done int64
 	for i, e := range m.Entries {
@@ -507,9 +509,64 @@ func entryErrorf(path, format string, args ...any) error {
 
 var errUnexpectedName = errors.New("unexpected entry")
 
+// sumsSize is the size of m.SHA256SUMS().
+func sumsSize(m *manifest.Manifest) int64 {
+	var n int64
+	for _, e := range m.Entries {
+		if !e.InBase {
+			n += int64(len(e.SHA256) + 2 + len(e.Path) + 1)
+		}
+	}
+	return n
+}
+
+// checkSums checks that the next entry is SHA256SUMS with exactly the bytes
+// of m.SHA256SUMS() (size bytes), comparing them a line at a time, so that
+// neither is held whole.
+func checkSums(kr *kitfile.Reader, m *manifest.Manifest, size int64) error {
+	hdr, err := nextHeadEntry(kr, kitfile.SumsPath, size)
+	if err != nil {
+		return err
+	}
+	mismatch := entryErrorf(kitfile.SumsPath, "does not match the manifest: %w", errdef.ErrDigestMismatch)
+	if hdr.Size != size {
+		return mismatch
+	}
+	br := bufio.NewReaderSize(kr, 64<<10)
+	var want, got []byte
+	for _, e := range m.Entries {
+		if e.InBase {
+			continue
+		}
+		want = append(append(append(append(want[:0], e.SHA256...), "  "...), e.Path...), '\n')
+		got = slices.Grow(got[:0], len(want))[:len(want)]
+		if _, err := io.ReadFull(br, got); err != nil {
+			return asEntryError(kitfile.SumsPath, err)
+		}
+		if !bytes.Equal(got, want) {
+			return mismatch
+		}
+	}
+	return nil
+}
+
 // readHeadEntry reads the next entry, which must be called name and be at
 // most max bytes.
 func readHeadEntry(kr *kitfile.Reader, name string, max int) ([]byte, error) {
+	hdr, err := nextHeadEntry(kr, name, int64(max))
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, hdr.Size)
+	if _, err := io.ReadFull(kr, b); err != nil {
+		return nil, asEntryError(name, err)
+	}
+	return b, nil
+}
+
+// nextHeadEntry returns the header of the next entry, which must be called
+// name and be at most max bytes.
+func nextHeadEntry(kr *kitfile.Reader, name string, max int64) (*tar.Header, error) {
 	hdr, err := kr.Next()
 	if err == io.EOF {
 		return nil, entryErrorf(name, "missing, the kit ends early: %w", errdef.ErrInvalid)
@@ -520,12 +577,8 @@ func readHeadEntry(kr *kitfile.Reader, name string, max int) ([]byte, error) {
 	if hdr.Name != name {
 		return nil, entryErrorf(hdr.Name, "where %q belongs: %w: %w", name, errUnexpectedName, errdef.ErrInvalid)
 	}
-	if hdr.Size > int64(max) {
+	if hdr.Size > max {
 		return nil, entryErrorf(name, "%d bytes, over the limit of %d: %w", hdr.Size, max, errdef.ErrInvalid)
 	}
-	b := make([]byte, hdr.Size)
-	if _, err := io.ReadFull(kr, b); err != nil {
-		return nil, asEntryError(name, err)
-	}
-	return b, nil
+	return hdr, nil
 }
