@@ -43,8 +43,47 @@ func TestFrameReaderReusesBuffersAcrossCollections(t *testing.T) {
 		t.Fatal("decoded bytes differ")
 	}
 	// Buffers for every frame would be 2 × 64 × 256 KiB; the reader's
-	// own are 2 × 5 (concurrency + 3), plus the decoders' state.
+	// own are 2 × 3 (concurrency + 1), plus the decoders' state.
 	if got := ms1.TotalAlloc - ms0.TotalAlloc; got > n*frameSize/2 {
 		t.Errorf("decoding %d frames of %d KiB allocated %d KiB", n, frameSize>>10, got>>10)
+	}
+}
+
+// TestFrameReaderBoundsFramesInFlight: however slowly the bytes are read,
+// a FrameReader decodes into at most concurrency+1 buffers (the frame
+// being read from and one decoding on each goroutine): it does not read
+// ahead of its consumer beyond that.
+func TestFrameReaderBoundsFramesInFlight(t *testing.T) {
+	const frameSize, n, conc = 64 << 10, 32, 2
+	data := testData(n * frameSize)
+	z := frames(t, data, frameSize, 2)
+	fs, err := ReadSeekTable(bytes.NewReader(z), int64(len(z)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr := NewFrameReader(bytes.NewReader(z), fs, conc, -1)
+	defer fr.Close()
+	seen := map[*byte]bool{}
+	buf := make([]byte, 4<<10)
+	var got []byte
+	for {
+		k, err := fr.Read(buf)
+		got = append(got, buf[:k]...)
+		if fr.cur != nil && cap(fr.cur.out) > 0 {
+			seen[&fr.cur.out[:1][0]] = true
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		runtime.Gosched() // let the decoders run ahead as far as they may
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("decoded bytes differ")
+	}
+	if len(seen) > conc+1 {
+		t.Errorf("frames decoded into %d buffers, want at most %d", len(seen), conc+1)
 	}
 }

@@ -115,10 +115,13 @@ type FrameReader struct {
 	err     error
 	wg      sync.WaitGroup
 	// Free buffers for compressed frames (ins) and decoded ones (outs),
-	// each of the largest size in the seek table: at most concurrency+2
-	// frames are in flight, so once that many exist, nothing more is
-	// allocated, whatever the collector does (a sync.Pool is emptied by
-	// every collection, and holds buffers of any size).
+	// each of the largest size in the seek table. outs holds
+	// concurrency+1 buffers (nil until first used), and a frame is read
+	// only once it has one: the frame being read from plus one decoding on
+	// each goroutine. That bounds the frames in flight, so once that many
+	// buffers exist, nothing more is allocated, whatever the collector does
+	// (a sync.Pool is emptied by every collection, and holds buffers of
+	// any size).
 	ins, outs     chan []byte
 	maxIn, maxOut int
 }
@@ -144,12 +147,16 @@ func NewFrameReader(r io.Reader, frames []Frame, concurrency int, hold int64) *F
 	if concurrency <= 0 {
 		concurrency = runtime.GOMAXPROCS(0)
 	}
+	inFlight := concurrency + 1
 	fr := &FrameReader{
-		queue:   make(chan *frameJob, concurrency),
+		queue:   make(chan *frameJob, inFlight),
 		stop:    make(chan struct{}),
 		release: make(chan struct{}),
-		ins:     make(chan []byte, concurrency+2),
-		outs:    make(chan []byte, concurrency+2),
+		ins:     make(chan []byte, inFlight),
+		outs:    make(chan []byte, inFlight),
+	}
+	for range inFlight {
+		fr.outs <- nil
 	}
 	for _, f := range frames {
 		fr.maxIn = max(fr.maxIn, int(f.CompressedSize))
@@ -202,6 +209,15 @@ func NewFrameReader(r io.Reader, frames []Frame, concurrency int, hold int64) *F
 			}
 			start += f.DecompressedSize
 			j := &frameJob{index: i, want: f.DecompressedSize, done: make(chan struct{})}
+			select {
+			case j.out = <-fr.outs:
+			case <-fr.stop:
+				return
+			}
+			if cap(j.out) < int(f.DecompressedSize) {
+				j.out = make([]byte, 0, fr.maxOut)
+			}
+			j.out = j.out[:0]
 			in := fr.take(fr.ins, int(f.CompressedSize), fr.maxIn)[:f.CompressedSize]
 			if _, err := io.ReadFull(r, in); err != nil {
 				fr.put(fr.ins, in)
@@ -217,7 +233,6 @@ func NewFrameReader(r io.Reader, frames []Frame, concurrency int, hold int64) *F
 				return
 			}
 			j.in = in
-			j.out = fr.take(fr.outs, int(f.DecompressedSize), fr.maxOut)
 			select {
 			case fr.queue <- j:
 			case <-fr.stop:
@@ -250,7 +265,7 @@ func (fr *FrameReader) Read(p []byte) (int, error) {
 			return n, nil
 		}
 		if fr.cur != nil {
-			fr.put(fr.outs, fr.cur.out)
+			keep(fr.outs, fr.cur.out)
 			fr.cur = nil
 		}
 		j, ok := <-fr.queue
