@@ -43,6 +43,7 @@ func NewWriter(w io.Writer, mtime time.Time, opts WriterOptions) (*Writer, error
 	zw, err := seekable.NewWriter(w, seekable.WriterOptions{
 		Level:       zstd.EncoderLevelFromZstd(opts.Level),
 		Concurrency: opts.Concurrency,
+		MaxFrame:    opts.FrameSize,
 	})
 	if err != nil {
 		return nil, err

@@ -59,10 +59,15 @@ type Frame struct {
 }
 
 // WriterOptions configure a Writer; the zero value means level 3
-// (zstd.SpeedDefault) on GOMAXPROCS goroutines.
+// (zstd.SpeedDefault) on GOMAXPROCS goroutines, for frames of up to
+// MaxFrameSize bytes.
 type WriterOptions struct {
 	Level       zstd.EncoderLevel
 	Concurrency int
+	// MaxFrame is the size of the largest frame the caller will write
+	// (0: MaxFrameSize). It sizes the encoders' history, never the bytes
+	// (see NewEncoder).
+	MaxFrame int
 }
 
 // Writer compresses frames in parallel and writes them in order, then the
@@ -123,7 +128,7 @@ func NewWriter(w io.Writer, opts WriterOptions) (*Writer, error) {
 	}
 	encs := make([]*zstd.Encoder, c)
 	for i := range encs {
-		enc, err := NewEncoder(opts.Level)
+		enc, err := NewEncoder(opts.Level, opts.MaxFrame)
 		if err != nil {
 			for _, e := range encs[:i] {
 				e.Close()
@@ -208,15 +213,44 @@ func (sw *Writer) CopyFrames(src io.Reader, frames []Frame) error {
 	return nil
 }
 
-// NewEncoder returns an encoder with the fixed options of the format.
-func NewEncoder(level zstd.EncoderLevel) (*zstd.Encoder, error) {
+// NewEncoder returns an encoder with the fixed options of the format, for
+// frames of up to maxFrame bytes (0: MaxFrameSize).
+func NewEncoder(level zstd.EncoderLevel, maxFrame int) (*zstd.Encoder, error) {
 	return zstd.NewWriter(nil,
 		zstd.WithEncoderLevel(level),
+		zstd.WithWindowSize(encoderWindow(maxFrame)),
 		zstd.WithEncoderConcurrency(1),
 		zstd.WithEncoderCRC(true),
 		zstd.WithZeroFrames(true),
 		zstd.WithLowerEncoderMem(false),
 	)
+}
+
+// Encoder windows: the encoder's own default (for every level offkit uses)
+// and the least window an encoder is given.
+const (
+	defaultWindow = 8 << 20
+	minWindow     = 1 << 20
+)
+
+// encoderWindow is the window of an encoder of frames of up to maxFrame
+// bytes: the least power of two that holds a whole frame, between
+// minWindow and defaultWindow. Every frame is encoded alone (EncodeAll), so
+// its matches never reach past its own start, and a frame that fits the
+// window is written as a single segment whatever the window: a window that
+// holds the largest frame gives the bytes the default window gives
+// (TestEncoderWindowKeepsBytes), while the history an encoder allocates,
+// twice its window, shrinks from 16 MiB to 8 MiB for the default 4 MiB
+// frames. Frames larger than defaultWindow keep the default.
+func encoderWindow(maxFrame int) int {
+	if maxFrame <= 0 || maxFrame > defaultWindow {
+		return defaultWindow
+	}
+	w := minWindow
+	for w < maxFrame {
+		w <<= 1
+	}
+	return w
 }
 
 // Buffer returns a buffer of capacity at least n for WriteFrame, one of the
