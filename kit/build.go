@@ -14,7 +14,6 @@ package kit
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -28,10 +27,7 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/offkit/offkit/images"
-	"github.com/offkit/offkit/internal/copybuf"
 	"github.com/offkit/offkit/internal/errdef"
 	"github.com/offkit/offkit/internal/ocilayout"
 	"github.com/offkit/offkit/kitfile"
@@ -47,8 +43,13 @@ type BuildOptions struct {
 	Dir string
 	// OutDir receives NAME-VERSION.kit.tar.zst and its .sig.
 	OutDir string
-	// Key signs the manifest and the whole file; nil builds an unsigned kit.
+	// Key signs the manifest and the whole file; nil (and no LoadKey)
+	// builds an unsigned kit.
 	Key *sign.PrivateKey
+	// LoadKey, when Key is nil, gives the key. Build calls it once it has
+	// started resolving the images, so that decrypting the key overlaps
+	// waiting on the registry.
+	LoadKey func() (*sign.PrivateKey, error)
 	// SourceDateEpoch is the kit's time when the spec has no createdAt.
 	SourceDateEpoch *time.Time
 	// PlainHTTP pulls every registry image over http.
@@ -132,9 +133,6 @@ func Build(ctx context.Context, spec *manifest.Spec, opts BuildOptions) (*BuildR
 	if m.ExpiresAt != nil && !m.ExpiresAt.After(m.CreatedAt) {
 		return nil, fmt.Errorf("spec /expiresAt: not after createdAt: %w", errdef.ErrInvalid)
 	}
-	if opts.Key != nil {
-		m.Signer = &manifest.Signer{KeyID: opts.Key.Public().KeyID()}
-	}
 
 	// Resolve the images (their manifests only) while the files are hashed.
 	var plan *images.Plan
@@ -152,6 +150,21 @@ func Build(ctx context.Context, spec *manifest.Spec, opts BuildOptions) (*BuildR
 			Log:       log,
 		})
 	}()
+	// The key is decrypted (a cosign key's scrypt takes about 0.2 s and
+	// 64 MiB) while the images are resolved, a wait on the registry, and
+	// before the files are listed, whose memory grows with their number:
+	// the two never hold memory at once.
+	key := opts.Key
+	if key == nil && opts.LoadKey != nil {
+		var err error
+		if key, err = opts.LoadKey(); err != nil {
+			<-resolved
+			if plan != nil {
+				plan.Close()
+			}
+			return nil, err
+		}
+	}
 	// Debug sources of kind image read the images' layers: they wait for
 	// the images to be resolved.
 	var scan *imageScan
@@ -207,6 +220,9 @@ func Build(ctx context.Context, spec *manifest.Spec, opts BuildOptions) (*BuildR
 	for _, s := range srcs {
 		m.Entries = append(m.Entries, s.entry)
 	}
+	if key != nil {
+		m.Signer = &manifest.Signer{KeyID: key.Public().KeyID()}
+	}
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
@@ -223,8 +239,8 @@ func Build(ctx context.Context, spec *manifest.Spec, opts BuildOptions) (*BuildR
 			len(mbytes), len(m.Entries), manifest.MaxManifestSize, errdef.ErrInvalid)
 	}
 	var sig []byte
-	if opts.Key != nil {
-		if sig, err = opts.Key.SignBlob(mbytes); err != nil {
+	if key != nil {
+		if sig, err = key.SignBlob(mbytes); err != nil {
 			return nil, fmt.Errorf("signing manifest: %w", err)
 		}
 	}
@@ -236,7 +252,10 @@ func Build(ctx context.Context, spec *manifest.Spec, opts BuildOptions) (*BuildR
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
-	out := newSumWriter(&fileWriter{f: tmp})
+	out := newSumWriter(tmp)
+	// The manifest's bytes are dropped once the head is written: on a kit
+	// of many entries they are megabytes the frames could use.
+	digest := manifest.Digest(mbytes)
 	err = pack(ctx, out, m, mbytes, sig, srcs, opts)
 	sum := out.close()
 	if err != nil {
@@ -256,11 +275,11 @@ func Build(ctx context.Context, spec *manifest.Spec, opts BuildOptions) (*BuildR
 	if err := os.Rename(tmp.Name(), final); err != nil {
 		return nil, err
 	}
-	res := &BuildResult{Path: final, Manifest: m, ManifestDigest: manifest.Digest(mbytes), Size: out.n}
+	res := &BuildResult{Path: final, Manifest: m, ManifestDigest: digest, Size: out.n}
 	sigPath := final + ".sig"
 	os.Remove(sigPath)
-	if opts.Key != nil {
-		fsig, err := opts.Key.SignDigest(sum)
+	if key != nil {
+		fsig, err := key.SignDigest(sum)
 		switch {
 		case errors.Is(err, sign.ErrNeedsMessage):
 			// Ed25519 cannot sign a digest: the manifest's signature, which
@@ -312,27 +331,6 @@ func pack(ctx context.Context, w io.Writer, m *manifest.Manifest, mbytes, sig []
 		}
 	}
 	return kw.Close()
-}
-
-// writebackChunk is how many bytes of the kit are written before the kernel
-// is asked to start writing them to disk.
-const writebackChunk = 16 << 20
-
-// fileWriter writes the kit file, starting the writeback of every
-// writebackChunk bytes as soon as they are written.
-type fileWriter struct {
-	f       *os.File
-	off, wb int64
-}
-
-func (w *fileWriter) Write(p []byte) (int, error) {
-	n, err := w.f.Write(p)
-	w.off += int64(n)
-	if w.off-w.wb >= writebackChunk {
-		startWriteback(w.f, w.wb, w.off-w.wb)
-		w.wb = w.off
-	}
-	return n, err
 }
 
 // sumWriter writes to w, counting, and hashes what it writes on a
@@ -414,42 +412,6 @@ func checkLayout(m *manifest.Manifest, plan *images.Plan) error {
 	return nil
 }
 
-// hashFiles sets the size and digest of every source, hashing several files
-// at a time; the error is the one of the first source that fails.
-func hashFiles(srcs []source) error {
-	errs := make([]error, len(srcs))
-	var g errgroup.Group
-	g.SetLimit(runtime.GOMAXPROCS(0))
-	for i := range srcs {
-		g.Go(func() error {
-			s := &srcs[i]
-			s.entry, errs[i] = hashEntry(s.file, s.entry.Path, s.entry.Role)
-			return nil
-		})
-	}
-	g.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func hashEntry(file, kitPath string, role manifest.Role) (manifest.Entry, error) {
-	f, err := os.Open(file)
-	if err != nil {
-		return manifest.Entry{}, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := copybuf.Copy(h, f)
-	if err != nil {
-		return manifest.Entry{}, fmt.Errorf("reading %s: %w", file, err)
-	}
-	return manifest.Entry{Path: kitPath, Size: n, SHA256: hex.EncodeToString(h.Sum(nil)), Role: role}, nil
-}
-
 // collectFiles walks the file sources of the spec, validating rules and
 // dashboards, and reads the debug sources (collectDebug). Mirror exports
 // are collectMirror's.
@@ -470,6 +432,9 @@ func collectFiles(spec *manifest.Spec, dir string, scan *imageScan) ([]source, *
 		{"debug", "debug", manifest.RoleDebug, debugTrees},
 	}
 	var out []source
+	// The files are hashed as they are listed, on the hasher's goroutines.
+	hs := startHasher()
+	defer hs.stop()
 	uids := map[string]string{}
 	type origin struct{ path, file, field string }
 	seen := map[string]origin{}
@@ -519,6 +484,7 @@ func collectFiles(spec *manifest.Spec, dir string, scan *imageScan) ([]source, *
 				}
 				seen[manifest.Fold(kp)] = origin{kp, f.abs, field}
 				out = append(out, source{entry: manifest.Entry{Path: kp, Role: g.role}, file: f.abs})
+				hs.add(f.abs)
 			}
 		}
 	}
@@ -542,8 +508,12 @@ func collectFiles(spec *manifest.Spec, dir string, scan *imageScan) ([]source, *
 			}
 		}
 	}
-	if err := hashFiles(out[:plain]); err != nil {
+	sums, err := hs.wait()
+	if err != nil {
 		return nil, nil, err
+	}
+	for i, r := range sums[:plain] {
+		out[i].entry.Size, out[i].entry.SHA256 = r.size, r.sum
 	}
 	return out, dbg, nil
 }
@@ -586,15 +556,18 @@ type walker struct {
 }
 
 func (w *walker) walk(dir, rel string) error {
-	real, err := filepath.EvalSymlinks(dir)
-	if err != nil {
-		return err
+	// Only a walk that follows links can come back to a folder it is in.
+	if w.links == manifest.SymlinksFollow {
+		real, err := filepath.EvalSymlinks(dir)
+		if err != nil {
+			return err
+		}
+		if w.visiting[real] {
+			return fmt.Errorf("%s: symlink loop (back to %s): %w", dir, real, errdef.ErrInvalid)
+		}
+		w.visiting[real] = true
+		defer delete(w.visiting, real)
 	}
-	if w.visiting[real] {
-		return fmt.Errorf("%s: symlink loop (back to %s): %w", dir, real, errdef.ErrInvalid)
-	}
-	w.visiting[real] = true
-	defer delete(w.visiting, real)
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return err
