@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/offkit/offkit/internal/errdef"
-	"github.com/offkit/offkit/internal/limit"
 	"github.com/offkit/offkit/manifest"
 	"github.com/offkit/offkit/mirror"
 )
@@ -28,19 +27,8 @@ func collectMirror(ctx context.Context, list []manifest.MirrorSource, dir string
 		field := fmt.Sprintf("spec /mirror/%d", i)
 		keys := &mirror.KeySet{}
 		for j, k := range ms.Keys {
-			p := abs(dir, k.Path)
-			b, err := limit.ReadFile(p, mirror.MaxKeyFile)
-			if err != nil {
+			if err := keys.AddFile(abs(dir, k.Path), k.ID, false); err != nil {
 				return nil, nil, fmt.Errorf("%s/keys/%d %q: %w", field, j, k.Path, err)
-			}
-			parsed, err := mirror.ParseKeys(p, b, k.ID)
-			if err != nil {
-				return nil, nil, fmt.Errorf("%s/keys/%d: %w", field, j, err)
-			}
-			for _, key := range parsed {
-				if err := keys.Add(key); err != nil {
-					return nil, nil, fmt.Errorf("%s/keys/%d %q: %w", field, j, k.Path, err)
-				}
 			}
 		}
 		e, err := mirror.Open(ctx, mirror.Source{

@@ -16,6 +16,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/limit"
 )
 
 // Limits on key files.
@@ -152,6 +153,31 @@ func (s *KeySet) ids() string {
 		fmt.Fprintf(&b, "%q", k.ID)
 	}
 	return b.String()
+}
+
+// AddFile reads the key file at path, within MaxKeyFile bytes (a missing
+// file is errdef.ErrNotFound), and adds its keys named as ParseKeys names
+// them with id; with jwkNamesItself, id names only a PEM file's key and a
+// JWK or JWKS names its keys itself (kid, else the thumbprint). Errors
+// name path.
+func (s *KeySet) AddFile(path, id string, jwkNamesItself bool) error {
+	b, err := limit.ReadFile(path, MaxKeyFile)
+	if err != nil {
+		return err
+	}
+	if jwkNamesItself && bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) {
+		id = ""
+	}
+	keys, err := ParseKeys(path, b, id)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := s.Add(k); err != nil {
+			return fmt.Errorf("key file %s: %w", path, err)
+		}
+	}
+	return nil
 }
 
 // ParseKeys reads the public keys of a key file: a JWK, a JWKS

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -11,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/offkit/offkit/internal/errdef"
-	"github.com/offkit/offkit/internal/limit"
 	"github.com/offkit/offkit/mirror"
 	"github.com/offkit/offkit/site"
 )
@@ -60,26 +58,9 @@ func mirrorKeys(root string, args []string) (*mirror.KeySet, error) {
 	}
 	set := &mirror.KeySet{}
 	for _, kf := range files {
-		p := kf.path
-		b, err := limit.ReadFile(p, mirror.MaxKeyFile)
-		if err != nil {
-			if os.IsNotExist(err) {
-				return nil, fmt.Errorf("mirror key %s: %w", p, errdef.ErrNotFound)
-			}
-			return nil, fmt.Errorf("mirror key %s: %w", p, err)
-		}
-		id := kf.id
-		if bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) && len(args) == 0 {
-			id = "" // a JWK names itself (kid, else its thumbprint)
-		}
-		keys, err := mirror.ParseKeys(p, b, id)
-		if err != nil {
-			return nil, err
-		}
-		for _, k := range keys {
-			if err := set.Add(k); err != nil {
-				return nil, fmt.Errorf("mirror key %s: %w", p, err)
-			}
+		// A JWK in ROOT/keys/mirror/ names itself, not by its file name.
+		if err := set.AddFile(kf.path, kf.id, len(args) == 0); err != nil {
+			return nil, fmt.Errorf("mirror key: %w", err)
 		}
 	}
 	return set, nil
