@@ -76,6 +76,10 @@ type InstallResult struct {
 	Bytes       int64 `json:"bytes"`
 	BlobsNew    int   `json:"blobsNew"`
 	BlobsShared int   `json:"blobsShared"`
+	// Authority lists the Authority snapshots the installed kit carries
+	// (its manifest's authority[]), for the caller to import: the
+	// manifest need not be read and parsed again.
+	Authority []manifest.Authority `json:"-"`
 }
 
 var errAlreadyActive = errors.New("already active")
@@ -253,7 +257,7 @@ func (s *Site) Install(ctx context.Context, kitPath string, opts InstallOptions)
 	if err != nil {
 		return nil, err
 	}
-	res.Generation = gen
+	res.Generation, res.Authority = gen, m.Authority
 	return res, nil
 }
 

@@ -8,7 +8,6 @@ import (
 
 	"github.com/offkit/offkit/authority"
 	"github.com/offkit/offkit/internal/errdef"
-	"github.com/offkit/offkit/internal/limit"
 	"github.com/offkit/offkit/manifest"
 	"github.com/offkit/offkit/site"
 )
@@ -27,17 +26,8 @@ const auditEventImport = "authority-import"
 // stays free of the HTTP code of package authority.
 func (a *app) importAuthority(s *site.Site, root string, res *site.InstallResult) error {
 	gen := filepath.Join(root, "generations", strconv.Itoa(res.Generation))
-	mp := filepath.Join(gen, ".offkit", "kits", res.Name, "manifest.json")
-	b, err := limit.ReadFile(mp, manifest.MaxManifestSize)
-	if err != nil {
-		return err
-	}
-	m, err := manifest.Parse(b)
-	if err != nil {
-		return fmt.Errorf("%s: %w", mp, err)
-	}
 	var firstErr error
-	for _, rec := range m.Authority {
+	for _, rec := range res.Authority {
 		rel, err := manifest.AuthorityDir(rec.Issuer)
 		fields := map[string]any{"issuer": rec.Issuer, "kit": res.Name, "kitVersion": res.Version,
 			"fetchedAt": rec.FetchedAt.UTC().Format(time.RFC3339)}
