@@ -171,18 +171,60 @@ func buildPart(gen *os.Root, se *mirror.SiteExports, kind string, cfg Part) (*pa
 		}
 		p.files[rel] = fe
 	}
+	// The domains served: those the export records that the generation
+	// holds files of (a kit may carry a subset of an export's domains).
+	have := map[string]bool{}
+	for _, d := range ex.FileDomains() {
+		have[d] = true
+	}
 	for _, d := range ex.Domains {
-		p.domains[d] = true
-		p.ids = append(p.ids, d)
+		if have[d] && !p.domains[d] {
+			p.domains[d] = true
+			p.ids = append(p.ids, d)
+		}
 	}
 	sort.Strings(p.ids)
 	p.age = exportTime(ex)
+	if f, ok := p.files["index.json"]; ok && kind == Concelier {
+		p.files["index.json"] = announced(gen, f, p.domains)
+	}
 	if kind == Excititor {
 		if err := p.buildExcititor(gen, cfg); err != nil {
 			return nil, fmt.Errorf("excititor export %s: %w", ex.ExportID, err)
 		}
 	}
 	return p, nil
+}
+
+// announced returns the export's index.json f as it is served: its domains
+// filtered to the served ones (announcedIndex), with the digest of the
+// bytes served as its ETag. An index that cannot be read, is over
+// MaxIndexSize, or cannot be filtered is broken (503): the site does not
+// announce domains it does not serve.
+func announced(gen *os.Root, f file, served map[string]bool) file {
+	if f.broken || f.size > MaxIndexSize {
+		f.broken, f.body = true, nil
+		return f
+	}
+	b := f.body
+	if b == nil {
+		var err error
+		if b, err = readVerified(gen, f); err != nil {
+			f.broken = true
+			return f
+		}
+	}
+	out, err := announcedIndex(b, served)
+	if err != nil {
+		f.broken, f.body = true, nil
+		return f
+	}
+	if !bytes.Equal(out, b) {
+		sum := sha256.Sum256(out)
+		f.size, f.sha256 = int64(len(out)), hex.EncodeToString(sum[:])
+	}
+	f.body = out
+	return f
 }
 
 // exportTime is when the export was made: its created or generatedAt, else

@@ -5,7 +5,7 @@
 //
 // Routes (GET and HEAD; any other method is 405):
 //
-//	/concelier/exports/index.json                                  max-age=60
+//	/concelier/exports/index.json                                  max-age=60 (domains filtered to those served)
 //	/concelier/exports/mirror/<domain>/manifest.json               max-age=300, immutable
 //	/concelier/exports/mirror/<domain>/bundle.json                 max-age=300, immutable
 //	/concelier/exports/mirror/<domain>/bundle.json.jws             max-age=300, immutable
@@ -14,6 +14,11 @@
 //	/excititor/mirror/domains/<id>/index, /excititor/mirror/<id>/index   max-age=60
 //	/excititor/mirror/domains/<id>/exports/<exportKey>/<format>    max-age=300, immutable
 //	/excititor/mirror/domains/<id>/exports/<exportKey>/<format>.jws
+//
+// The domains served are those exports.json records for the export whose
+// files the generation holds; the Concelier index is served with its
+// domains array filtered to them (announcedIndex), the Excititor domain
+// list lists them, so what the site announces is what it serves.
 //
 // Every file is looked up in the generation's exports.json (written by the
 // site at install) and opened through the generation's os.Root with the size
