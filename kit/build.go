@@ -330,6 +330,9 @@ func pack(ctx context.Context, w io.Writer, m *manifest.Manifest, mbytes, sig []
 			opts.Progress(done, total)
 		}
 	}
+	if err := f.end(); err != nil {
+		return err
+	}
 	return kw.Close()
 }
 

@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
+	"github.com/offkit/offkit/internal/plainfile"
 	"github.com/offkit/offkit/internal/verifyread"
 )
 
@@ -18,8 +18,9 @@ const (
 	feedChunks = 4
 )
 
-// chunk is a piece of an entry's content, or (b nil) the end of an entry,
-// with err saying why its bytes cannot be packed.
+// chunk is a piece of the feed's stream, or (err set) its end: io.EOF once
+// every source has been read and checked, else why the source being read
+// cannot be packed.
 type chunk struct {
 	b   []byte
 	err error
@@ -29,17 +30,27 @@ type chunk struct {
 var errStopped = errors.New("feed stopped")
 
 // feed reads the content of the sources, in order, on a goroutine of its
-// own, a few chunks ahead of the packer: reading and checking an entry
-// overlaps packing the one before. Each entry ends with a chunk that says
-// whether its bytes are the ones the manifest promises: a file is hashed as
-// it is read and compared with the digest taken when it was listed; an
-// image file's reader checks its bytes itself (images.File.Open), so they
-// are hashed once.
+// own, a few chunks ahead of the packer: reading and checking the sources
+// overlaps packing them. The chunks carry the sources' bytes end to end (a
+// chunk holds many small files, or a piece of a large one), so that the
+// feed and the packer hand over one chunk per feedChunk bytes, not two per
+// file; the packer cuts the stream by the entries' sizes (take).
+//
+// Every source is checked as it is read: a file is hashed and compared
+// with the digest taken when it was listed; an image file's reader checks
+// its bytes itself (images.File.Open), so they are hashed once. A source
+// whose bytes are not the ones the manifest promises ends the feed with
+// its error before any byte of the next source is sent, and the stream
+// ends with io.EOF only once the last source has passed.
 type feed struct {
 	chunks chan chunk
 	free   chan []byte
 	quit   chan struct{}
 	done   chan struct{}
+	// The feed's goroutine fills fill; the packer takes cur apart, held
+	// being the buffer to give back once it is used up.
+	fill      []byte
+	cur, held []byte
 }
 
 func startFeed(ctx context.Context, srcs []source) *feed {
@@ -67,20 +78,56 @@ func (f *feed) stop() {
 	<-f.done
 }
 
-// next returns the next chunk; b nil ends the entry.
-func (f *feed) next() chunk { return <-f.chunks }
+// take returns the next bytes of the stream, at most n, waiting for the
+// next chunk when the current one is used up; the bytes are valid until
+// the next call. Its error is the end of the stream: io.EOF if every
+// source was read.
+func (f *feed) take(n int64) ([]byte, error) {
+	for len(f.cur) == 0 {
+		if f.held != nil {
+			f.free <- f.held[:0]
+			f.held = nil
+		}
+		c := <-f.chunks
+		if c.err != nil {
+			return nil, c.err
+		}
+		f.cur, f.held = c.b, c.b
+	}
+	k := int(min(n, int64(len(f.cur))))
+	b := f.cur[:k]
+	f.cur = f.cur[k:]
+	return b, nil
+}
 
-// recycle gives back the buffer of a chunk once it is packed.
-func (f *feed) recycle(b []byte) { f.free <- b[:0] }
+// end returns nil once the stream ends as it should: every byte taken and
+// the last source checked.
+func (f *feed) end() error {
+	b, err := f.take(1)
+	switch {
+	case err == io.EOF:
+		return nil
+	case err != nil:
+		return err
+	default:
+		return fmt.Errorf("packing: %d bytes past the last entry", len(b))
+	}
+}
 
 func (f *feed) run(ctx context.Context, srcs []source) {
 	defer close(f.done)
 	for _, s := range srcs {
-		err := f.read(ctx, s)
-		if errors.Is(err, errStopped) || !f.send(chunk{err: err}) || err != nil {
+		if err := f.read(ctx, s); err != nil {
+			if !errors.Is(err, errStopped) {
+				f.send(chunk{err: err})
+			}
 			return
 		}
 	}
+	if len(f.fill) > 0 && !f.send(chunk{b: f.fill}) {
+		return
+	}
+	f.send(chunk{err: io.EOF})
 }
 
 func (f *feed) send(c chunk) bool {
@@ -92,6 +139,7 @@ func (f *feed) send(c chunk) bool {
 	}
 }
 
+// read appends the bytes of s to the stream, checked.
 func (f *feed) read(ctx context.Context, s source) error {
 	rc, err := s.open(ctx)
 	if err != nil {
@@ -106,25 +154,23 @@ func (f *feed) read(ctx context.Context, s source) error {
 	}
 	var n int64
 	for {
-		var b []byte
-		select {
-		case b = <-f.free:
-		case <-f.quit:
-			return errStopped
-		}
-		if b == nil {
-			b = make([]byte, feedChunk)
-		}
-		k, err := io.ReadFull(r, b[:cap(b)])
-		if k > 0 {
-			n += int64(k)
-			if !f.send(chunk{b: b[:k]}) {
+		if len(f.fill) == cap(f.fill) {
+			if f.fill != nil && !f.send(chunk{b: f.fill}) {
 				return errStopped
 			}
-		} else {
-			f.free <- b
+			select {
+			case f.fill = <-f.free:
+			case <-f.quit:
+				return errStopped
+			}
+			if f.fill == nil {
+				f.fill = make([]byte, 0, feedChunk)
+			}
 		}
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
+		k, err := r.Read(f.fill[len(f.fill):cap(f.fill)])
+		f.fill = f.fill[:len(f.fill)+k]
+		n += int64(k)
+		if err == io.EOF {
 			break
 		}
 		if err != nil {
@@ -145,5 +191,5 @@ func (s source) open(ctx context.Context) (io.ReadCloser, error) {
 	if s.data != nil {
 		return io.NopCloser(bytes.NewReader(s.data)), nil
 	}
-	return os.Open(s.file)
+	return plainfile.Open(s.file)
 }

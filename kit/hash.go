@@ -5,33 +5,41 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
+
+	"github.com/offkit/offkit/internal/plainfile"
 )
 
-// hashBuffer is each hashing goroutine's read buffer: large enough that a
-// big file takes few reads, small enough to stay out of the memory budget.
-const hashBuffer = 256 << 10
+const (
+	// hashBuffer is each hashing goroutine's read buffer: large enough that
+	// a big file takes few reads, small enough to stay out of the memory
+	// budget.
+	hashBuffer = 256 << 10
+	// hashBatch is how many files a hashing goroutine is handed at once:
+	// one hand-over per file would wake a goroutine per small file.
+	hashBatch = 64
+)
 
 // hasher takes the size and digest of files on a few goroutines of its own
 // while collectFiles goes on walking and checking: the files listed first
-// are hashed while the rest are still being listed. Results are kept by
+// are hashed while the rest are still being listed. Results are kept in
 // the order the files were added in, so that the error reported is the one
 // of the first file that fails, whatever the goroutines' timing.
 type hasher struct {
-	jobs    chan hashJob
+	jobs    chan *hashJob
+	batches []*hashJob // in the order added; the last one is being filled
 	closed  sync.Once
 	wg      sync.WaitGroup
 	stopped atomic.Bool
-	mu      sync.Mutex
-	res     []hashResult
 }
 
+// hashJob is a batch of files and, once a goroutine is done with it, their
+// results.
 type hashJob struct {
-	i    int
-	file string
+	files []string
+	res   []hashResult
 }
 
 type hashResult struct {
@@ -44,7 +52,7 @@ type hashResult struct {
 // cache waits on the disk, so it runs a goroutine more than there are
 // cores.
 func startHasher() *hasher {
-	h := &hasher{jobs: make(chan hashJob, 1024)}
+	h := &hasher{jobs: make(chan *hashJob, 16)}
 	for range runtime.GOMAXPROCS(0) + 1 {
 		h.wg.Add(1)
 		go h.run()
@@ -56,35 +64,46 @@ func (h *hasher) run() {
 	defer h.wg.Done()
 	buf := make([]byte, hashBuffer)
 	for j := range h.jobs {
-		var r hashResult
-		if !h.stopped.Load() {
-			r.size, r.sum, r.err = hashFile(j.file, buf)
+		j.res = make([]hashResult, len(j.files))
+		for i, file := range j.files {
+			if h.stopped.Load() {
+				break
+			}
+			r := &j.res[i]
+			r.size, r.sum, r.err = hashFile(file, buf)
 		}
-		h.mu.Lock()
-		h.res[j.i] = r
-		h.mu.Unlock()
 	}
 }
 
-// add queues file; it is the next result.
+// add queues file; its result comes next after those of the files added
+// before.
 func (h *hasher) add(file string) {
-	h.mu.Lock()
-	i := len(h.res)
-	h.res = append(h.res, hashResult{})
-	h.mu.Unlock()
-	h.jobs <- hashJob{i, file}
+	n := len(h.batches)
+	if n == 0 || len(h.batches[n-1].files) == hashBatch {
+		if n > 0 {
+			h.jobs <- h.batches[n-1]
+		}
+		h.batches = append(h.batches, &hashJob{files: make([]string, 0, hashBatch)})
+		n++
+	}
+	j := h.batches[n-1]
+	j.files = append(j.files, file)
 }
 
 // wait returns the results, in the order the files were added, once every
-// file is hashed, or the first error.
+// file is hashed, or the error of the first file that failed.
 func (h *hasher) wait() ([]hashResult, error) {
 	h.finish()
-	for _, r := range h.res {
-		if r.err != nil {
-			return nil, r.err
+	var out []hashResult
+	for _, j := range h.batches {
+		for _, r := range j.res {
+			if r.err != nil {
+				return nil, r.err
+			}
 		}
+		out = append(out, j.res...)
 	}
-	return h.res, nil
+	return out, nil
 }
 
 // stop drops the files not hashed yet and waits for the goroutines; it is
@@ -94,13 +113,19 @@ func (h *hasher) stop() {
 	h.finish()
 }
 
+// finish hands over the last batch and waits until every batch is done.
 func (h *hasher) finish() {
-	h.closed.Do(func() { close(h.jobs) })
+	h.closed.Do(func() {
+		if n := len(h.batches); n > 0 {
+			h.jobs <- h.batches[n-1]
+		}
+		close(h.jobs)
+	})
 	h.wg.Wait()
 }
 
 func hashFile(file string, buf []byte) (int64, string, error) {
-	f, err := os.Open(file)
+	f, err := plainfile.Open(file)
 	if err != nil {
 		return 0, "", err
 	}

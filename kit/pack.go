@@ -2,6 +2,7 @@ package kit
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/offkit/offkit/kitfile"
 )
@@ -14,31 +15,23 @@ const (
 	MaxFrameSize = 32 << 20
 )
 
-// addFed writes one regular file entry of size bytes, the next entry of f.
-// It fails if f ends the entry with an error, or with more or fewer bytes.
+// addFed writes one regular file entry of size bytes, taken from f.
 func addFed(w *kitfile.Writer, name string, size int64, f *feed) error {
 	if err := w.WriteHeader(name, size); err != nil {
 		return err
 	}
-	var n int64
-	for {
-		c := f.next()
-		if c.b == nil {
-			if c.err != nil {
-				return c.err
-			}
-			break
+	for n := size; n > 0; {
+		b, err := f.take(n)
+		if err == io.EOF {
+			return fmt.Errorf("packing %s: the sources ended %d bytes early", name, n)
 		}
-		if n+int64(len(c.b)) <= size {
-			if _, err := w.Write(c.b); err != nil {
-				return fmt.Errorf("packing %s: %w", name, err)
-			}
+		if err != nil {
+			return err
 		}
-		n += int64(len(c.b))
-		f.recycle(c.b)
-	}
-	if n != size {
-		return fmt.Errorf("packing %s: read %d bytes, expected %d (did the file change?)", name, n, size)
+		if _, err := w.Write(b); err != nil {
+			return fmt.Errorf("packing %s: %w", name, err)
+		}
+		n -= int64(len(b))
 	}
 	return nil
 }
