@@ -87,3 +87,49 @@ func TestFrameReaderBoundsFramesInFlight(t *testing.T) {
 		t.Errorf("frames decoded into %d buffers, want at most %d", len(seen), conc+1)
 	}
 }
+
+// TestFrameReaderHeadOneAhead: until Release, the frames of the head are
+// decoded one ahead of the reader, into two buffers, so that they do not
+// add up with what the caller allocates to check the head; after it, the
+// usual concurrency+1.
+func TestFrameReaderHeadOneAhead(t *testing.T) {
+	const frameSize, n, conc = 64 << 10, 16, 2
+	data := testData(n * frameSize)
+	z := frames(t, data, frameSize, 2)
+	fs, err := ReadSeekTable(bytes.NewReader(z), int64(len(z)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr := NewFrameReader(bytes.NewReader(z), fs, conc, 6*frameSize)
+	defer fr.Close()
+	seen := map[*byte]bool{}
+	buf := make([]byte, 4<<10)
+	var got []byte
+	for len(got) < len(data) {
+		if len(got) == 6*frameSize {
+			if len(seen) > 2 {
+				t.Fatalf("head decoded into %d buffers, want at most 2", len(seen))
+			}
+			fr.Release()
+		}
+		want := min(len(buf), 6*frameSize-len(got))
+		if len(got) >= 6*frameSize {
+			want = len(buf)
+		}
+		k, err := fr.Read(buf[:want])
+		got = append(got, buf[:k]...)
+		if fr.cur != nil && cap(fr.cur.out) > 0 {
+			seen[&fr.cur.out[:1][0]] = true
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		runtime.Gosched()
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("decoded bytes differ")
+	}
+	if len(seen) > conc+1 {
+		t.Errorf("frames decoded into %d buffers, want at most %d", len(seen), conc+1)
+	}
+}

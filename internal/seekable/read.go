@@ -118,10 +118,12 @@ type FrameReader struct {
 	// each of the largest size in the seek table. outs holds
 	// concurrency+1 buffers (nil until first used), and a frame is read
 	// only once it has one: the frame being read from plus one decoding on
-	// each goroutine. That bounds the frames in flight, so once that many
-	// buffers exist, nothing more is allocated, whatever the collector does
-	// (a sync.Pool is emptied by every collection, and holds buffers of
-	// any size).
+	// each goroutine; until Release, only two (the head is read one frame
+	// ahead). ins holds concurrency buffers: a frame read waits for a
+	// decoding goroutine anyway. That bounds the frames in flight, so once
+	// that many buffers exist, nothing more is allocated, whatever the
+	// collector does (a sync.Pool is emptied by every collection, and holds
+	// buffers of any size).
 	ins, outs     chan []byte
 	maxIn, maxOut int
 }
@@ -152,11 +154,14 @@ func NewFrameReader(r io.Reader, frames []Frame, concurrency int, hold int64) *F
 		queue:   make(chan *frameJob, inFlight),
 		stop:    make(chan struct{}),
 		release: make(chan struct{}),
-		ins:     make(chan []byte, inFlight),
+		ins:     make(chan []byte, concurrency),
 		outs:    make(chan []byte, inFlight),
 	}
 	for range inFlight {
 		fr.outs <- nil
+	}
+	for range concurrency {
+		fr.ins <- nil
 	}
 	for _, f := range frames {
 		fr.maxIn = max(fr.maxIn, int(f.CompressedSize))
@@ -189,7 +194,7 @@ func NewFrameReader(r io.Reader, frames []Frame, concurrency int, hold int64) *F
 				} else if j.err != nil {
 					j.err = classify(j.index, j.err)
 				}
-				fr.put(fr.ins, j.in)
+				keep(fr.ins, j.in)
 				j.in = nil
 				close(j.done)
 			}
@@ -198,6 +203,18 @@ func NewFrameReader(r io.Reader, frames []Frame, concurrency int, hold int64) *F
 	go func() {
 		defer close(fr.queue)
 		defer close(work)
+		// Until Release, the head is decoded one frame ahead of the
+		// reader: the other buffers are reserved, so the memory of the
+		// frames does not add up with the caller's while it checks the
+		// head.
+		reserved := 0
+		select {
+		case <-fr.release:
+		default:
+			for ; reserved < inFlight-2; reserved++ {
+				<-fr.outs
+			}
+		}
 		var start int64 // decompressed offset of frame i
 		for i, f := range frames {
 			if start >= hold {
@@ -205,6 +222,15 @@ func NewFrameReader(r io.Reader, frames []Frame, concurrency int, hold int64) *F
 				case <-fr.release:
 				case <-fr.stop:
 					return
+				}
+			}
+			if reserved > 0 {
+				select {
+				case <-fr.release:
+					for ; reserved > 0; reserved-- {
+						keep(fr.outs, nil)
+					}
+				default:
 				}
 			}
 			start += f.DecompressedSize
@@ -218,9 +244,18 @@ func NewFrameReader(r io.Reader, frames []Frame, concurrency int, hold int64) *F
 				j.out = make([]byte, 0, fr.maxOut)
 			}
 			j.out = j.out[:0]
-			in := fr.take(fr.ins, int(f.CompressedSize), fr.maxIn)[:f.CompressedSize]
+			var in []byte
+			select {
+			case in = <-fr.ins:
+			case <-fr.stop:
+				return
+			}
+			if cap(in) < int(f.CompressedSize) {
+				in = make([]byte, 0, fr.maxIn)
+			}
+			in = in[:f.CompressedSize]
 			if _, err := io.ReadFull(r, in); err != nil {
-				fr.put(fr.ins, in)
+				keep(fr.ins, in)
 				if errors.Is(err, io.EOF) {
 					err = io.ErrUnexpectedEOF
 				}
@@ -236,7 +271,7 @@ func NewFrameReader(r io.Reader, frames []Frame, concurrency int, hold int64) *F
 			select {
 			case fr.queue <- j:
 			case <-fr.stop:
-				fr.put(fr.ins, in)
+				keep(fr.ins, in)
 				return
 			}
 			work <- j
@@ -279,26 +314,6 @@ func (fr *FrameReader) Read(p []byte) (int, error) {
 			continue
 		}
 		fr.cur, fr.pos = j, 0
-	}
-}
-
-// take returns an empty buffer of capacity at least n from free, or a new
-// one of capacity size (the largest n there will be).
-func (fr *FrameReader) take(free chan []byte, n, size int) []byte {
-	select {
-	case b := <-free:
-		if cap(b) >= n {
-			return b[:0]
-		}
-	default:
-	}
-	return make([]byte, 0, max(n, size))
-}
-
-// put gives b back to free (keep), unless it is empty.
-func (fr *FrameReader) put(free chan []byte, b []byte) {
-	if cap(b) > 0 {
-		keep(free, b)
 	}
 }
 
