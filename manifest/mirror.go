@@ -3,6 +3,7 @@ package manifest
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -40,7 +41,8 @@ func CheckMirrorName(s string) error {
 // every file and signature is a mirror entry of the kit inside its export's
 // domain folder, with the entry's size and sha256, and every entry under
 // mirror/concelier/ or mirror/excititor/ belongs to an export of mirror[].
-// A kit whose mirror[] names a file it does not carry is refused.
+// A kit whose mirror[] names a file it does not carry is refused, and so is
+// one that carries a signed file without its files[] record (mirrorLayout).
 func (m *Manifest) validateMirror() error {
 	byPath := make(map[string]*Entry, len(m.Entries))
 	for i := range m.Entries {
@@ -103,6 +105,12 @@ func (m *Manifest) validateMirror() error {
 			if s.KeyID == "" || len(s.KeyID) > 255 {
 				return invalid(ff+" signature keyId", "empty or over 255 bytes")
 			}
+			if err := signedName(mi.Kind, f.Path, s.Path); err != nil {
+				return invalid(ff, "%v", err)
+			}
+		}
+		if err := m.mirrorLayout(byPath, field, mi); err != nil {
+			return err
 		}
 	}
 	for _, e := range m.Entries {
@@ -138,6 +146,95 @@ func mirrorEntry(byPath map[string]*Entry, dir, p string) error {
 	}
 	if e.Role != RoleMirror {
 		return fmt.Errorf("entry has role %q, not %q", e.Role, RoleMirror)
+	}
+	return nil
+}
+
+// signedName reports why a files[] record of an export of kind is not one
+// offkit build writes: a Concelier record is a domain's bundle.json, an
+// Excititor record an export file (not index.json, not a .jws); the
+// signature is the file's path with ".jws" appended, as the exporter lays
+// it out.
+func signedName(kind, file, sig string) error {
+	name := file[strings.LastIndexByte(file, '/')+1:]
+	switch {
+	case kind == MirrorConcelier && name != "bundle.json":
+		return fmt.Errorf("a concelier signed file is a domain's bundle.json, not %q", name)
+	case kind == MirrorExcititor && (name == "index.json" || strings.HasSuffix(name, ".jws")):
+		return fmt.Errorf("an excititor signed file is an export file, not the domain index or a signature (%q)", name)
+	case sig != file+".jws":
+		return fmt.Errorf("signature %q: want %q", sig, file+".jws")
+	}
+	return nil
+}
+
+// mirrorLayout checks the entries of export mi (mirror[] record at field)
+// against what offkit build carries: the export's index.json; per domain of
+// mi.Domains, a Concelier domain's manifest.json, bundle.json and
+// bundle.json.jws, an Excititor domain's index.json and its export files
+// with their .jws; every signed file (a Concelier bundle.json, an Excititor
+// file other than index.json) and every signature carried is one of mi's
+// files[] records or their signatures, so that no file is served as a
+// mirror file without the signature the build checked it against. Any
+// other entry under the export (another name, a folder of a domain mi does
+// not list, a deeper path, another role) is refused, naming it.
+func (m *Manifest) mirrorLayout(byPath map[string]*Entry, field string, mi Mirror) error {
+	prefix := MirrorPrefix(mi.Kind, mi.ExportID)
+	records := map[string]bool{}
+	sigs := map[string]bool{}
+	for _, f := range mi.Files {
+		records[f.Path] = true
+		sigs[f.Signature.Path] = true
+	}
+	domains := map[string]bool{}
+	for _, d := range mi.Domains {
+		domains[d] = true
+	}
+	// The entries are sorted by path: those of the export are one run.
+	i, _ := slices.BinarySearchFunc(m.Entries, prefix, func(e Entry, p string) int { return strings.Compare(e.Path, p) })
+	for ; i < len(m.Entries) && strings.HasPrefix(m.Entries[i].Path, prefix); i++ {
+		e := &m.Entries[i]
+		bad := func(format string, a ...any) error {
+			return invalid(fmt.Sprintf("entries %q", e.Path), "%s (%s %s/%s)", fmt.Sprintf(format, a...), field, mi.Kind, mi.ExportID)
+		}
+		if e.Role != RoleMirror {
+			return bad("role %q under a mirror export, not %q", e.Role, RoleMirror)
+		}
+		rest := e.Path[len(prefix):]
+		if rest == "index.json" {
+			continue
+		}
+		d, name, ok := strings.Cut(rest, "/")
+		switch {
+		case !ok:
+			return bad("the export's folder holds only index.json and the domain folders")
+		case !domains[d]:
+			return bad("in the folder of domain %q, which mirror[].domains does not list", d)
+		case strings.Contains(name, "/"):
+			return bad("a domain folder holds no folders")
+		case records[e.Path] || sigs[e.Path]:
+			continue
+		}
+		switch {
+		case mi.Kind == MirrorConcelier && name == "manifest.json", mi.Kind == MirrorExcititor && name == "index.json":
+			continue
+		case mi.Kind == MirrorConcelier && name != "bundle.json" && name != "bundle.json.jws":
+			return bad("a concelier domain folder holds only manifest.json, bundle.json and bundle.json.jws")
+		case strings.HasSuffix(name, ".jws"):
+			return bad("a signature that no mirror[].files[] record names")
+		}
+		return bad("a signed file without its mirror[].files[] record and signature")
+	}
+	for _, d := range mi.Domains {
+		need := []string{"manifest.json", "bundle.json"}
+		if mi.Kind == MirrorExcititor {
+			need = []string{"index.json"}
+		}
+		for _, n := range need {
+			if _, ok := byPath[prefix+d+"/"+n]; !ok {
+				return invalid(field+" domains", "the kit carries no %s%s/%s", prefix, d, n)
+			}
+		}
 	}
 	return nil
 }
