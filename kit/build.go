@@ -46,9 +46,11 @@ type BuildOptions struct {
 	// Key signs the manifest and the whole file; nil (and no LoadKey)
 	// builds an unsigned kit.
 	Key *sign.PrivateKey
-	// LoadKey, when Key is nil, gives the key. Build calls it once it has
-	// started resolving the images, so that decrypting the key overlaps
-	// waiting on the registry.
+	// LoadKey, when Key is nil, gives the key. Build calls it as it
+	// starts, beside resolving the images and, when no file source is a
+	// folder, beside listing and hashing the files, so that decrypting the
+	// key (scrypt, about 0.2 s) overlaps them; its error ends the build
+	// once the sources are collected.
 	LoadKey func() (*sign.PrivateKey, error)
 	// SourceDateEpoch is the kit's time when the spec has no createdAt.
 	SourceDateEpoch *time.Time
@@ -152,19 +154,10 @@ func Build(ctx context.Context, spec *manifest.Spec, opts BuildOptions) (*BuildR
 	}()
 	// The key is decrypted (a cosign key's scrypt takes about 0.2 s and
 	// 64 MiB) while the images are resolved, a wait on the registry, and
-	// before the files are listed, whose memory grows with their number:
-	// the two never hold memory at once.
-	key := opts.Key
-	if key == nil && opts.LoadKey != nil {
-		var err error
-		if key, err = opts.LoadKey(); err != nil {
-			<-resolved
-			if plan != nil {
-				plan.Close()
-			}
-			return nil, err
-		}
-	}
+	// while the files are listed and hashed, unless a source is a folder:
+	// the listing of a folder grows with its files, and the two would hold
+	// memory at once.
+	loadKey := startKey(opts, !listsFolders(spec, opts.Dir))
 	// Debug sources of kind image read the images' layers: they wait for
 	// the images to be resolved.
 	var scan *imageScan
@@ -219,6 +212,10 @@ func Build(ctx context.Context, spec *manifest.Spec, opts BuildOptions) (*BuildR
 	sort.Slice(srcs, func(i, j int) bool { return srcs[i].entry.Path < srcs[j].entry.Path })
 	for _, s := range srcs {
 		m.Entries = append(m.Entries, s.entry)
+	}
+	key, err := loadKey()
+	if err != nil {
+		return nil, err
 	}
 	if key != nil {
 		m.Signer = &manifest.Signer{KeyID: key.Public().KeyID()}
@@ -296,6 +293,49 @@ func Build(ctx context.Context, spec *manifest.Spec, opts BuildOptions) (*BuildR
 	}
 	log.Info("kit written", "path", final, "bytes", out.n, "entries", len(m.Entries), "manifest", res.ManifestDigest)
 	return res, nil
+}
+
+// startKey starts loading the key of opts (LoadKey), on a goroutine of its
+// own when background is set, else at once, and returns the function that
+// waits for it.
+func startKey(opts BuildOptions, background bool) func() (*sign.PrivateKey, error) {
+	if opts.Key != nil || opts.LoadKey == nil {
+		return func() (*sign.PrivateKey, error) { return opts.Key, nil }
+	}
+	var key *sign.PrivateKey
+	var err error
+	done := make(chan struct{})
+	load := func() {
+		defer close(done)
+		key, err = opts.LoadKey()
+	}
+	if background {
+		go load()
+	} else {
+		load()
+	}
+	return func() (*sign.PrivateKey, error) {
+		<-done
+		return key, err
+	}
+}
+
+// listsFolders reports whether a file source of spec (rules, dashboards,
+// files, debug) is a folder, or a debug source reads images: its listing
+// grows with what it holds.
+func listsFolders(spec *manifest.Spec, dir string) bool {
+	for _, list := range [][]manifest.FileSource{spec.Rules, spec.Dashboards, spec.Files} {
+		for _, fsrc := range list {
+			src := fsrc.Src
+			if !filepath.IsAbs(src) {
+				src = filepath.Join(dir, src)
+			}
+			if st, err := os.Stat(src); err == nil && st.IsDir() {
+				return true
+			}
+		}
+	}
+	return len(spec.Debug) > 0
 }
 
 // pack writes the kit stream: head, then content, each entry's bytes checked
