@@ -85,18 +85,23 @@ func TestMirrorSignedFilesHaveRecords(t *testing.T) {
 		{"a listed domain the kit does not carry", c + "community/manifest.json", func(m *Manifest) {
 			m.Mirror[0].Domains = []string{"community", "primary"}
 		}},
-		{"a record of the manifest, not the bundle", "bundle.json", func(m *Manifest) {
-			f := &m.Mirror[0].Files[0]
-			f.Path, f.Signature.Path = c+"primary/manifest.json", c+"primary/manifest.json.jws"
+		// Beside the bundle's record, so that every carried file still has
+		// one: only the record's name is wrong.
+		{"a record of the manifest beside the bundle's", `a concelier signed file is a domain's bundle.json, not "manifest.json"`, func(m *Manifest) {
+			f := m.Mirror[0].Files[0]
+			f.Signature = &MirrorSignature{Path: c + "primary/manifest.json.jws", Kind: MirrorSigJWS, KeyID: "mirror-test", Alg: "EdDSA"}
+			f.Path, f.Size, f.SHA256 = c+"primary/manifest.json", 3, strings.Repeat("c", 64)
+			m.Mirror[0].Files = append(m.Mirror[0].Files, f)
 			add(m, c+"primary/manifest.json.jws")
-			f.Size, f.SHA256 = 3, strings.Repeat("c", 64)
 		}},
 		{"a signature that is another file", "want " + `"` + c + "primary/bundle.json.jws", func(m *Manifest) {
 			m.Mirror[0].Files[0].Signature.Path = c + "primary/manifest.json"
 		}},
-		{"an excititor record of the domain index", "index", func(m *Manifest) {
-			f := &m.Mirror[1].Files[0]
-			f.Path, f.Signature.Path = x+"community/index.json", x+"community/index.json.jws"
+		{"an excititor record of the domain index beside the export files", `not the domain index or a signature ("index.json")`, func(m *Manifest) {
+			f := m.Mirror[1].Files[0]
+			f.Signature = &MirrorSignature{Path: x + "community/index.json.jws", Kind: MirrorSigJWS, KeyID: "mirror-test", Alg: "ES256"}
+			f.Path = x + "community/index.json"
+			m.Mirror[1].Files = append(m.Mirror[1].Files, f)
 			add(m, x+"community/index.json.jws")
 		}},
 	} {
