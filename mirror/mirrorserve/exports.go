@@ -36,7 +36,9 @@ const (
 	// MaxMemoryFile is the size up to which a served file (an index, a
 	// manifest, a signature) is read once per generation, checked against
 	// exports.json, and served from memory; MaxMemoryFiles bounds the
-	// bytes so kept per generation and kind.
+	// bytes so kept per generation and kind. A Concelier export's
+	// index.json is kept whatever its size and this budget (it is at most
+	// MaxIndexSize), since it is served filtered (announced).
 	MaxMemoryFile  = 256 << 10
 	MaxMemoryFiles = 16 << 20
 )
