@@ -230,9 +230,10 @@ func (v *View) checkMirror(ctx context.Context, keys *mirror.KeySet, files func(
 }
 
 // checkMirrorTree records a problem for each kind folder of the generation
-// open at gen whose `latest` is not a link to the exportId x names, and
-// for each name in it that is neither `latest` nor an export x lists. A
-// link or folder it cannot read is its error.
+// open at gen whose `latest` is not a link to the exportId x names (or is
+// there at all, link or not, when x names none), and for each name in it
+// that is neither `latest` nor an export x lists. A link or folder it
+// cannot read is its error.
 func (c *MirrorCheck) checkMirrorTree(gen genFiles, x *mirror.SiteExports) error {
 	for _, kind := range []string{manifest.MirrorConcelier, manifest.MirrorExcititor} {
 		dir := "mirror/" + kind
@@ -246,6 +247,8 @@ func (c *MirrorCheck) checkMirrorTree(gen genFiles, x *mirror.SiteExports) error
 			c.problem(l, "mismatch", fmt.Errorf("%s: links to %q (%v), %s says %q", l, target, err, mirror.SiteExportsPath, want))
 		} else if want == "" && err == nil {
 			c.problem(l, "mismatch", fmt.Errorf("%s: links to %q, %s lists no %s export", l, target, mirror.SiteExportsPath, kind))
+		} else if want == "" && !errors.Is(err, fs.ErrNotExist) {
+			c.problem(l, "mismatch", fmt.Errorf("%s: not a link (%v), and %s lists no %s export", l, err, mirror.SiteExportsPath, kind))
 		}
 		f, err := gen.Open(dir)
 		if unreadable(err) {

@@ -168,6 +168,28 @@ func TestCheckMirrorFindsDamage(t *testing.T) {
 		"latest gone": {func(t *testing.T, root string, _ ed25519.PrivateKey) {
 			os.Remove(filepath.Join(gen(root), "mirror/excititor/latest"))
 		}, errdef.ExitMismatch, "mirror/excititor/latest"},
+		// No export of the kind is left, so no link is wanted: a latest
+		// that is no link is still something the folder should not hold.
+		"latest a file where no export is listed": {func(t *testing.T, root string, _ ed25519.PrivateKey) {
+			p := filepath.Join(gen(root), mirror.SiteExportsPath)
+			b, _ := os.ReadFile(p)
+			x, err := mirror.ParseSiteExports(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var kept []mirror.SiteExport
+			for _, e := range x.Exports {
+				if e.Kind != "excititor" {
+					kept = append(kept, e)
+				} else if err := os.RemoveAll(filepath.Join(gen(root), e.Dir())); err != nil {
+					t.Fatal(err)
+				}
+			}
+			x.Exports = kept
+			delete(x.Latest, "excititor")
+			replace(t, p, x.Encode())
+			replace(t, filepath.Join(gen(root), "mirror/excititor/latest"), []byte("20251121T000000Z"))
+		}, errdef.ExitMismatch, "mirror/excititor/latest"},
 		"a folder no export lists": {func(t *testing.T, root string, _ ed25519.PrivateKey) {
 			writeTree(t, filepath.Join(gen(root), "mirror/concelier/20251199T000000Z/mirror/index.json"), "{}")
 		}, errdef.ExitMismatch, "mirror/concelier/20251199T000000Z"},
