@@ -327,7 +327,7 @@ func checkMirrorFile(gen genFiles, f mirror.SiteFile, keys *mirror.KeySet) (int6
 	var verr error
 	if s := f.Signature; s != nil {
 		var b []byte
-		sf, err := gen.Open(s.Path)
+		sf, err := openRegular(gen, s.Path)
 		if err == nil {
 			b, err = limit.ReadAll(sf, s.Path, mirror.MaxSignatureFile)
 			sf.Close()
@@ -406,6 +406,20 @@ func checkMirrorFile(gen genFiles, f mirror.SiteFile, keys *mirror.KeySet) (int6
 		return n, true, mismatch(n, got)
 	}
 	return n, true, fmt.Errorf("%s: signature %s: %w", f.Path, f.Signature.Path, asSignature(verr))
+}
+
+// openRegular opens p of gen when it is a regular file; anything else (a
+// link, a folder, a named pipe, whose open would wait for a writer) is an
+// error naming p.
+func openRegular(gen genFiles, p string) (*os.File, error) {
+	fi, err := gen.Lstat(p)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: a %s, not a regular file", p, fi.Mode().Type())
+	}
+	return gen.Open(p)
 }
 
 // notMatching is err, from looking up or opening the file p, as a

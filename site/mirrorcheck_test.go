@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/offkit/offkit/internal/errdef"
@@ -157,6 +158,15 @@ func TestCheckMirrorFindsDamage(t *testing.T) {
 			sig, _ := mirrortest.Signer{Kind: mirrortest.JWS, Key: other, KeyID: "mirror-ed25519"}.Sign("bundle.json", b)
 			replace(t, p+".jws", sig)
 			patchExports(t, root, c2+"primary/bundle.json.jws")
+		}, errdef.ExitMismatch, c2 + "primary/bundle.json.jws"},
+		// Opening a named pipe waits for a writer: the check names it (as a
+		// listed file that is not a regular file) and does not wait.
+		"signature file a named pipe": {func(t *testing.T, root string, _ ed25519.PrivateKey) {
+			p := filepath.Join(gen(root), c2+"primary/bundle.json.jws")
+			os.Remove(p)
+			if err := syscall.Mkfifo(p, 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}, errdef.ExitMismatch, c2 + "primary/bundle.json.jws"},
 		"latest moved back": {func(t *testing.T, root string, _ ed25519.PrivateKey) {
 			l := filepath.Join(gen(root), "mirror/concelier/latest")
