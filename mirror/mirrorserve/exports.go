@@ -326,6 +326,9 @@ func (p *part) buildExcititor(gen *os.Root, cfg Part) error {
 				if !validName(e.ExportKey) || !validName(e.Format) || !validName(e.File) {
 					continue // not addressable: never served
 				}
+				if e.File == "index.json" || strings.HasSuffix(e.File, ".jws") {
+					continue // not an export file (offkit build refuses such an index): never served as one
+				}
 				if df, ok := p.files[id+"/"+e.File]; ok {
 					dl[e.ExportKey+"/"+e.Format] = df
 				}
