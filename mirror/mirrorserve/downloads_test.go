@@ -1,9 +1,11 @@
 package mirrorserve
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 )
 
@@ -67,5 +69,42 @@ func TestExcititorDownloadsAreExportFiles(t *testing.T) {
 		if w := get(h, p); w.Code != code {
 			t.Errorf("%s: %d, want %d", p, w.Code, code)
 		}
+	}
+}
+
+// A file of the generation that is a named pipe, small (read when the
+// generation is built) or large (opened per request), is 503 at once: its
+// open does not wait for a writer, and the rest of the export is served.
+func TestNamedPipeNotServed(t *testing.T) {
+	src, _ := fixture(t)
+	c := "mirror/concelier/" + newID + "/mirror/"
+	fifo := func(p string) {
+		fp := filepath.Join(src.dir, filepath.FromSlash(p))
+		os.Remove(fp)
+		if err := syscall.Mkfifo(fp, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fifo(c + "primary/manifest.json")
+	// A bundle recorded over MaxMemoryFile is opened per request.
+	rewriteFile(t, src.dir, c+"community/bundle.json", bytes.Repeat([]byte(" "), MaxMemoryFile+1))
+	fifo(c + "community/bundle.json")
+	h := newHandler(t, src, Options{})
+	p := "/concelier/exports/mirror/"
+	for path, code := range map[string]int{
+		p + "primary/manifest.json":   503,
+		p + "community/bundle.json":   503,
+		p + "primary/bundle.json":     200,
+		p + "community/manifest.json": 200,
+	} {
+		if w := get(h, path); w.Code != code {
+			t.Errorf("%s: %d, want %d", path, w.Code, code)
+		}
+	}
+	// exports.json itself: nothing of the generation is served.
+	fifo(ExportsPath)
+	h = newHandler(t, &dirGen{dir: src.dir, id: "gen-2"}, Options{})
+	if w := get(h, p+"primary/bundle.json"); w.Code != 503 {
+		t.Errorf("exports.json a named pipe: %d, want 503", w.Code)
 	}
 }

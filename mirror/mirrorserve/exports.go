@@ -12,6 +12,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/offkit/offkit/internal/limit"
@@ -113,10 +114,15 @@ func parseExports(b []byte) (*mirror.SiteExports, error) {
 // buildGeneration reads the exports of the generation open at gen.
 func buildGeneration(gen *os.Root, cfg Config) (*generation, error) {
 	g := &generation{parts: map[string]*part{}}
-	b, err := limit.ReadFileIn(gen, ExportsPath, mirror.MaxSiteExports)
+	fh, err := openRegular(gen, ExportsPath)
 	if errors.Is(err, fs.ErrNotExist) {
 		return g, nil // nothing installed: every part is empty
 	}
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	b, err := limit.ReadAll(fh, ExportsPath, mirror.MaxSiteExports)
 	if err != nil {
 		return nil, err
 	}
@@ -263,7 +269,12 @@ func readJSON(gen *os.Root, f file, v any) error {
 // readVerified reads f (at most MaxIndexSize bytes) and checks its size and
 // sha256 against exports.json.
 func readVerified(gen *os.Root, f file) ([]byte, error) {
-	b, err := limit.ReadFileIn(gen, f.path, min(f.size, MaxIndexSize))
+	fh, err := openRegular(gen, f.path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	b, err := limit.ReadAll(fh, f.path, min(f.size, MaxIndexSize))
 	if err != nil {
 		return nil, err
 	}
@@ -272,6 +283,26 @@ func readVerified(gen *os.Root, f file) ([]byte, error) {
 		return nil, fmt.Errorf("%s: size or sha256 differs from %s", f.path, ExportsPath)
 	}
 	return b, nil
+}
+
+// openRegular opens name of gen for reading when it is a regular file.
+// The open does not wait: a named pipe would block it until a writer
+// came, holding the request (or the generation's build) forever; anything
+// but a regular file is an error naming it.
+func openRegular(gen *os.Root, name string) (*os.File, error) {
+	fh, err := gen.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	st, err := fh.Stat()
+	if err == nil && !st.Mode().IsRegular() {
+		err = fmt.Errorf("%s: a %s, not a regular file", name, st.Mode().Type())
+	}
+	if err != nil {
+		fh.Close()
+		return nil, err
+	}
+	return fh, nil
 }
 
 // excititorIndex is the part of a per-domain index.json the server reads.

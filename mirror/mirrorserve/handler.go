@@ -92,12 +92,18 @@ type current struct {
 	gen *os.Root // without: the opened generation
 }
 
-// open opens name of the generation (confined to it).
+// open opens name of the generation (confined to it) when it is a regular
+// file (openRegular).
 func (c *current) open(name string) (*os.File, error) {
 	if c.gen != nil {
-		return c.gen.Open(name)
+		return openRegular(c.gen, name)
 	}
-	return os.OpenInRoot(c.dir, name)
+	r, err := os.OpenRoot(c.dir)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return openRegular(r, name)
 }
 
 func (c *current) close() {
