@@ -274,17 +274,25 @@ func Digest(b []byte) string { return "sha256:" + sha256Hex(b) }
 // SHA256SUMS returns the SHA256SUMS file of the shipped entries, in
 // `sha256sum -c` form.
 func (m *Manifest) SHA256SUMS() []byte {
-	var b bytes.Buffer
+	// Sized first: on a kit of many entries, a growing buffer would hold
+	// up to twice the bytes while the head is written.
+	n := 0
+	for _, e := range m.Entries {
+		if !e.InBase {
+			n += len(e.SHA256) + 2 + len(e.Path) + 1
+		}
+	}
+	b := make([]byte, 0, n)
 	for _, e := range m.Entries {
 		if e.InBase {
 			continue
 		}
-		b.WriteString(e.SHA256)
-		b.WriteString("  ")
-		b.WriteString(e.Path)
-		b.WriteByte('\n')
+		b = append(b, e.SHA256...)
+		b = append(b, "  "...)
+		b = append(b, e.Path...)
+		b = append(b, '\n')
 	}
-	return b.Bytes()
+	return b
 }
 
 // SortEntries sorts entries by path, the order of the kit.
