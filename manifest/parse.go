@@ -276,13 +276,7 @@ func Digest(b []byte) string { return "sha256:" + sha256Hex(b) }
 func (m *Manifest) SHA256SUMS() []byte {
 	// Sized first: on a kit of many entries, a growing buffer would hold
 	// up to twice the bytes while the head is written.
-	n := 0
-	for _, e := range m.Entries {
-		if !e.InBase {
-			n += len(e.SHA256) + 2 + len(e.Path) + 1
-		}
-	}
-	b := make([]byte, 0, n)
+	b := make([]byte, 0, m.SHA256SUMSSize())
 	for _, e := range m.Entries {
 		if e.InBase {
 			continue
@@ -293,6 +287,17 @@ func (m *Manifest) SHA256SUMS() []byte {
 		b = append(b, '\n')
 	}
 	return b
+}
+
+// SHA256SUMSSize is the size of m.SHA256SUMS(), without building it.
+func (m *Manifest) SHA256SUMSSize() int {
+	n := 0
+	for _, e := range m.Entries {
+		if !e.InBase {
+			n += len(e.SHA256) + 2 + len(e.Path) + 1
+		}
+	}
+	return n
 }
 
 // SortEntries sorts entries by path, the order of the kit.

@@ -313,7 +313,7 @@ func streamWith(ctx context.Context, raw io.Reader, frames []seekable.Frame, opt
 	if err != nil {
 		return nil, err
 	}
-	sumslen := sumsSize(m)
+	sumslen := int64(m.SHA256SUMSSize())
 	*head = &kitHead{m: m, mlen: int64(len(mbytes)), siglen: int64(len(sig)), sumslen: sumslen}
 	if !kr.ModTime().Equal(m.CreatedAt) {
 		return nil, fmt.Errorf("%s: entries are dated %s, but the kit was created at %s: %w", kitfile.ManifestPath, kr.ModTime().Format(time.RFC3339), m.CreatedAt.Format(time.RFC3339), errdef.ErrInvalid)
@@ -508,17 +508,6 @@ func entryErrorf(path, format string, args ...any) error {
 }
 
 var errUnexpectedName = errors.New("unexpected entry")
-
-// sumsSize is the size of m.SHA256SUMS().
-func sumsSize(m *manifest.Manifest) int64 {
-	var n int64
-	for _, e := range m.Entries {
-		if !e.InBase {
-			n += int64(len(e.SHA256) + 2 + len(e.Path) + 1)
-		}
-	}
-	return n
-}
 
 // checkSums checks that the next entry is SHA256SUMS with exactly the bytes
 // of m.SHA256SUMS() (size bytes), comparing them a line at a time, so that
