@@ -218,7 +218,7 @@ func (sw *Writer) CopyFrames(src io.Reader, frames []Frame) error {
 func NewEncoder(level zstd.EncoderLevel, maxFrame int) (*zstd.Encoder, error) {
 	return zstd.NewWriter(nil,
 		zstd.WithEncoderLevel(level),
-		zstd.WithWindowSize(encoderWindow(maxFrame)),
+		zstd.WithWindowSize(encoderWindow(level, maxFrame)),
 		zstd.WithEncoderConcurrency(1),
 		zstd.WithEncoderCRC(true),
 		zstd.WithZeroFrames(true),
@@ -226,25 +226,31 @@ func NewEncoder(level zstd.EncoderLevel, maxFrame int) (*zstd.Encoder, error) {
 	)
 }
 
-// Encoder windows: the encoder's own default (for every level offkit uses)
-// and the least window an encoder is given.
-const (
-	defaultWindow = 8 << 20
-	minWindow     = 1 << 20
-)
+// minWindow is the least window NewEncoder gives an encoder.
+const minWindow = 1 << 20
 
-// encoderWindow is the window of an encoder of frames of up to maxFrame
-// bytes: the least power of two that holds a whole frame, between
-// minWindow and defaultWindow. Every frame is encoded alone (EncodeAll), so
-// its matches never reach past its own start, and a frame that fits the
-// window is written as a single segment whatever the window: a window that
-// holds the largest frame gives the bytes the default window gives
-// (TestEncoderWindowKeepsBytes), while the history an encoder allocates,
-// twice its window, shrinks from 16 MiB to 8 MiB for the default 4 MiB
-// frames. Frames larger than defaultWindow keep the default.
-func encoderWindow(maxFrame int) int {
-	if maxFrame <= 0 || maxFrame > defaultWindow {
-		return defaultWindow
+// defaultWindow is the window zstd.NewWriter gives an encoder of level:
+// 4 MiB at SpeedFastest, 8 MiB at the others.
+func defaultWindow(level zstd.EncoderLevel) int {
+	if level == zstd.SpeedFastest {
+		return 4 << 20
+	}
+	return 8 << 20
+}
+
+// encoderWindow is the window of an encoder of level for frames of up to
+// maxFrame bytes: the least power of two that holds a whole frame, between
+// minWindow and the level's default window. Every frame is encoded alone
+// (EncodeAll), so its matches never reach past its own start, and a frame
+// that fits the window is written as a single segment whatever the window:
+// a window that holds the largest frame gives the bytes the default window
+// gives (TestEncoderWindowKeepsBytes), while the history an encoder
+// allocates, twice its window, shrinks from 16 MiB to 8 MiB for the
+// default 4 MiB frames. Frames larger than the default window keep it.
+func encoderWindow(level zstd.EncoderLevel, maxFrame int) int {
+	def := defaultWindow(level)
+	if maxFrame <= 0 || maxFrame > def {
+		return def
 	}
 	w := minWindow
 	for w < maxFrame {
