@@ -43,7 +43,8 @@ func TestFrameReaderReusesBuffersAcrossCollections(t *testing.T) {
 		t.Fatal("decoded bytes differ")
 	}
 	// Buffers for every frame would be 2 × 64 × 256 KiB; the reader's
-	// own are 2 × 3 (concurrency + 1), plus the decoders' state.
+	// own are 3 decoded (concurrency + 1) and 2 compressed (concurrency),
+	// plus the decoders' state.
 	if got := ms1.TotalAlloc - ms0.TotalAlloc; got > n*frameSize/2 {
 		t.Errorf("decoding %d frames of %d KiB allocated %d KiB", n, frameSize>>10, got>>10)
 	}
