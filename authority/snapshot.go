@@ -21,37 +21,45 @@ import (
 // announced (0: DefaultCacheLifetime; at most MaxCacheLifetime). Errors
 // wrap errdef.ErrInvalid and never quote key material.
 func NewSnapshot(issuer string, discovery, jwks []byte, fetchedAt time.Time, lifetime time.Duration) (Metadata, error) {
+	md, _, err := newSnapshot(issuer, discovery, jwks, fetchedAt, lifetime)
+	return md, err
+}
+
+// newSnapshot is NewSnapshot that also returns the JWKS as parsed, so that
+// a caller needing its keys does not parse it again.
+func newSnapshot(issuer string, discovery, jwks []byte, fetchedAt time.Time, lifetime time.Duration) (Metadata, KeySet, error) {
 	if err := (Options{Issuer: issuer, AllowLoopbackHTTP: true}).Validate(); err != nil {
-		return Metadata{}, err
+		return Metadata{}, KeySet{}, err
 	}
 	if _, err := Dir("", issuer); err != nil {
-		return Metadata{}, err
+		return Metadata{}, KeySet{}, err
 	}
 	if fetchedAt.IsZero() {
-		return Metadata{}, fmt.Errorf("snapshot of %s: fetchedAt missing: %w", issuer, errdef.ErrInvalid)
+		return Metadata{}, KeySet{}, fmt.Errorf("snapshot of %s: fetchedAt missing: %w", issuer, errdef.ErrInvalid)
 	}
 	switch {
 	case lifetime == 0:
 		lifetime = DefaultCacheLifetime
 	case lifetime < 0 || lifetime > MaxCacheLifetime:
-		return Metadata{}, fmt.Errorf("snapshot of %s: lifetime %s not within 0..%s: %w", issuer, lifetime, MaxCacheLifetime, errdef.ErrInvalid)
+		return Metadata{}, KeySet{}, fmt.Errorf("snapshot of %s: lifetime %s not within 0..%s: %w", issuer, lifetime, MaxCacheLifetime, errdef.ErrInvalid)
 	}
 	if len(discovery) > MaxDocumentSize {
-		return Metadata{}, fmt.Errorf("discovery of %s: over %d bytes: %w", issuer, MaxDocumentSize, errdef.ErrInvalid)
+		return Metadata{}, KeySet{}, fmt.Errorf("discovery of %s: over %d bytes: %w", issuer, MaxDocumentSize, errdef.ErrInvalid)
 	}
 	jwksURI, err := checkDiscovery(discovery, issuer, "the snapshot's issuer", true)
 	if err != nil {
-		return Metadata{}, fmt.Errorf("discovery of %s: %w", issuer, err)
+		return Metadata{}, KeySet{}, fmt.Errorf("discovery of %s: %w", issuer, err)
 	}
-	if _, err := ParseJWKS(jwks); err != nil {
-		return Metadata{}, fmt.Errorf("JWKS of %s: %w", issuer, err)
+	ks, err := ParseJWKS(jwks)
+	if err != nil {
+		return Metadata{}, KeySet{}, fmt.Errorf("JWKS of %s: %w", issuer, err)
 	}
 	return Metadata{Discovery: discovery, JWKS: jwks, Meta: Meta{
 		Issuer:          issuer,
 		JWKSURI:         jwksURI,
 		FetchedAt:       fetchedAt.UTC().Truncate(time.Second),
 		LifetimeSeconds: int64(lifetime / time.Second),
-	}}, nil
+	}}, ks, nil
 }
 
 // Import is what ImportSnapshot did.
@@ -74,10 +82,10 @@ type Import struct {
 // replaced.
 func ImportSnapshot(root string, md Metadata) (Import, error) {
 	imp := Import{Issuer: md.Meta.Issuer, FetchedAt: md.Meta.FetchedAt}
-	if _, err := NewSnapshot(md.Meta.Issuer, md.Discovery, md.JWKS, md.Meta.FetchedAt, max(md.Meta.Lifetime(), time.Second)); err != nil {
+	_, ks, err := newSnapshot(md.Meta.Issuer, md.Discovery, md.JWKS, md.Meta.FetchedAt, max(md.Meta.Lifetime(), time.Second))
+	if err != nil {
 		return imp, err
 	}
-	ks, _ := ParseJWKS(md.JWKS)
 	imp.KeyIDs = ks.IDs()
 	dir, err := Dir(root, md.Meta.Issuer)
 	if err != nil {
