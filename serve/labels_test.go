@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/offkit/offkit/internal/httpstat"
 )
 
 // TestMetricLabelsBounded: requests with made-up methods and paths do not
@@ -77,8 +79,8 @@ func TestMethodAndCodeLabels(t *testing.T) {
 		}
 	}
 	for in, want := range map[int]string{200: "200", 599: "599", 99: "other", 600: "other", 999: "other"} {
-		if got := codeLabel(in); got != want {
-			t.Errorf("codeLabel(%d) = %q, want %q", in, got, want)
+		if got := httpstat.CodeLabel(in); got != want {
+			t.Errorf("CodeLabel(%d) = %q, want %q", in, got, want)
 		}
 	}
 }

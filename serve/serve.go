@@ -43,7 +43,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -175,14 +174,6 @@ func methodLabel(m string) string {
 	return "other"
 }
 
-// codeLabel is the status code as a metrics label ("other" outside 100-599).
-func codeLabel(code int) string {
-	if code < 100 || code > 599 {
-		return "other"
-	}
-	return strconv.Itoa(code)
-}
-
 // writeChunk is how many bytes a response writes between two checks of the
 // client's progress: each chunk must be taken within WriteStallTimeout.
 const writeChunk = 64 << 10
@@ -236,7 +227,7 @@ func (s *Server) instrument(route string, h http.Handler) http.Handler {
 		rec := &httpstat.Writer{ResponseWriter: w, Pace: p.progress, Chunk: writeChunk}
 		h.ServeHTTP(rec, r)
 		code := rec.Status()
-		s.reqs.WithLabelValues(route, methodLabel(r.Method), codeLabel(code)).Inc()
+		s.reqs.WithLabelValues(route, methodLabel(r.Method), httpstat.CodeLabel(code)).Inc()
 		s.bytes.WithLabelValues(route).Add(float64(rec.Bytes))
 		s.log.Info("request", "route", route, "method", r.Method, "path", r.URL.Path, "status", code,
 			"bytes", rec.Bytes, "duration", time.Since(start).Round(time.Microsecond), "remote", r.RemoteAddr)

@@ -5,6 +5,7 @@ package httpstat
 import (
 	"io"
 	"net/http"
+	"strconv"
 )
 
 // Writer is an http.ResponseWriter that records the status and the body
@@ -34,6 +35,15 @@ func (w *Writer) Status() int {
 		return http.StatusOK
 	}
 	return w.Code
+}
+
+// CodeLabel is a status code as a metrics label: the code, or "other"
+// outside 100-599, so a handler cannot mint label values.
+func CodeLabel(code int) string {
+	if code < 100 || code > 599 {
+		return "other"
+	}
+	return strconv.Itoa(code)
 }
 
 // WriteHeader implements http.ResponseWriter.

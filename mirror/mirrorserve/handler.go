@@ -340,7 +340,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &httpstat.Writer{ResponseWriter: w}
 	label := "other"
 	defer func() {
-		h.requests.WithLabelValues(kind, label, codeLabel(rec.Status())).Inc()
+		h.requests.WithLabelValues(kind, label, httpstat.CodeLabel(rec.Status())).Inc()
 		h.bytes.WithLabelValues(kind, label).Add(float64(rec.Bytes))
 	}()
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -588,14 +588,6 @@ func serveFile(w http.ResponseWriter, r *http.Request, cur *current, f file, cac
 	w.Header().Set("Cache-Control", cacheControl)
 	w.Header().Set("Content-Type", ct)
 	http.ServeContent(w, r, "", time.Time{}, fh)
-}
-
-// codeLabel is a status code as a label (from a fixed set).
-func codeLabel(code int) string {
-	if code < 100 || code > 599 {
-		return "other"
-	}
-	return strconv.Itoa(code)
 }
 
 // Describe implements prometheus.Collector.
