@@ -104,13 +104,12 @@ func FromOCI(ctx context.Context, ref, id string, o Options, oo OCIOptions, w io
 		return nil, fail("fetching "+layer.Digest.String(), err)
 	}
 	defer rc.Close()
-	name := debugstore.StoreDir + "/.build-id/" + debugstore.Title(id)
 	win := debugstore.NewWindow(layer.Size)
 	v := verifyread.New(rc, layer.Digest.String(), layer.Size, layer.Digest.String())
 	if _, err := io.Copy(checked{win: win, w: w}, ctxio.Reader(ctx, v)); err != nil {
 		return nil, fmt.Errorf("oci://%s: %w", ref, registryError(err))
 	}
-	if _, err := debugstore.CheckStoredName(name, win, layer.Size); err != nil {
+	if _, err := debugstore.CheckStoredName(debugstore.DebugPath(id), win, layer.Size); err != nil {
 		return nil, fmt.Errorf("oci://%s: layer %s: %w", ref, layer.Digest, err)
 	}
 	return &Result{BuildID: id, Kind: string(o.kind()), Entry: debugstore.Title(id), Size: layer.Size,
