@@ -64,9 +64,6 @@ func FromOCI(ctx context.Context, ref, id string, o Options, oo OCIOptions, w io
 	// What oras-go reads of a response to digest it (a manifest served
 	// without Docker-Content-Digest) or to parse an error.
 	repo.MaxMetadataBytes = debugstore.MaxArtifactManifest
-	fail := func(what string, err error) error {
-		return fmt.Errorf("oci://%s: %s: %w", ref, what, registryError(err))
-	}
 	raw, desc, err := fetchManifest(ctx, repo, ref, r.Reference)
 	if err != nil {
 		return nil, err
@@ -101,7 +98,7 @@ func FromOCI(ctx context.Context, ref, id string, o Options, oo OCIOptions, w io
 	}
 	rc, err := repo.Blobs().Fetch(ctx, *layer)
 	if err != nil {
-		return nil, fail("fetching "+layer.Digest.String(), err)
+		return nil, fmt.Errorf("oci://%s: fetching %s: %w", ref, layer.Digest, registryError(err))
 	}
 	defer rc.Close()
 	win := debugstore.NewWindow(layer.Size)
