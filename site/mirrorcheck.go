@@ -164,7 +164,7 @@ func (v *View) checkMirror(ctx context.Context, keys *mirror.KeySet, files func(
 	if signed && keys.Len() == 0 {
 		return nil, fmt.Errorf("no trusted mirror key to check the exports' signatures with: %w", errdef.ErrSignature)
 	}
-	kits, err := v.KitManifests(gen)
+	kits, err := kitManifests(gen, st)
 	if err != nil {
 		return nil, err
 	}

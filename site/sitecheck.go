@@ -135,7 +135,7 @@ func (v *View) Check(ctx context.Context) (*SiteCheck, error) {
 	if err != nil {
 		return nil, err
 	}
-	kits, err := v.KitManifests(gen)
+	kits, err := kitManifests(gen, st)
 	if err != nil {
 		return nil, err
 	}

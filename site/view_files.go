@@ -67,6 +67,12 @@ func (v *View) KitManifests(gen *os.Root) ([]*manifest.Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
+	return kitManifests(gen, st)
+}
+
+// kitManifests is KitManifests for the state st already read from gen
+// (genState), so that a caller that needs both reads the state once.
+func kitManifests(gen *os.Root, st *State) ([]*manifest.Manifest, error) {
 	sp := path.Join(metaDir, stateFile)
 	out := make([]*manifest.Manifest, 0, len(st.Kits))
 	for _, k := range st.Kits {
