@@ -81,11 +81,13 @@ type Guard struct {
 	replay  *ReplayCache
 
 	v atomic.Pointer[Validator] // nil: no usable snapshot
+	// lastLook is when maybeReload last looked at meta.json (nil: never);
+	// an atomic, so that a request's check takes no lock.
+	lastLook atomic.Pointer[time.Time]
 
-	mu       sync.Mutex // guards the fields below
-	loadErr  error      // why v is nil, or why the last reload failed
-	stamp    os.FileInfo
-	lastLook time.Time
+	mu      sync.Mutex // guards the fields below
+	loadErr error      // why v is nil, or why the last reload failed
+	stamp   os.FileInfo
 
 	refreshMu sync.Mutex // one refresh at a time
 
@@ -299,13 +301,12 @@ func (g *Guard) unavailable() error {
 // reloads when it changed.
 func (g *Guard) maybeReload() {
 	now := g.cfg.Now()
-	g.mu.Lock()
-	due := g.lastLook.IsZero() || now.Sub(g.lastLook) >= g.cfg.ReloadInterval || now.Before(g.lastLook)
-	if due {
-		g.lastLook = now
+	last := g.lastLook.Load()
+	if last != nil && now.Sub(*last) < g.cfg.ReloadInterval && !now.Before(*last) {
+		return
 	}
-	g.mu.Unlock()
-	if due {
+	// Of callers due at once, the one that moves lastLook looks.
+	if g.lastLook.CompareAndSwap(last, &now) {
 		g.reload(false)
 	}
 }
