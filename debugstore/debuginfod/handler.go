@@ -162,68 +162,85 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			maxSize = n
 		}
 	}
-	content, size, name, mod, done, ok := h.open(w, kind, id, section)
+	a, ok := h.open(w, kind, id, section)
 	if !ok {
 		return
 	}
-	defer done()
-	if maxSize >= 0 && size > maxSize {
-		w.Header().Set(HeaderSize, strconv.FormatInt(size, 10))
-		http.Error(w, fmt.Sprintf("%d bytes, over %s %d", size, HeaderMaxSize, maxSize), http.StatusNotAcceptable)
+	if a.file != nil {
+		defer a.file.Close()
+	}
+	if maxSize >= 0 && a.size > maxSize {
+		w.Header().Set(HeaderSize, strconv.FormatInt(a.size, 10))
+		http.Error(w, fmt.Sprintf("%d bytes, over %s %d", a.size, HeaderMaxSize, maxSize), http.StatusNotAcceptable)
 		return
 	}
 	h.hits.WithLabelValues(kind).Inc()
 	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set(HeaderSize, strconv.FormatInt(size, 10))
-	w.Header().Set(HeaderFile, "/"+name)
-	http.ServeContent(&countingWriter{ResponseWriter: w, c: h.bytes.WithLabelValues(kind)}, r, "", mod, content)
+	w.Header().Set(HeaderSize, strconv.FormatInt(a.size, 10))
+	w.Header().Set(HeaderFile, "/"+a.name)
+	http.ServeContent(&countingWriter{ResponseWriter: w, c: h.bytes.WithLabelValues(kind)}, r, "", a.mod, a.content)
+}
+
+// answer is what open found for a request: size bytes of content, the
+// name and modification time of the file they come from, and that file,
+// to close once served (nil when served from memory).
+type answer struct {
+	content io.ReadSeeker
+	size    int64
+	name    string
+	mod     time.Time
+	file    *os.File
+}
+
+// fromMemory answers with the bytes of a cached file.
+func fromMemory(c *cachedFile) answer {
+	return answer{content: bytes.NewReader(c.data), size: int64(len(c.data)), name: c.name, mod: c.mod}
 }
 
 // open opens what a request asks for: a small file already read is served
 // from memory (h.cache); anything else is opened in the generation served.
-// When it cannot, it answers the request itself and returns ok false; done
-// closes what it opened.
-func (h *Handler) open(w http.ResponseWriter, kind, id, section string) (content io.ReadSeeker, size int64, name string, mod time.Time, done func(), ok bool) {
-	done = func() {}
+// When it cannot, it answers the request itself and returns ok false.
+func (h *Handler) open(w http.ResponseWriter, kind, id, section string) (answer, bool) {
 	var gk string
+	key := kind + "/" + id
 	if kind != kindSection {
-		c, key, hit := h.cache.lookup(h.src, kind+"/"+id)
+		c, k, hit := h.cache.lookup(h.src, key)
 		if hit {
-			return bytes.NewReader(c.data), int64(len(c.data)), c.name, c.mod, done, true
+			return fromMemory(c), true
 		}
-		gk = key
+		gk = k
 	}
 	gen, _, err := h.src.OpenGeneration()
 	if err != nil {
 		if errors.Is(err, errdef.ErrNotFound) {
 			h.misses.WithLabelValues(kind).Inc()
 			http.Error(w, "nothing installed", http.StatusNotFound)
-			return nil, 0, "", time.Time{}, done, false
+			return answer{}, false
 		}
 		http.Error(w, "no generation", http.StatusServiceUnavailable)
-		return nil, 0, "", time.Time{}, done, false
+		return answer{}, false
 	}
 	if kind == kindSection {
 		f, st, fname, s, err := openSection(gen, id, section)
 		gen.Close()
 		if err != nil {
 			h.miss(w, kind, err)
-			return nil, 0, "", time.Time{}, done, false
+			return answer{}, false
 		}
-		return io.NewSectionReader(f, s.Offset, s.Size), s.Size, fname, st.ModTime(), func() { f.Close() }, true
+		return answer{content: io.NewSectionReader(f, s.Offset, s.Size), size: s.Size, name: fname, mod: st.ModTime(), file: f}, true
 	}
 	f, st, fname, err := debugstore.Open(gen, id, debugstore.Kind(kind))
 	genName := gen.Name()
 	gen.Close()
 	if err != nil {
 		h.miss(w, kind, err)
-		return nil, 0, "", time.Time{}, done, false
+		return answer{}, false
 	}
-	if c, kept := h.cache.store(gk, genName, kind+"/"+id, f, st.Size(), fname, st.ModTime()); kept {
+	if c, kept := h.cache.store(gk, genName, key, f, st.Size(), fname, st.ModTime()); kept {
 		f.Close()
-		return bytes.NewReader(c.data), int64(len(c.data)), fname, st.ModTime(), done, true
+		return fromMemory(c), true
 	}
-	return f, st.Size(), fname, st.ModTime(), func() { f.Close() }, true
+	return answer{content: f, size: st.Size(), name: fname, mod: st.ModTime(), file: f}, true
 }
 
 // miss answers 404 for a well-formed id without the file or section.
