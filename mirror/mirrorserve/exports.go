@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/offkit/offkit/internal/limit"
+	"github.com/offkit/offkit/manifest"
 	"github.com/offkit/offkit/mirror"
 )
 
@@ -159,12 +160,18 @@ func buildPart(gen *os.Root, se *mirror.SiteExports, kind string, cfg Part) (*pa
 		return p, nil
 	}
 	p.exportID = ex.ExportID
-	prefix := "mirror/" + kind + "/" + ex.ExportID + "/mirror/"
+	prefix := manifest.MirrorPrefix(kind, ex.ExportID)
 	var kept int64
+	// The domains served: those the export records that the generation
+	// holds files of (a kit may carry a subset of an export's domains).
+	have := map[string]bool{}
 	for _, f := range ex.Files {
 		rel, ok := strings.CutPrefix(f.Path, prefix)
 		if !ok {
 			continue
+		}
+		if d, _, ok := strings.Cut(rel, "/"); ok {
+			have[d] = true
 		}
 		fe := file{path: f.Path, size: f.Size, sha256: f.SHA256}
 		if f.Size <= MaxMemoryFile && kept+f.Size <= MaxMemoryFiles {
@@ -178,12 +185,6 @@ func buildPart(gen *os.Root, se *mirror.SiteExports, kind string, cfg Part) (*pa
 			}
 		}
 		p.files[rel] = fe
-	}
-	// The domains served: those the export records that the generation
-	// holds files of (a kit may carry a subset of an export's domains).
-	have := map[string]bool{}
-	for _, d := range ex.FileDomains() {
-		have[d] = true
 	}
 	for _, d := range ex.Domains {
 		if have[d] && !p.domains[d] {
