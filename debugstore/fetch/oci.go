@@ -115,10 +115,10 @@ func FromOCI(ctx context.Context, ref, id string, o Options, oo OCIOptions, w io
 
 // fetchManifest gets the manifest of ref (reference: its tag or digest) in
 // one GET: a size declared over debugstore.MaxArtifactManifest is refused
-// before anything is read, and at most that many bytes (and one more, to
-// tell a longer body) are read whatever is declared, into a buffer that
-// grows with the bytes read, never sized from the declaration. The bytes
-// must have the declared size and digest (errdef.ErrDigestMismatch).
+// before anything is read, and verifyread reads at most the declared
+// bytes (and one more, to tell a longer body), into a buffer that grows
+// with the bytes read, never sized from the declaration. The bytes must
+// have the declared size and digest (errdef.ErrDigestMismatch).
 func fetchManifest(ctx context.Context, repo *remote.Repository, ref, reference string) ([]byte, ocispec.Descriptor, error) {
 	const limit = debugstore.MaxArtifactManifest
 	desc, rc, err := repo.FetchReference(ctx, reference)
@@ -136,7 +136,7 @@ func fetchManifest(ctx context.Context, repo *remote.Repository, ref, reference 
 		return nil, desc, fmt.Errorf("oci://%s: manifest %s declares %d bytes, over the limit of %d: %w", ref, desc.Digest, desc.Size, limit, errdef.ErrInvalid)
 	}
 	var buf bytes.Buffer
-	v := verifyread.New(io.LimitReader(rc, limit+1), "manifest "+desc.Digest.String(), desc.Size, desc.Digest.String())
+	v := verifyread.New(rc, "manifest "+desc.Digest.String(), desc.Size, desc.Digest.String())
 	if _, err := io.Copy(&buf, ctxio.Reader(ctx, v)); err != nil {
 		return nil, desc, fmt.Errorf("oci://%s: %w", ref, registryError(err))
 	}
