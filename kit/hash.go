@@ -94,7 +94,11 @@ func (h *hasher) add(file string) {
 // file is hashed, or the error of the first file that failed.
 func (h *hasher) wait() ([]hashResult, error) {
 	h.finish()
-	var out []hashResult
+	n := 0
+	for _, j := range h.batches {
+		n += len(j.res)
+	}
+	out := make([]hashResult, 0, n)
 	for _, j := range h.batches {
 		for _, r := range j.res {
 			if r.err != nil {
