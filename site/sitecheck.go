@@ -291,7 +291,7 @@ func (v *View) openBlob(d string) (*os.File, fs.FileInfo, error) {
 // bytes match.
 func checkFile(open func() (*os.File, fs.FileInfo, error), want record) (int64, string, error) {
 	failed := func(n int64, err error) (int64, string, error) {
-		if errdef.ExitCode(err) == errdef.ExitIO {
+		if unreadable(err) {
 			return n, "", err
 		}
 		return n, err.Error(), nil
