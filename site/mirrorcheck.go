@@ -412,14 +412,11 @@ func checkMirrorFile(gen genFiles, f mirror.SiteFile, keys *mirror.KeySet) (int6
 // link, a folder, a named pipe, whose open would wait for a writer) is an
 // error naming p.
 func openRegular(gen genFiles, p string) (*os.File, error) {
-	fi, err := gen.Lstat(p)
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
+	f, fi, err := openNoFollow(gen, p)
+	if err == nil && f == nil {
 		return nil, fmt.Errorf("%s: a %s, not a regular file", p, fi.Mode().Type())
 	}
-	return gen.Open(p)
+	return f, err
 }
 
 // notMatching is err, from looking up or opening the file p, as a

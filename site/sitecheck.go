@@ -248,7 +248,7 @@ func treePath(gen *os.Root, kit, p string) string {
 
 // openNoFollow opens the regular file p of gen, refusing a link (whose
 // target is not read) and anything else not a regular file.
-func openNoFollow(gen *os.Root, p string) (*os.File, fs.FileInfo, error) {
+func openNoFollow(gen genFiles, p string) (*os.File, fs.FileInfo, error) {
 	lfi, err := gen.Lstat(p)
 	if err != nil {
 		return nil, nil, err
