@@ -18,6 +18,7 @@ import (
 	"oras.land/oras-go/v2/registry/remote"
 
 	"github.com/offkit/offkit/debugstore"
+	"github.com/offkit/offkit/internal/copybuf"
 	"github.com/offkit/offkit/internal/errdef"
 )
 
@@ -154,7 +155,7 @@ func listDebug(ctx context.Context, gen *os.Root) ([]debugFile, error) {
 			return fmt.Errorf("%s: %d bytes, over the limit of %d that debug fetch --from oci:// reads: %w", name, st.Size(), int64(debugstore.MaxDebugFile), errdef.ErrInvalid)
 		}
 		h := sha256.New()
-		n, err := io.Copy(h, fh)
+		n, err := copybuf.Copy(h, fh)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
