@@ -70,11 +70,10 @@ func DebugStore(ctx context.Context, gen *os.Root, tag string, opts Options) (*D
 	if err != nil {
 		return nil, err
 	}
-	repo, err := remote.NewRepository(t.Host + "/" + repoName)
+	repo, err := p.remoteRepo(repoName)
 	if err != nil {
-		return nil, fmt.Errorf("repository %s/%s: %w: %w", t.Host, repoName, err, errdef.ErrInvalid)
+		return nil, err
 	}
-	repo.Client, repo.PlainHTTP, repo.SkipReferrersGC = p.client, opts.PlainHTTP, true
 	res := &DebugResult{Reference: t.Host + "/" + repoName + ":" + tag, Files: len(files)}
 	layers := make([]ocispec.Descriptor, 0, len(files))
 	for _, f := range files {

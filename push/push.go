@@ -309,6 +309,19 @@ func (p *pusher) registryError(err error) error {
 	return fmt.Errorf("registry %s: %w", p.target.Host, err)
 }
 
+// remoteRepo returns a client of the target's repository name (a path
+// below the host, namespace included), through p's authenticating client.
+func (p *pusher) remoteRepo(name string) (*remote.Repository, error) {
+	repo, err := remote.NewRepository(p.target.Host + "/" + name)
+	if err != nil {
+		return nil, fmt.Errorf("repository %s/%s: %w: %w", p.target.Host, name, err, errdef.ErrInvalid)
+	}
+	repo.Client, repo.PlainHTTP = p.client, p.opts.PlainHTTP
+	// Pushing never deletes anything in the target.
+	repo.SkipReferrersGC = true
+	return repo, nil
+}
+
 func (p *pusher) push(ctx context.Context, src content.ReadOnlyStorage, roots []root) (*Result, error) {
 	res := &Result{Registry: p.target.Host, Namespace: p.target.Namespace, Images: []Image{}}
 	repos := map[string]*remote.Repository{}
@@ -316,12 +329,9 @@ func (p *pusher) push(ctx context.Context, src content.ReadOnlyStorage, roots []
 		repo := repos[r.repo]
 		if repo == nil {
 			var err error
-			if repo, err = remote.NewRepository(p.target.Host + "/" + r.repo); err != nil {
-				return nil, fmt.Errorf("repository %s/%s: %w: %w", p.target.Host, r.repo, err, errdef.ErrInvalid)
+			if repo, err = p.remoteRepo(r.repo); err != nil {
+				return nil, err
 			}
-			repo.Client, repo.PlainHTTP = p.client, p.opts.PlainHTTP
-			// Pushing never deletes anything in the target.
-			repo.SkipReferrersGC = true
 			repos[r.repo] = repo
 		}
 		im, err := p.pushRoot(ctx, src, repo, r)

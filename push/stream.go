@@ -187,13 +187,7 @@ func (e *early) client(repo string) *remote.Repository {
 	if r, ok := e.clients[repo]; ok {
 		return r
 	}
-	r, err := remote.NewRepository(e.p.target.Host + "/" + repo)
-	if err != nil {
-		r = nil
-	} else {
-		r.Client, r.PlainHTTP = e.p.client, e.p.opts.PlainHTTP
-		r.SkipReferrersGC = true
-	}
+	r, _ := e.p.remoteRepo(repo) // nil when it fails: the final push reports it
 	e.clients[repo] = r
 	return r
 }
