@@ -297,6 +297,9 @@ func streamWith(ctx context.Context, raw io.Reader, frames []seekable.Frame, opt
 		return nil, err
 	}
 	defer kr.Close()
+	// Every name is checked below: the head's by name, the content's
+	// against the manifest's entries in order.
+	kr.CheckedInOrder()
 
 	mbytes, err := readHeadEntry(kr, kitfile.ManifestPath, manifest.MaxManifestSize)
 	if err != nil {
