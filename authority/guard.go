@@ -515,20 +515,35 @@ func Middleware(g *Guard, route string, scopes []string, auditLog *slog.Logger) 
 	}
 }
 
-// Refuse answers a refused request: res.Status, the reason as the body,
-// WWW-Authenticate on 401 and 403 (RFC 6750), Retry-After on 503.
-func Refuse(w http.ResponseWriter, res Result) {
+// Refuse answers a refused request: res.Status (401 when it is no error
+// status), the reason as a text/plain body (the status text when empty),
+// WWW-Authenticate on 401 and 403 (RFC 6750), Retry-After on 503, and
+// Cache-Control: no-store, so that no cache keeps a refusal. challenges are
+// further WWW-Authenticate challenges a 401 offers after Bearer's (the
+// mirror's Basic).
+func Refuse(w http.ResponseWriter, res Result, challenges ...string) {
+	code := res.Status
+	if code < 400 || code > 599 {
+		code = http.StatusUnauthorized
+	}
+	reason := res.Reason
+	if reason == "" {
+		reason = http.StatusText(code)
+	}
 	h := w.Header()
-	switch res.Status {
+	switch code {
 	case http.StatusUnauthorized:
 		if res.Outcome == NoToken {
 			h.Set("WWW-Authenticate", `Bearer realm="offkit"`)
 		} else {
-			h.Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="offkit", error="invalid_token", error_description=%q`, headerSafe(res.Reason)))
+			h.Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="offkit", error="invalid_token", error_description=%q`, headerSafe(reason)))
+		}
+		for _, c := range challenges {
+			h.Add("WWW-Authenticate", c)
 		}
 	case http.StatusForbidden:
 		if res.Outcome == Scope {
-			h.Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="offkit", error="insufficient_scope", error_description=%q`, headerSafe(res.Reason)))
+			h.Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="offkit", error="insufficient_scope", error_description=%q`, headerSafe(reason)))
 		}
 	case http.StatusServiceUnavailable:
 		h.Set("Retry-After", "60")
@@ -536,8 +551,8 @@ func Refuse(w http.ResponseWriter, res Result) {
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(res.Status)
-	fmt.Fprintln(w, res.Reason)
+	w.WriteHeader(code)
+	fmt.Fprintln(w, reason)
 }
 
 // headerSafe keeps printable ASCII other than '"' and '\\' (a reason may

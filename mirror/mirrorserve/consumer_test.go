@@ -358,8 +358,8 @@ func TestServeHostileAuthorization(t *testing.T) {
 		if resp.StatusCode != tc.code {
 			t.Errorf("Authorization of %d bytes: %d, want %d", len(tc.auth), resp.StatusCode, tc.code)
 		}
-		if tc.code == 401 && resp.Header.Get("WWW-Authenticate") != "Bearer" {
-			t.Errorf("401 without WWW-Authenticate: Bearer: %v", resp.Header)
+		if ch := resp.Header.Get("WWW-Authenticate"); tc.code == 401 && !strings.HasPrefix(ch, `Bearer realm="offkit", error="invalid_token"`) {
+			t.Errorf("401 without WWW-Authenticate: Bearer error=\"invalid_token\": %v", resp.Header)
 		}
 	}
 }

@@ -34,9 +34,11 @@
 //
 // A protected domain (requireAuthentication) takes Basic credentials
 // checked against bcrypt htpasswd files, and Bearer or DPoP tokens checked
-// by Tokens; a refusal is 401 with WWW-Authenticate: Bearer (and Basic when
-// an htpasswd file applies), the reason in the body; each protected request
-// writes one audit line.
+// by Tokens; a refusal is answered by authority.Refuse as on every other
+// protected route of serve (401 with WWW-Authenticate: Bearer, and Basic
+// when an htpasswd file applies; 403 insufficient_scope; 503 with
+// Retry-After; never cached), the reason in the body; each protected
+// request writes one audit line.
 package mirrorserve
 
 import (
@@ -523,24 +525,16 @@ func (h *Handler) authorize(r *http.Request, rt route, remote netip.Addr) (autho
 	return deny(authority.BadToken, "unsupported authorization scheme"), basicOn
 }
 
-// refuse answers a refused request: the result's status (401 when it has
-// none) with the challenge on a 401 and the reason in the body.
+// refuse answers a refused request as the rest of `offkit serve` does
+// (authority.Refuse: Bearer challenge with error= once a token was refused,
+// insufficient_scope on 403, Retry-After on 503, no-store), offering Basic
+// beside Bearer on 401 when an htpasswd file applies.
 func refuse(w http.ResponseWriter, res authority.Result, basicOn bool) {
-	code := res.Status
-	if code < 400 {
-		code = http.StatusUnauthorized
+	if basicOn {
+		authority.Refuse(w, res, `Basic realm="`+BasicRealm+`"`)
+		return
 	}
-	if code == http.StatusUnauthorized {
-		w.Header().Add("WWW-Authenticate", "Bearer")
-		if basicOn {
-			w.Header().Add("WWW-Authenticate", `Basic realm="`+BasicRealm+`"`)
-		}
-	}
-	reason := res.Reason
-	if reason == "" {
-		reason = http.StatusText(code)
-	}
-	http.Error(w, reason, code)
+	authority.Refuse(w, res)
 }
 
 func serveDoc(w http.ResponseWriter, r *http.Request, d doc) {
