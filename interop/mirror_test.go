@@ -18,7 +18,7 @@ import (
 
 // smoke runs the mirror runbook's smoke tests (scripts/mirror-smoke.sh:
 // curl -I headers, cosign verify-blob of the served bundle, 401 with
-// WWW-Authenticate: Bearer, 429 with Retry-After) against `offkit serve`
+// WWW-Authenticate: Bearer and Basic, no-store, 429 with Retry-After) against `offkit serve`
 // of the site at root.
 func smoke(t *testing.T, root, pub string) {
 	t.Helper()

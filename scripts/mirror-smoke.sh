@@ -82,9 +82,11 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -u "$CREDS" -H "If-None-Match: \"s
 echo "bundle sha256 $etag = ETag; If-None-Match: 304"
 
 echo "# Service-level auth check (no credentials)"
-curl -si "$base/concelier/exports/mirror/primary/manifest.json" | tr -d '\r' | head -n 5 | tee "$tmp/noauth.txt"
+curl -si "$base/concelier/exports/mirror/primary/manifest.json" | tr -d '\r' | sed '/^$/q' | tee "$tmp/noauth.txt"
 grep -q '^HTTP/1.1 401' "$tmp/noauth.txt" || fail "no credentials: not 401"
-grep -qx 'Www-Authenticate: Bearer' "$tmp/noauth.txt" || fail "no WWW-Authenticate: Bearer"
+grep -qx 'Www-Authenticate: Bearer realm="offkit"' "$tmp/noauth.txt" || fail "no WWW-Authenticate: Bearer"
+grep -qx 'Www-Authenticate: Basic realm="offkit mirror"' "$tmp/noauth.txt" || fail "no WWW-Authenticate: Basic"
+grep -qx 'Cache-Control: no-store' "$tmp/noauth.txt" || fail "a refusal without Cache-Control: no-store"
 
 # Low budgets to observe 429: one index request per client and hour.
 cat >"$tmp/limit.yaml" <<YAML
