@@ -153,7 +153,7 @@ func NewGuard(o Options, root string, cfg GuardConfig) (*Guard, error) {
 	for _, oc := range Outcomes() {
 		g.requests.WithLabelValues(oc.String())
 	}
-	g.reload(true)
+	g.reload(true, nil)
 	return g, nil
 }
 
@@ -307,18 +307,20 @@ func (g *Guard) maybeReload() {
 	}
 	// Of callers due at once, the one that moves lastLook looks.
 	if g.lastLook.CompareAndSwap(last, &now) {
-		g.reload(false)
+		g.reload(false, nil)
 	}
 }
 
 // Reload re-reads the cache now if meta.json changed.
-func (g *Guard) Reload() { g.reload(false) }
+func (g *Guard) Reload() { g.reload(false, nil) }
 
 // reload swaps in the snapshot on disk when meta.json is not the file it
 // last loaded (or always, with force). A cache that does not load keeps
 // the current validator (a half-written or damaged cache never replaces a
-// good one) unless there is none.
-func (g *Guard) reload(force bool) {
+// good one) unless there is none. parsed is the JWKS a refresh of this
+// guard just wrote, with its keys (nil: none): when the cache holds those
+// bytes, the validator takes its keys rather than parsing them again.
+func (g *Guard) reload(force bool, parsed *parsedJWKS) {
 	fi, err := os.Stat(filepath.Join(g.dir, MetaFile))
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -341,7 +343,7 @@ func (g *Guard) reload(force bool) {
 	}
 	var v *Validator
 	if err == nil {
-		v, err = NewValidator(g.opts, md, g.cfg.Now, g.replay)
+		v, err = newValidator(g.opts, md, parsed, g.cfg.Now, g.replay)
 	}
 	if err != nil {
 		g.cfg.Log.Warn("authority cache does not load; keeping the metadata in use", "issuer", g.opts.Issuer, "dir", g.dir, "error", err)
@@ -404,7 +406,7 @@ func (g *Guard) refresh(ctx context.Context, ladder bool) (Report, error) {
 		g.cfg.Log.Info("authority metadata refreshed", "issuer", o.Issuer, "revalidated", rep.Revalidated, "keyIds", rep.KeyIDs,
 			"fetchedAt", rep.Meta.FetchedAt.UTC().Format(time.RFC3339))
 	}
-	g.reload(false)
+	g.reload(false, rep.parsed)
 	return rep, err
 }
 

@@ -1,6 +1,7 @@
 package authority
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -68,6 +69,27 @@ type Report struct {
 	Meta   Meta
 	Status Status
 	KeyIDs []string
+
+	// parsed is the JWKS the refresh fetched (or revalidated) and wrote,
+	// with its keys as ParseJWKS gave them: a Guard reading the cache
+	// back makes its validator of them instead of parsing the same bytes
+	// again.
+	parsed *parsedJWKS
+}
+
+// parsedJWKS is a JWKS and its keys.
+type parsedJWKS struct {
+	jwks []byte
+	keys KeySet
+}
+
+// keysOf is the KeySet of jwks: p's keys when p holds these very bytes,
+// else ParseJWKS.
+func (p *parsedJWKS) keysOf(jwks []byte) (KeySet, error) {
+	if p != nil && bytes.Equal(p.jwks, jwks) {
+		return p.keys, nil
+	}
+	return ParseJWKS(jwks)
 }
 
 // fetchError is one try's failure; transient ones are retried.
@@ -124,12 +146,13 @@ func (r *Refresher) Refresh(ctx context.Context) (Report, error) {
 	var last error
 	for i := 0; ; i++ {
 		rep.Attempts++
-		md, revalidated, err := r.fetch(ctx, cached, now)
+		md, keys, revalidated, err := r.fetch(ctx, cached, now)
 		if err == nil {
 			if err := Save(dir, md); err != nil {
 				return rep, err
 			}
 			rep.Fetched, rep.Revalidated = !revalidated, revalidated
+			rep.parsed = &parsedJWKS{jwks: md.JWKS, keys: keys}
 			rep.fill(md, o, now())
 			return rep, nil
 		}
@@ -167,10 +190,12 @@ func (r *Refresher) Refresh(ctx context.Context) (Report, error) {
 	return rep, nil
 }
 
+// fill describes the cache md: its meta, state and key ids (of the keys
+// the refresh parsed when it wrote md, else of md's JWKS parsed now).
 func (rep *Report) fill(md Metadata, o Options, now time.Time) {
 	rep.Meta = md.Meta
 	rep.Status = Evaluate(md.Meta.FetchedAt, md.Meta.Lifetime(), o.Resilience, now)
-	if ks, err := ParseJWKS(md.JWKS); err == nil {
+	if ks, err := rep.parsed.keysOf(md.JWKS); err == nil {
 		rep.KeyIDs = ks.IDs()
 	}
 }
@@ -186,8 +211,9 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// fetch is one try: discovery, its checks, the JWKS.
-func (r *Refresher) fetch(ctx context.Context, cached *Metadata, now func() time.Time) (Metadata, bool, error) {
+// fetch is one try: discovery, its checks, the JWKS (parsed once: its keys
+// are returned).
+func (r *Refresher) fetch(ctx context.Context, cached *Metadata, now func() time.Time) (Metadata, KeySet, bool, error) {
 	o := r.Options
 	discURL := strings.TrimSuffix(o.Issuer, "/") + DiscoveryPath
 	var etag, jwksETag string
@@ -196,27 +222,28 @@ func (r *Refresher) fetch(ctx context.Context, cached *Metadata, now func() time
 	}
 	disc, discTag, discAge, notModified1, err := r.get(ctx, discURL, etag)
 	if err != nil {
-		return Metadata{}, false, err
+		return Metadata{}, KeySet{}, false, err
 	}
 	if notModified1 {
 		disc, discTag = cached.Discovery, cached.Meta.DiscoveryETag
 	}
 	jwksURI, err := checkDiscovery(disc, o.Issuer, "the configured issuer", o.AllowLoopbackHTTP)
 	if err != nil {
-		return Metadata{}, false, &fetchError{err: fmt.Errorf("discovery %s: %w", discURL, err)}
+		return Metadata{}, KeySet{}, false, &fetchError{err: fmt.Errorf("discovery %s: %w", discURL, err)}
 	}
 	if cached != nil && cached.Meta.JWKSURI == jwksURI {
 		jwksETag = cached.Meta.JWKSETag
 	}
 	jwks, jwksTag, jwksAge, notModified2, err := r.get(ctx, jwksURI, jwksETag)
 	if err != nil {
-		return Metadata{}, false, err
+		return Metadata{}, KeySet{}, false, err
 	}
 	if notModified2 {
 		jwks, jwksTag = cached.JWKS, cached.Meta.JWKSETag
 	}
-	if _, err := ParseJWKS(jwks); err != nil {
-		return Metadata{}, false, &fetchError{err: fmt.Errorf("%s: %w", jwksURI, err)}
+	keys, err := ParseJWKS(jwks)
+	if err != nil {
+		return Metadata{}, KeySet{}, false, &fetchError{err: fmt.Errorf("%s: %w", jwksURI, err)}
 	}
 	life := o.Lifetime()
 	if discAge >= 0 || jwksAge >= 0 {
@@ -238,7 +265,7 @@ func (r *Refresher) fetch(ctx context.Context, cached *Metadata, now func() time
 			DiscoveryETag:   discTag,
 			JWKSETag:        jwksTag,
 		},
-	}, notModified1 && notModified2, nil
+	}, keys, notModified1 && notModified2, nil
 }
 
 // get fetches u (bounded), with If-None-Match when etag is set. maxAge is

@@ -245,3 +245,29 @@ func TestRefreshDefaultLifetimeAndHang(t *testing.T) {
 		t.Fatalf("hanging issuer: %d attempts, %v", rep.Attempts, err)
 	}
 }
+
+// The keys a refresh parsed stand in for a JWKS only when it is the same
+// bytes: a cache another process rewrote meanwhile (other keys, or a JWKS
+// that does not parse) is parsed afresh, with ParseJWKS's errors.
+func TestParsedJWKSOnlyForTheSameBytes(t *testing.T) {
+	keys := issuerKeys(t)
+	b := jwksOf(keys...)
+	ks, err := ParseJWKS(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &parsedJWKS{jwks: b, keys: ks}
+	if got, err := p.keysOf(append([]byte(nil), b...)); err != nil || !reflect.DeepEqual(got.IDs(), []string{"rs", "ps", "es", "ed"}) {
+		t.Errorf("same bytes: %v %v", got.IDs(), err)
+	}
+	if got, err := p.keysOf(jwksOf(keys[2])); err != nil || !reflect.DeepEqual(got.IDs(), []string{"es"}) {
+		t.Errorf("rotated JWKS: %v %v, want the new keys", got.IDs(), err)
+	}
+	if _, err := p.keysOf([]byte(`{"keys":[{"kty":"oct","kid":"x","k":"c2VjcmV0"}]}`)); !errors.Is(err, errdef.ErrInvalid) || !strings.Contains(err.Error(), "private or symmetric") {
+		t.Errorf("a symmetric key behind the parsed set: %v", err)
+	}
+	var none *parsedJWKS
+	if got, err := none.keysOf(b); err != nil || got.Len() != 4 {
+		t.Errorf("nothing parsed: %d %v", got.Len(), err)
+	}
+}

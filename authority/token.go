@@ -182,13 +182,19 @@ type Validator struct {
 // new ReplayCache of DefaultReplayEntries entries, a window of twice the
 // skew).
 func NewValidator(o Options, md Metadata, now func() time.Time, replay *ReplayCache) (*Validator, error) {
+	return newValidator(o, md, nil, now, replay)
+}
+
+// newValidator is NewValidator that takes md's keys from parsed when it
+// holds md's JWKS (a refresh that just parsed them), else parses them.
+func newValidator(o Options, md Metadata, parsed *parsedJWKS, now func() time.Time, replay *ReplayCache) (*Validator, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
 	if md.Meta.Issuer != o.Issuer {
 		return nil, fmt.Errorf("authority metadata is for issuer %q, not %q: %w", md.Meta.Issuer, o.Issuer, errdef.ErrInvalid)
 	}
-	keys, err := ParseJWKS(md.JWKS)
+	keys, err := parsed.keysOf(md.JWKS)
 	if err != nil {
 		return nil, err
 	}
