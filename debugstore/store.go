@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/plainfile"
 )
 
 // The .build-id store of an installed generation: a kit's debug/ files are
@@ -89,24 +90,26 @@ func Open(gen *os.Root, id string, kind Kind) (*os.File, fs.FileInfo, string, er
 	if kind == KindExecutable {
 		name = ExecutablePath(id)
 	}
-	st, err := gen.Lstat(name)
-	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+	// Opened first, without waiting: a named pipe put in the file's place
+	// must not hold a request. The Lstat refuses a link, and must be the
+	// file opened.
+	f, st, err := plainfile.OpenRegularIn(gen, name)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
 		return nil, nil, name, fmt.Errorf("%s: %w", name, errdef.ErrNotFound)
-	}
-	if err != nil {
+	case errors.Is(err, errdef.ErrInvalid):
+		return nil, nil, name, err
+	case err != nil:
 		return nil, nil, name, fmt.Errorf("%s: %w: %w", name, errdef.ErrIO, err)
 	}
-	if !st.Mode().IsRegular() {
-		return nil, nil, name, fmt.Errorf("%s: not a regular file (%s): %w", name, st.Mode().Type(), errdef.ErrInvalid)
+	lst, err := gen.Lstat(name)
+	if err == nil && !lst.Mode().IsRegular() {
+		f.Close()
+		return nil, nil, name, fmt.Errorf("%s: not a regular file (%s): %w", name, plainfile.TypeName(lst.Mode()), errdef.ErrInvalid)
 	}
-	f, err := gen.Open(name)
-	if err != nil {
-		return nil, nil, name, fmt.Errorf("%s: %w: %w", name, errdef.ErrIO, err)
-	}
-	st2, err := f.Stat()
-	if err != nil || !st2.Mode().IsRegular() || !os.SameFile(st, st2) {
+	if err != nil || !os.SameFile(st, lst) {
 		f.Close()
 		return nil, nil, name, fmt.Errorf("%s: changed while opened: %w", name, errdef.ErrIO)
 	}
-	return f, st2, name, nil
+	return f, st, name, nil
 }

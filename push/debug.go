@@ -20,6 +20,7 @@ import (
 	"github.com/offkit/offkit/debugstore"
 	"github.com/offkit/offkit/internal/copybuf"
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/plainfile"
 )
 
 // DebugResult reports the push of a site's debug store.
@@ -113,7 +114,9 @@ func DebugStore(ctx context.Context, gen *os.Root, tag string, opts Options) (*D
 // pushFile uploads one file, checking on the way that it still has the
 // digest it was listed with.
 func pushFile(ctx context.Context, repo *remote.Repository, gen *os.Root, f debugFile) error {
-	fh, err := gen.Open(f.name)
+	// Opened without waiting: a named pipe put in the file's place since
+	// it was listed is refused, not waited on.
+	fh, _, err := plainfile.OpenRegularIn(gen, f.name)
 	if err != nil {
 		return err
 	}
@@ -143,14 +146,12 @@ func listDebug(ctx context.Context, gen *os.Root) ([]debugFile, error) {
 		if !ok || name != debugstore.DebugPath(id) {
 			return nil
 		}
-		fh, err := gen.Open(name)
+		fh, st, err := plainfile.OpenRegularIn(gen, name)
 		if err != nil {
 			return err
 		}
 		defer fh.Close()
-		if st, err := fh.Stat(); err != nil {
-			return err
-		} else if st.Size() > debugstore.MaxDebugFile {
+		if st.Size() > debugstore.MaxDebugFile {
 			return fmt.Errorf("%s: %d bytes, over the limit of %d that debug fetch --from oci:// reads: %w", name, st.Size(), int64(debugstore.MaxDebugFile), errdef.ErrInvalid)
 		}
 		h := sha256.New()

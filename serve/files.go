@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/offkit/offkit/internal/gencache"
+	"github.com/offkit/offkit/internal/plainfile"
 	"github.com/offkit/offkit/manifest"
 )
 
@@ -123,18 +124,17 @@ func (t *tree) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	name := path.Join(t.part, rel)
 	// Installed files are regular files of the listed size; anything else
-	// is not served.
-	if st, err := gen.Lstat(name); err != nil || !st.Mode().IsRegular() || st.Size() != e.Size {
-		http.Error(w, "file unavailable", http.StatusServiceUnavailable)
-		return
-	}
-	f, err := gen.Open(name)
+	// is not served. The file is opened first, without waiting (a named
+	// pipe put in its place must not hold the request), and checked on
+	// its open descriptor; the Lstat refuses a symlink, and must be the
+	// file opened.
+	f, st, err := plainfile.OpenRegularIn(gen, name)
 	if err != nil {
 		http.Error(w, "file unavailable", http.StatusServiceUnavailable)
 		return
 	}
 	defer f.Close()
-	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() || st.Size() != e.Size {
+	if lst, err := gen.Lstat(name); err != nil || !lst.Mode().IsRegular() || !os.SameFile(lst, st) || st.Size() != e.Size {
 		http.Error(w, "file unavailable", http.StatusServiceUnavailable)
 		return
 	}

@@ -1,6 +1,7 @@
 package plainfile
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -142,4 +143,51 @@ func (fi *fileInfo) Mode() fs.FileMode {
 		m |= fs.ModeSticky
 	}
 	return m
+}
+
+// OpenRegularIn is OpenRegular for the file name inside root: it opens
+// through root.OpenFile (so nothing outside root is ever opened; symlinks
+// inside root are followed, as os.Root does) with O_NONBLOCK, refuses
+// anything that is not a regular file as OpenRegular does, and clears
+// O_NONBLOCK on the file it returns. The FileInfo is that of the open
+// file, from its one fstat(2).
+func OpenRegularIn(root *os.Root, name string) (*os.File, fs.FileInfo, error) {
+	f, err := root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if pe := (*os.PathError)(nil); errors.As(err, &pe) && pe.Err == syscall.ENXIO {
+		return nil, nil, &os.PathError{Op: "open", Path: name, Err: fmt.Errorf("not a regular file (%w): %w", pe.Err, errdef.ErrInvalid)}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = &os.PathError{Op: "open", Path: name, Err: fmt.Errorf("a %s, not a regular file: %w", TypeName(fi.Mode()), errdef.ErrInvalid)}
+	}
+	if err == nil {
+		err = clearNonblock(f)
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, fi, nil
+}
+
+// clearNonblock clears O_NONBLOCK, the only file status flag
+// OpenRegularIn sets, on the regular file f.
+func clearNonblock(f *os.File) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ferr error
+	if err := rc.Control(func(fd uintptr) {
+		ferr = ignoringEINTR(func() error { _, err := unix.FcntlInt(fd, unix.F_SETFL, 0); return err })
+	}); err != nil {
+		return err
+	}
+	if ferr != nil {
+		return &os.PathError{Op: "fcntl", Path: f.Name(), Err: ferr}
+	}
+	return nil
 }

@@ -10,9 +10,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/fifotest"
 	"golang.org/x/sys/unix"
 )
 
@@ -64,24 +64,6 @@ func TestOpenRegularFile(t *testing.T) {
 	}
 }
 
-// unblockAfter guards a call that must not block on the FIFO at path: if
-// it has not returned (done not closed) after a while, it reports the
-// failure and opens the FIFO for writing, which lets a blocked open(2) for
-// reading return, so that wrong code fails the test instead of hanging it.
-func unblockAfter(t *testing.T, path string, done <-chan struct{}) {
-	t.Helper()
-	go func() {
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			t.Errorf("opening the named pipe %s blocked", path)
-			if f, err := os.OpenFile(path, os.O_WRONLY, 0); err == nil {
-				f.Close()
-			}
-		}
-	}()
-}
-
 // wantNotRegular checks err is the refusal of path as a kind of file.
 func wantNotRegular(t *testing.T, err error, path, kind string) {
 	t.Helper()
@@ -108,10 +90,9 @@ func TestOpenRegularRefusesNamedPipe(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range []string{fifo, link} {
-		done := make(chan struct{})
-		unblockAfter(t, fifo, done)
+		done := fifotest.Guard(t, fifo)
 		f, fi, err := OpenRegular(p)
-		close(done)
+		done()
 		if err == nil {
 			f.Close()
 		}
@@ -155,5 +136,73 @@ func TestOpenRegularMissing(t *testing.T) {
 	}
 	if _, want := os.Open(name); err.Error() != want.Error() {
 		t.Errorf("error %q, os.Open says %q", err, want)
+	}
+}
+
+func TestOpenRegularIn(t *testing.T) {
+	dir := t.TempDir()
+	gen := filepath.Join(dir, "gen")
+	if err := os.Mkdir(gen, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range map[string]string{"gen/f": "offkit", "outside": "no"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("f", filepath.Join(gen, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mkfifo(filepath.Join(gen, "fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(gen, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("unix", filepath.Join(gen, "sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	root, err := os.OpenRoot(gen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+
+	for _, name := range []string{"f", "link"} {
+		f, fi, err := OpenRegularIn(root, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(f)
+		if err != nil || string(b) != "offkit" || fi.Size() != 6 || !fi.Mode().IsRegular() {
+			t.Errorf("%s: read %q, %v; FileInfo %d %v", name, b, err, fi.Size(), fi.Mode())
+		}
+		flags, err := unix.FcntlInt(f.Fd(), unix.F_GETFL, 0)
+		if err != nil || flags&unix.O_NONBLOCK != 0 {
+			t.Errorf("%s: flags %#x, %v: O_NONBLOCK left set", name, flags, err)
+		}
+		f.Close()
+	}
+
+	done := fifotest.Guard(t, filepath.Join(gen, "fifo"))
+	f, _, err := OpenRegularIn(root, "fifo")
+	done()
+	if err == nil {
+		f.Close()
+	}
+	wantNotRegular(t, err, "fifo", "named pipe")
+	_, _, err = OpenRegularIn(root, "sub")
+	wantNotRegular(t, err, "sub", "folder")
+	_, _, err = OpenRegularIn(root, "sock")
+	wantNotRegular(t, err, "sock", "not a regular file")
+
+	if _, _, err := OpenRegularIn(root, "missing"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing: %v", err)
+	}
+	if f, _, err := OpenRegularIn(root, "../outside"); err == nil {
+		f.Close()
+		t.Error("a file outside the root was opened")
 	}
 }
