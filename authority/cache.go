@@ -25,6 +25,12 @@ const (
 	MaxDocumentSize = 1 << 20
 	// MaxMetaSize bounds meta.json (64 KiB).
 	MaxMetaSize = 64 << 10
+	// MaxJWKSURILength bounds the jwks_uri of a discovery document, which
+	// meta.json records.
+	MaxJWKSURILength = 4 << 10
+	// MaxETagLength bounds an ETag a refresh keeps in meta.json for
+	// revalidation; a longer one is not kept.
+	MaxETagLength = 1 << 10
 )
 
 // Names of the cache files under ROOT/authority/<issuer-host>/.
@@ -80,7 +86,8 @@ func Dir(root, issuer string) (string, error) {
 }
 
 // Save writes md into dir: the two documents first, meta.json last, each
-// atomically (temp file, fsync, rename).
+// atomically (temp file, fsync, rename). Nothing is written when a file
+// would be over the limit Load reads it with.
 func Save(dir string, md Metadata) error {
 	if len(md.Discovery) > MaxDocumentSize || len(md.JWKS) > MaxDocumentSize {
 		return fmt.Errorf("authority cache %s: document over %d bytes: %w", dir, MaxDocumentSize, errdef.ErrInvalid)
@@ -88,6 +95,9 @@ func Save(dir string, md Metadata) error {
 	meta, err := md.MetaJSON()
 	if err != nil {
 		return err
+	}
+	if len(meta) > MaxMetaSize {
+		return fmt.Errorf("authority cache %s: %d bytes, over %d: %w", filepath.Join(dir, MetaFile), len(meta), MaxMetaSize, errdef.ErrInvalid)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("authority cache %s: %w", dir, err)

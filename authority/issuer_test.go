@@ -92,6 +92,7 @@ type fakeIssuer struct {
 	issuer    string
 	jwksURI   string
 	discBody  []byte // non-nil: served as discovery
+	etag      string // non-empty: the ETag of both documents
 	jwksBody  []byte // non-nil: served as JWKS
 	requests  []string
 	condition []string // If-None-Match received
@@ -142,6 +143,9 @@ func (f *fakeIssuer) serve(w http.ResponseWriter, r *http.Request) {
 	default:
 		http.NotFound(w, r)
 		return
+	}
+	if f.etag != "" {
+		etag = f.etag
 	}
 	w.Header().Set("ETag", etag)
 	if r.Header.Get("If-None-Match") == etag {

@@ -313,7 +313,17 @@ func (r *Refresher) get(ctx context.Context, u, etag string) (body []byte, tag s
 		// that broke off is transient.
 		return nil, "", -1, false, &fetchError{err: err, transient: !errors.Is(err, errdef.ErrInvalid)}
 	}
-	return body, resp.Header.Get("ETag"), maxAge, false, nil
+	return body, keptETag(resp.Header.Get("ETag")), maxAge, false, nil
+}
+
+// keptETag is the ETag a refresh records for revalidation: "" (none, the
+// next fetch is unconditional) for one over MaxETagLength, which meta.json
+// has no room for.
+func keptETag(tag string) string {
+	if len(tag) > MaxETagLength {
+		return ""
+	}
+	return tag
 }
 
 // parseMaxAge reads max-age from Cache-Control; no-store, no-cache or a

@@ -120,6 +120,9 @@ func checkDiscovery(b []byte, issuer, role string, allowLoopbackHTTP bool) (stri
 	if err := json.Unmarshal(b, &d); err != nil || !bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) {
 		return "", fmt.Errorf("not a JSON object: %w", errdef.ErrInvalid)
 	}
+	if len(d.JWKSURI) > MaxJWKSURILength {
+		return "", fmt.Errorf("jwks_uri of %d bytes, over %d: %w", len(d.JWKSURI), MaxJWKSURILength, errdef.ErrInvalid)
+	}
 	if d.Issuer != issuer {
 		return "", fmt.Errorf("issuer %q is not %s %q: %w", truncate(d.Issuer, 200), role, issuer, errdef.ErrInvalid)
 	}
