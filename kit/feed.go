@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/offkit/offkit/internal/plainfile"
 	"github.com/offkit/offkit/internal/verifyread"
@@ -41,7 +42,9 @@ var errStopped = errors.New("feed stopped")
 // its bytes itself (images.File.Open), so they are hashed once. A source
 // whose bytes are not the ones the manifest promises ends the feed with
 // its error before any byte of the next source is sent, and the stream
-// ends with io.EOF only once the last source has passed.
+// ends with io.EOF only once the last source has passed. A file listed
+// without a digest (packed before the manifest is written) must have the
+// size it was listed with, and the feed takes its digest (digests).
 type feed struct {
 	chunks chan chunk
 	free   chan []byte
@@ -51,6 +54,10 @@ type feed struct {
 	// being the buffer to give back once it is used up.
 	fill      []byte
 	cur, held []byte
+	// digests are the digests (hex) of the sources listed without one, by
+	// index in the sources, "" for the others; the packer reads them once
+	// the stream has ended with io.EOF.
+	digests []string
 }
 
 func startFeed(ctx context.Context, srcs []source) *feed {
@@ -62,6 +69,12 @@ func startFeed(ctx context.Context, srcs []source) *feed {
 	}
 	for range feedChunks {
 		f.free <- nil // allocated on first use
+	}
+	for _, s := range srcs {
+		if s.entry.SHA256 == "" {
+			f.digests = make([]string, len(srcs))
+			break
+		}
 	}
 	go f.run(ctx, srcs)
 	return f
@@ -116,8 +129,8 @@ func (f *feed) end() error {
 
 func (f *feed) run(ctx context.Context, srcs []source) {
 	defer close(f.done)
-	for _, s := range srcs {
-		if err := f.read(ctx, s); err != nil {
+	for i, s := range srcs {
+		if err := f.read(ctx, s, i); err != nil {
 			if !errors.Is(err, errStopped) {
 				f.send(chunk{err: err})
 			}
@@ -139,8 +152,8 @@ func (f *feed) send(c chunk) bool {
 	}
 }
 
-// read appends the bytes of s to the stream, checked.
-func (f *feed) read(ctx context.Context, s source) error {
+// read appends the bytes of s, the i-th source, to the stream, checked.
+func (f *feed) read(ctx context.Context, s source, i int) error {
 	rc, err := s.open(ctx)
 	if err != nil {
 		return err
@@ -149,7 +162,13 @@ func (f *feed) read(ctx context.Context, s source) error {
 	// An image file's reader checks its bytes itself; a file is checked
 	// against the digest taken when it was listed.
 	var r io.Reader = rc
-	if s.image == nil {
+	var measure *verifyread.Reader
+	switch {
+	case s.image != nil:
+	case s.entry.SHA256 == "":
+		measure = verifyread.Measure(rc, "source "+s.file, s.entry.Size)
+		r = measure
+	default:
 		r = verifyread.New(rc, "source "+s.file, s.entry.Size, "sha256:"+s.entry.SHA256)
 	}
 	var n int64
@@ -179,6 +198,9 @@ func (f *feed) read(ctx context.Context, s source) error {
 	}
 	if n != s.entry.Size {
 		return fmt.Errorf("packing %s: read %d bytes, expected %d (did the file change?)", s.entry.Path, n, s.entry.Size)
+	}
+	if measure != nil {
+		f.digests[i] = strings.TrimPrefix(measure.Digest(), "sha256:")
 	}
 	return nil
 }

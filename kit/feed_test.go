@@ -124,30 +124,42 @@ func TestFeedRefusesChangedSources(t *testing.T) {
 		}, ""},
 		{"removed", os.Remove, "no such file"},
 	} {
-		for _, at := range []int{1, 5, 6, 150, -2, -1} {
-			t.Run(fmt.Sprintf("%s/%d", c.name, at), func(t *testing.T) {
-				srcs := feedSources(t)
-				if at < 0 {
-					at += len(srcs)
-				}
-				s := srcs[at]
-				if s.entry.Size == 0 && (c.name == "same size, other bytes" || c.name == "shrunk") {
-					t.Skip("an empty file")
-				}
-				if err := c.change(s.file); err != nil {
-					t.Fatal(err)
-				}
-				err := packFed(srcs, io.Discard)
-				if err == nil {
-					t.Fatalf("%s of %s: packed", c.name, s.entry.Path)
-				}
-				if !strings.Contains(err.Error(), s.file) && !strings.Contains(err.Error(), s.entry.Path) {
-					t.Fatalf("error %q does not name %s", err, s.file)
-				}
-				if !strings.Contains(err.Error(), c.want) {
-					t.Fatalf("error %q, want %q in it", err, c.want)
-				}
-			})
+		// measured: listed without a digest, which the feed takes (content
+		// first); other bytes of the same size are then the bytes packed.
+		for _, measured := range []bool{false, true} {
+			for _, at := range []int{1, 5, 6, 150, -2, -1} {
+				t.Run(fmt.Sprintf("%s/%d/measured=%v", c.name, at, measured), func(t *testing.T) {
+					srcs := feedSources(t)
+					if at < 0 {
+						at += len(srcs)
+					}
+					s := srcs[at]
+					if s.entry.Size == 0 && (c.name == "same size, other bytes" || c.name == "shrunk") {
+						t.Skip("an empty file")
+					}
+					if measured {
+						if c.name == "same size, other bytes" {
+							t.Skip("nothing to compare with")
+						}
+						for i := range srcs {
+							srcs[i].entry.SHA256 = ""
+						}
+					}
+					if err := c.change(s.file); err != nil {
+						t.Fatal(err)
+					}
+					err := packFed(srcs, io.Discard)
+					if err == nil {
+						t.Fatalf("%s of %s: packed", c.name, s.entry.Path)
+					}
+					if !strings.Contains(err.Error(), s.file) && !strings.Contains(err.Error(), s.entry.Path) {
+						t.Fatalf("error %q does not name %s", err, s.file)
+					}
+					if !strings.Contains(err.Error(), c.want) {
+						t.Fatalf("error %q, want %q in it", err, c.want)
+					}
+				})
+			}
 		}
 	}
 }
@@ -174,4 +186,33 @@ func TestFeedEndCatchesTheLastSource(t *testing.T) {
 	if err := packFed(srcs, io.Discard); err == nil || !strings.Contains(err.Error(), "grown") {
 		t.Fatalf("error %v, want the grown last source named", err)
 	}
+}
+
+// A file listed without a digest is packed content first: the feed takes
+// its digest (TestFeedRefusesChangedSources: and refuses it if it grew,
+// shrank or vanished since it was listed).
+func TestFeedTakesDigestsOfListedFiles(t *testing.T) {
+	srcs := feedSources(t)
+	want := make([]string, len(srcs))
+	for i := range srcs {
+		want[i], srcs[i].entry.SHA256 = srcs[i].entry.SHA256, ""
+	}
+	kw, err := kitfile.NewWriter(io.Discard, time.Unix(0, 0), kitfile.WriterOptions{Level: 3, FrameSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := packEntries(context.Background(), kw, srcs, 0, BuildOptions{})
+	kw.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d digests for %d sources", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("%s: digest %q, want %q", srcs[i].entry.Path, got[i], want[i])
+		}
+	}
+
 }

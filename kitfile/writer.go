@@ -148,6 +148,30 @@ func (p *Writer) CopyFrames(src io.Reader, frames []seekable.Frame) error {
 	return p.zw.CopyFrames(src, frames)
 }
 
+// CloseContent ends a kit's content written apart from its head: it
+// writes the tar trailer and the last frame and returns the frames, with no
+// seek table. WriteHead must not have been called: the head is written by
+// another Writer, which then copies these frames after it (CopyFrames).
+// The bytes are the ones one Writer writes for the head and the content:
+// the head ends its frame, and a tar stream carries nothing from one entry
+// to the next. Build writes a kit so when it takes the files' digests as
+// it packs them, before the manifest that lists them exists.
+func (p *Writer) CloseContent() ([]seekable.Frame, error) {
+	if p.closed {
+		return nil, fmt.Errorf("kit writer already closed")
+	}
+	p.closed = true
+	if err := p.tw.Close(); err != nil {
+		p.zw.Close()
+		return nil, err
+	}
+	if err := p.cut(); err != nil {
+		p.zw.Close()
+		return nil, err
+	}
+	return p.zw.CloseFrames()
+}
+
 // Close writes the tar trailer, the last frame and the seek table. It does
 // not close the underlying writer, and may be called again (to stop the
 // Writer's goroutines on an error path).

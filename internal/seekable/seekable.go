@@ -187,8 +187,14 @@ func (sw *Writer) copyFrames(j *job) {
 	if sw.getErr() != nil {
 		return
 	}
+	// One buffer for every frame, of a size that takes a frame in a few
+	// writes: io.CopyN would take a new 32 KiB one per frame.
+	buf := make([]byte, copyBuffer)
 	for _, f := range j.copied {
-		n, err := io.CopyN(sw.w, j.src, f.CompressedSize)
+		n, err := io.CopyBuffer(sw.w, io.LimitReader(j.src, f.CompressedSize), buf)
+		if err == nil && n < f.CompressedSize {
+			err = io.ErrUnexpectedEOF
+		}
 		if err != nil {
 			sw.setErr(fmt.Errorf("copying frame: %w", err))
 			return
@@ -199,6 +205,9 @@ func (sw *Writer) copyFrames(j *job) {
 		sw.mu.Unlock()
 	}
 }
+
+// copyBuffer is the buffer of CopyFrames.
+const copyBuffer = 1 << 20
 
 // CopyFrames queues frames that are already compressed, their bytes read
 // in order from src, to be written as they are after the frames queued
@@ -336,18 +345,38 @@ func (sw *Writer) Close() error {
 	if sw.closed {
 		return sw.getErr()
 	}
-	sw.closed = true
-	close(sw.work)
-	close(sw.queue)
-	sw.wg.Wait()
-	<-sw.done
-	if err := sw.getErr(); err != nil {
+	if err := sw.finish(); err != nil {
 		return err
 	}
 	if _, err := sw.w.Write(SeekTable(sw.frames)); err != nil {
 		return fmt.Errorf("writing seek table: %w", err)
 	}
 	return nil
+}
+
+// CloseFrames waits for every frame and returns the frames written,
+// without a seek table: the stream is a part of another one, whose Writer
+// copies the frames after its own (CopyFrames) and writes the seek table of
+// the whole. Close after CloseFrames writes nothing.
+func (sw *Writer) CloseFrames() ([]Frame, error) {
+	if sw.closed {
+		return nil, errors.New("seekable writer already closed")
+	}
+	if err := sw.finish(); err != nil {
+		return nil, err
+	}
+	return sw.frames, nil
+}
+
+// finish stops the goroutines once every frame is written and returns the
+// first error.
+func (sw *Writer) finish() error {
+	sw.closed = true
+	close(sw.work)
+	close(sw.queue)
+	sw.wg.Wait()
+	<-sw.done
+	return sw.getErr()
 }
 
 // SeekTable encodes the seek table frame for frames.
