@@ -69,10 +69,10 @@ func NewKeySet(keys ...Key) (*KeySet, error) {
 // more than MaxKeys keys.
 func (s *KeySet) Add(k Key) error {
 	if err := checkPublic(k.Public); err != nil {
-		return fmt.Errorf("key %q: %w", k.ID, err)
+		return fmt.Errorf("key %q: %w", clipID(k.ID), err)
 	}
 	if k.ID == "" || len(k.ID) > maxKeyID {
-		return fmt.Errorf("key id %q: empty or over %d bytes: %w", k.ID, maxKeyID, errdef.ErrInvalid)
+		return fmt.Errorf("key id %q (%d bytes): empty or over %d bytes: %w", clipID(k.ID), len(k.ID), maxKeyID, errdef.ErrInvalid)
 	}
 	for _, o := range s.keys {
 		if o.ID == k.ID {
@@ -84,6 +84,15 @@ func (s *KeySet) Add(k Key) error {
 	}
 	s.keys = append(s.keys, k)
 	return nil
+}
+
+// clipID is a key id as messages quote it: at most maxKeyID bytes (an id
+// from a key file may be up to MaxKeyFile long), "..." marking the cut.
+func clipID(id string) string {
+	if len(id) <= maxKeyID {
+		return id
+	}
+	return id[:maxKeyID] + "..."
 }
 
 // Keys returns the keys of the set, in the order they were added.
@@ -275,7 +284,7 @@ func parseJWKs(name string, b []byte, id string) ([]Key, error) {
 	}
 	var keys []Key
 	for i, k := range jwks {
-		field := fmt.Sprintf("key file %s: key %d (kid %q)", name, i, k.KeyID)
+		field := fmt.Sprintf("key file %s: key %d (kid %q)", name, i, clipID(k.KeyID))
 		if _, ok := k.Key.([]byte); ok {
 			return nil, fmt.Errorf("%s: a symmetric (oct) key: HMAC is not accepted for mirror signatures: %w", field, errdef.ErrInvalid)
 		}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"runtime"
 	"strings"
@@ -19,6 +20,9 @@ import (
 
 // MaxHtpasswdSize bounds an htpasswd file.
 const MaxHtpasswdSize = 4 << 20
+
+// maxHtpasswdLine bounds one line of an htpasswd file.
+const maxHtpasswdLine = 64 << 10
 
 // htpasswd is a bcrypt htpasswd file (`htpasswd -B`): user → hash.
 type htpasswd struct {
@@ -47,8 +51,9 @@ func loadHtpasswd(path string) (*htpasswd, error) {
 	h := &htpasswd{path: path, users: map[string][]byte{}}
 	costs := map[int]int{} // cost → users
 	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(nil, 64<<10)
-	for n := 1; sc.Scan(); n++ {
+	sc.Buffer(nil, maxHtpasswdLine)
+	n := 1
+	for ; sc.Scan(); n++ {
 		line := strings.TrimRight(sc.Text(), "\r")
 		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
 			continue
@@ -70,8 +75,10 @@ func loadHtpasswd(path string) (*htpasswd, error) {
 		}
 		h.users[user] = []byte(hash)
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("htpasswd %s: %w: %w", path, err, errdef.ErrInvalid)
+	if err := sc.Err(); errors.Is(err, bufio.ErrTooLong) {
+		return nil, fmt.Errorf("htpasswd %s:%d: line over %d bytes: %w", path, n, maxHtpasswdLine, errdef.ErrInvalid)
+	} else if err != nil {
+		return nil, fmt.Errorf("htpasswd %s:%d: %w: %w", path, n, err, errdef.ErrInvalid)
 	}
 	cost := bcrypt.DefaultCost
 	for c, n := range costs { // the most common; of equals, the highest
