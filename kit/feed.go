@@ -213,5 +213,8 @@ func (s source) open(ctx context.Context) (io.ReadCloser, error) {
 	if s.data != nil {
 		return io.NopCloser(bytes.NewReader(s.data)), nil
 	}
-	return plainfile.Open(s.file)
+	// A file swapped for a named pipe since it was listed is refused, not
+	// waited on.
+	f, _, err := plainfile.OpenRegular(s.file)
+	return f, err
 }

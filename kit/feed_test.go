@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/fifotest"
 	"github.com/offkit/offkit/kitfile"
 	"github.com/offkit/offkit/manifest"
 )
@@ -215,4 +218,36 @@ func TestFeedTakesDigestsOfListedFiles(t *testing.T) {
 		}
 	}
 
+}
+
+// A listed file swapped for a named pipe before it is packed (or hashed)
+// is refused, naming it, and never waited on.
+func TestFeedRefusesANamedPipe(t *testing.T) {
+	for _, measured := range []bool{false, true} {
+		srcs := feedSources(t)
+		s := srcs[7]
+		fifotest.Replace(t, s.file)
+		if measured {
+			for i := range srcs {
+				srcs[i].entry.SHA256 = ""
+			}
+		}
+		done := fifotest.Guard(t, s.file)
+		err := packFed(srcs, io.Discard)
+		done()
+		if !errors.Is(err, errdef.ErrInvalid) || !strings.Contains(err.Error(), s.file) || !strings.Contains(err.Error(), "pipe") {
+			t.Fatalf("measured %v: err = %v, want a refusal of the named pipe %s", measured, err, s.file)
+		}
+	}
+	srcs := feedSources(t)
+	fifotest.Replace(t, srcs[3].file)
+	done := fifotest.Guard(t, srcs[3].file)
+	for i := range srcs {
+		srcs[i].entry.SHA256 = ""
+	}
+	err := hashListed(srcs)
+	done()
+	if !errors.Is(err, errdef.ErrInvalid) || !strings.Contains(err.Error(), srcs[3].file) {
+		t.Fatalf("hashing: err = %v, want a refusal of the named pipe %s", err, srcs[3].file)
+	}
 }

@@ -129,7 +129,7 @@ func (h *hasher) finish() {
 }
 
 func hashFile(file string, buf []byte) (int64, string, error) {
-	f, err := plainfile.Open(file)
+	f, _, err := plainfile.OpenRegular(file)
 	if err != nil {
 		return 0, "", err
 	}
