@@ -89,7 +89,7 @@ func (v *Validator) checkDPoP(req Request, token, jkt string) error {
 	case p.HTM != req.Method:
 		return fmt.Errorf("DPoP proof htm %q is not the request method %q", truncate(p.HTM, 16), req.Method)
 	case req.URL == nil || !sameHTU(p.HTU, req.URL):
-		return fmt.Errorf("DPoP proof htu %q is not the request URL %q", truncate(p.HTU, 200), htuOf(req.URL))
+		return fmt.Errorf("DPoP proof htu %q is not the request URL %q", truncate(p.HTU, 200), truncate(htuOf(req.URL), 200))
 	case p.IAT == nil:
 		return errors.New("DPoP proof has no iat")
 	case p.IAT.Time().Before(now.Add(-skew)) || p.IAT.Time().After(now.Add(skew)):

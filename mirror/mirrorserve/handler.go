@@ -266,6 +266,10 @@ type route struct {
 	download string // exportKey/format[.jws]
 }
 
+// maxQuotedSegment bounds what a 400 quotes of the segment at fault (the
+// longest valid name is 128 bytes).
+const maxQuotedSegment = 160
+
 // badRequest says why a path is refused with 400.
 type badRequest string
 
@@ -289,7 +293,11 @@ func parse(escaped string) (rt route, ok bool, bad badRequest) {
 	for i, s := range raw {
 		u, err := url.PathUnescape(s)
 		if err != nil || !validName(u) {
-			return rt, false, badRequest(fmt.Sprintf("path segment %q is not a valid name", s))
+			q := s
+			if len(q) > maxQuotedSegment {
+				q = q[:maxQuotedSegment] + "..."
+			}
+			return rt, false, badRequest(fmt.Sprintf("path segment %q is not a valid name", q))
 		}
 		segs[i] = u
 	}

@@ -19,3 +19,18 @@ func TestHtpasswdLongLine(t *testing.T) {
 		t.Errorf("a line of %d bytes: %v", maxHtpasswdLine+2, err)
 	}
 }
+
+// A 400 quotes the head of the segment at fault, not all of it: the client
+// chose it, up to the server's header limit.
+func TestBadSegmentQuoteBounded(t *testing.T) {
+	src, _ := fixture(t)
+	h := newHandler(t, src, Options{})
+	seg := "%7E" + strings.Repeat("x", 40<<10)
+	w := get(h, "/excititor/mirror/"+seg+"/index")
+	if w.Code != 400 || !strings.Contains(w.Body.String(), "is not a valid name") || !strings.Contains(w.Body.String(), `"%7Exxxx`) {
+		t.Fatalf("%d %.200q", w.Code, w.Body)
+	}
+	if w.Body.Len() > 512 {
+		t.Errorf("a 400 of %d bytes for a segment of %d", w.Body.Len(), len(seg))
+	}
+}
