@@ -37,8 +37,9 @@
 // by Tokens; a refusal is answered by authority.Refuse as on every other
 // protected route of serve (401 with WWW-Authenticate: Bearer, and Basic
 // when an htpasswd file applies; 403 insufficient_scope; 503 with
-// Retry-After; never cached), the reason in the body; each protected
-// request writes one audit line.
+// Retry-After; never cached), the reason in the body; every answer of a
+// protected route carries Vary: Authorization; each protected request
+// writes one audit line.
 package mirrorserve
 
 import (
@@ -388,6 +389,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var res authority.Result
 	if protected {
+		// The answer depends on the credentials: a shared cache (the
+		// runbook's CDN, which the public directive lets store it) keys
+		// it by them rather than serve it to a client without any.
+		rec.Header().Add("Vary", "Authorization")
 		defer func() {
 			authority.NewAuditRecord(r.URL.Path, rec.Status(), res, remote).Log(r.Context(), h.audit)
 		}()

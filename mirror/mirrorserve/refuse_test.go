@@ -225,3 +225,32 @@ func TestMirrorRefusalsNotCached(t *testing.T) {
 		}
 	}
 }
+
+// A protected route's answers, served and refused, carry Vary:
+// Authorization, so that a shared cache honouring the public directive
+// keys them by the credentials and never hands a protected file to a
+// client without any; an open route's answers do not.
+func TestProtectedVaryAuthorization(t *testing.T) {
+	src, _ := fixture(t)
+	on := true
+	h := newHandler(t, src, Options{Config: Config{Concelier: Part{
+		Domains: []Domain{{ID: "primary", RequireAuthentication: &on,
+			Htpasswd: writeHtpasswd(t, bcryptLine(t, "alice", "wonder"))}},
+	}}})
+	ok := do(h, req{path: "/concelier/exports/mirror/primary/bundle.json", hdr: map[string]string{"Authorization": basic("alice", "wonder")}})
+	if ok.Code != 200 || ok.Header().Get("Vary") != "Authorization" || ok.Header().Get("Cache-Control") != DownloadCacheControl {
+		t.Errorf("protected 200: %d Vary %q Cache-Control %q", ok.Code, ok.Header().Get("Vary"), ok.Header().Get("Cache-Control"))
+	}
+	nm := do(h, req{path: "/concelier/exports/mirror/primary/bundle.json", hdr: map[string]string{"Authorization": basic("alice", "wonder"), "If-None-Match": ok.Header().Get("ETag")}})
+	if nm.Code != 304 || nm.Header().Get("Vary") != "Authorization" {
+		t.Errorf("protected 304: %d Vary %q", nm.Code, nm.Header().Get("Vary"))
+	}
+	if w := get(h, "/concelier/exports/mirror/primary/bundle.json"); w.Code != 401 || w.Header().Get("Vary") != "Authorization" {
+		t.Errorf("protected 401: %d Vary %q", w.Code, w.Header().Get("Vary"))
+	}
+	for _, p := range []string{"/concelier/exports/mirror/community/bundle.json", "/concelier/exports/index.json"} {
+		if w := get(h, p); w.Code != 200 || w.Header().Get("Vary") != "" {
+			t.Errorf("open %s: %d Vary %q", p, w.Code, w.Header().Get("Vary"))
+		}
+	}
+}
