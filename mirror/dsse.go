@@ -81,7 +81,7 @@ func parseDSSE(name string, b []byte) (*Signature, error) {
 		return nil, fmt.Errorf("%s: DSSE envelope: %v: %w", name, err, errdef.ErrInvalid)
 	}
 	if env.PayloadType != DSSEPayloadType {
-		return nil, fmt.Errorf("%s: DSSE payloadType %q, want %q: %w", name, env.PayloadType, DSSEPayloadType, errdef.ErrInvalid)
+		return nil, fmt.Errorf("%s: DSSE payloadType %q, want %q: %w", name, clip(env.PayloadType), DSSEPayloadType, errdef.ErrInvalid)
 	}
 	p, err := base64.StdEncoding.DecodeString(env.Payload)
 	if err != nil {

@@ -69,10 +69,10 @@ func NewKeySet(keys ...Key) (*KeySet, error) {
 // more than MaxKeys keys.
 func (s *KeySet) Add(k Key) error {
 	if err := checkPublic(k.Public); err != nil {
-		return fmt.Errorf("key %q: %w", clipID(k.ID), err)
+		return fmt.Errorf("key %q: %w", clip(k.ID), err)
 	}
 	if k.ID == "" || len(k.ID) > maxKeyID {
-		return fmt.Errorf("key id %q (%d bytes): empty or over %d bytes: %w", clipID(k.ID), len(k.ID), maxKeyID, errdef.ErrInvalid)
+		return fmt.Errorf("key id %q (%d bytes): empty or over %d bytes: %w", clip(k.ID), len(k.ID), maxKeyID, errdef.ErrInvalid)
 	}
 	for _, o := range s.keys {
 		if o.ID == k.ID {
@@ -86,13 +86,14 @@ func (s *KeySet) Add(k Key) error {
 	return nil
 }
 
-// clipID is a key id as messages quote it: at most maxKeyID bytes (an id
-// from a key file may be up to MaxKeyFile long), "..." marking the cut.
-func clipID(id string) string {
-	if len(id) <= maxKeyID {
-		return id
+// clip is a value read from a file (a key id, a signature's kid or alg)
+// as messages quote it: at most maxKeyID bytes, "..." marking the cut (the
+// file may hold up to a MiB of it).
+func clip(s string) string {
+	if len(s) <= maxKeyID {
+		return s
 	}
-	return id[:maxKeyID] + "..."
+	return s[:maxKeyID] + "..."
 }
 
 // Keys returns the keys of the set, in the order they were added.
@@ -140,10 +141,10 @@ func (s *KeySet) candidates(alg, kid string) ([]Key, error) {
 		if kid != "" {
 			for _, k := range s.Keys() {
 				if k.ID == kid {
-					return nil, fmt.Errorf("kid %q is a trusted key of another type than %s: %w", kid, alg, errdef.ErrSignature)
+					return nil, fmt.Errorf("kid %q is a trusted key of another type than %s: %w", clip(kid), alg, errdef.ErrSignature)
 				}
 			}
-			return nil, fmt.Errorf("kid %q is not a trusted key (trusted: %s): %w", kid, s.ids(), errdef.ErrSignature)
+			return nil, fmt.Errorf("kid %q is not a trusted key (trusted: %s): %w", clip(kid), s.ids(), errdef.ErrSignature)
 		}
 		return nil, fmt.Errorf("no trusted %s key (trusted: %s): %w", alg, s.ids(), errdef.ErrSignature)
 	}
@@ -284,7 +285,7 @@ func parseJWKs(name string, b []byte, id string) ([]Key, error) {
 	}
 	var keys []Key
 	for i, k := range jwks {
-		field := fmt.Sprintf("key file %s: key %d (kid %q)", name, i, clipID(k.KeyID))
+		field := fmt.Sprintf("key file %s: key %d (kid %q)", name, i, clip(k.KeyID))
 		if _, ok := k.Key.([]byte); ok {
 			return nil, fmt.Errorf("%s: a symmetric (oct) key: HMAC is not accepted for mirror signatures: %w", field, errdef.ErrInvalid)
 		}

@@ -109,16 +109,16 @@ func parseJWS(name, s string) (*Signature, error) {
 	}
 	switch {
 	case strings.EqualFold(alg, "none"):
-		return nil, fmt.Errorf("%s: JWS header alg %q: an unsigned JWS is never accepted: %w", name, alg, errdef.ErrSignature)
+		return nil, fmt.Errorf("%s: JWS header alg %q: an unsigned JWS is never accepted: %w", name, clip(alg), errdef.ErrSignature)
 	case strings.HasPrefix(alg, "HS"):
-		return nil, fmt.Errorf("%s: JWS header alg %q: HMAC needs a shared secret; mirror signatures are checked with public keys (ES256, EdDSA, RS256, PS256): %w", name, alg, errdef.ErrSignature)
+		return nil, fmt.Errorf("%s: JWS header alg %q: HMAC needs a shared secret; mirror signatures are checked with public keys (ES256, EdDSA, RS256, PS256): %w", name, clip(alg), errdef.ErrSignature)
 	}
 	accepted := false
 	for _, a := range jwsAlgs {
 		accepted = accepted || string(a) == alg
 	}
 	if !accepted {
-		return nil, fmt.Errorf("%s: JWS header alg %q: not one of ES256, EdDSA, RS256, PS256: %w", name, alg, errdef.ErrSignature)
+		return nil, fmt.Errorf("%s: JWS header alg %q: not one of ES256, EdDSA, RS256, PS256: %w", name, clip(alg), errdef.ErrSignature)
 	}
 	b64 := true
 	if v, ok := hdr["b64"]; ok {
@@ -133,7 +133,7 @@ func parseJWS(name, s string) (*Signature, error) {
 		}
 		for _, c := range crit {
 			if c != "b64" {
-				return nil, fmt.Errorf("%s: JWS header crit: %q is not understood (only b64): %w", name, c, errdef.ErrInvalid)
+				return nil, fmt.Errorf("%s: JWS header crit: %q is not understood (only b64): %w", name, clip(c), errdef.ErrInvalid)
 			}
 			if _, ok := hdr[c]; !ok {
 				return nil, fmt.Errorf("%s: JWS header crit names %q, which the header lacks: %w", name, c, errdef.ErrInvalid)
@@ -152,7 +152,7 @@ func parseJWS(name, s string) (*Signature, error) {
 	}
 	h := obj.Signatures[0].Protected
 	if h.Algorithm != alg {
-		return nil, fmt.Errorf("%s: JWS header alg %q read as %q: %w", name, alg, h.Algorithm, errdef.ErrInvalid)
+		return nil, fmt.Errorf("%s: JWS header alg %q read as %q: %w", name, clip(alg), clip(h.Algorithm), errdef.ErrInvalid)
 	}
 	raw := obj.Signatures[0].Signature
 	if len(raw) == 0 {
