@@ -8,13 +8,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/offkit/offkit/debugstore"
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/plainfile"
 	"github.com/offkit/offkit/manifest"
 )
 
@@ -58,6 +58,7 @@ type debugOrigin struct {
 type inImage struct {
 	ref, digest, path string
 	debugInfo, listed bool
+	bid               *debugstore.BuildID // as the scan read it
 }
 
 // collectDebug reads the debug sources that have a kind (those without are
@@ -127,7 +128,9 @@ func (d *debugStore) add(ds manifest.DebugSource, field string, f walked, img *i
 	if img != nil {
 		shown = fmt.Sprintf("image %s (%s): /%s", img.ref, img.digest, img.path)
 	}
-	fh, err := os.Open(f.abs)
+	// Opened without waiting: a file swapped for a named pipe since it
+	// was listed is refused, not waited on.
+	fh, st, err := plainfile.OpenRegular(f.abs)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("%s: %s: %w", field, shown, errdef.ErrNotFound)
@@ -135,12 +138,10 @@ func (d *debugStore) add(ds manifest.DebugSource, field string, f walked, img *i
 		return fmt.Errorf("%s: %w", field, err)
 	}
 	defer fh.Close()
-	st, err := fh.Stat()
-	if err != nil {
-		return fmt.Errorf("%s: %w", field, err)
-	}
-	bid, err := debugstore.ReadBuildID(fh, st.Size())
-	if err != nil {
+	var bid debugstore.BuildID
+	if img != nil && img.bid != nil {
+		bid = *img.bid // the image scan read it from this copy
+	} else if bid, err = debugstore.ReadBuildID(fh, st.Size()); err != nil {
 		return fmt.Errorf("%s: %s: %w", field, shown, err)
 	}
 	if bid.GNU == "" {

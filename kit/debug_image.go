@@ -8,8 +8,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -31,17 +33,27 @@ type imageScan struct {
 	ctx  context.Context
 	plan *images.Plan
 	tmp  string
-	n    int // spooled files, to name them
+	// max bounds the bytes held in tmp at once; 0 means MaxImageSpool.
+	max     int64
+	n       int   // spooled files, to name them
+	spooled int64 // bytes of the spooled files still in tmp
 }
 
 // imageFile is one file an image's layers leave at a path.
 type imageFile struct {
-	layer int
 	spool string // a copy in tmp
+	size  int64
 }
 
 // maxImageLayers bounds the layers of one image manifest read.
 const maxImageLayers = 1024
+
+// MaxImageSpool bounds the bytes of the ELF files a build holds at once in
+// its temporary folder for its debug sources of kind image (the files a
+// layer leaves, until a later layer replaces or removes them, and those
+// kept, until the kit is written): an image whose layers hold more is
+// refused (exit 11), naming it and the limit, before the disk fills.
+const MaxImageSpool = 16 << 30
 
 // add scans the image ds.Src names and adds its files to d: each ELF file
 // with a GNU build id and a .debug_info section as <aa>/<rest>.debug, and
@@ -148,39 +160,40 @@ func (s *imageScan) addManifest(d *debugStore, ds manifest.DebugSource, field, m
 	if len(m.Layers) > maxImageLayers {
 		return fmt.Errorf("%s: image %s: manifest %s: %d layers, over %d: %w", field, ds.Src, md, len(m.Layers), maxImageLayers, errdef.ErrInvalid)
 	}
-	tree := map[string]imageFile{}
-	for i, l := range m.Layers {
+	tree := newLayerTree()
+	for _, l := range m.Layers {
 		f := files["blobs/sha256/"+l.Digest.Encoded()]
 		if f == nil || l.Digest.Algorithm() != "sha256" {
 			return fmt.Errorf("%s: image %s: layer %s is not in the kit's image layout (a non-distributable layer cannot be scanned): %w", field, ds.Src, l.Digest, errdef.ErrInvalid)
 		}
-		if err := s.layer(tree, i, f); err != nil {
+		if err := s.layer(tree, f); err != nil {
 			return fmt.Errorf("%s: image %s: layer %s: %w", field, ds.Src, l.Digest, err)
 		}
 	}
-	names := make([]string, 0, len(tree))
-	for p := range tree {
+	left := tree.lower.files
+	names := make([]string, 0, len(left))
+	for p := range left {
 		names = append(names, p)
 	}
 	sort.Strings(names)
 	for _, p := range names {
-		f := tree[p]
-		origin, err := examine(f.spool)
+		f := left[p]
 		_, isListed := listed[p]
-		if err != nil || origin.id == "" || !origin.debugInfo && !isListed {
+		origin, err := examine(f.spool, isListed)
+		if err != nil || origin.id.GNU == "" || !origin.debugInfo && !isListed {
 			if isListed {
 				if err == nil {
 					err = fmt.Errorf("no GNU build id note: %w", errdef.ErrInvalid)
 				}
 				return fmt.Errorf("%s/paths: image %s (%s): /%s: %w", field, ds.Src, md, p, err)
 			}
-			os.Remove(f.spool)
+			s.remove(f)
 			continue // not a file with debug information: not stored
 		}
 		if isListed {
 			listed[p] = true
 		}
-		img := &inImage{ref: ds.Src, digest: md, path: p, debugInfo: origin.debugInfo, listed: isListed}
+		img := &inImage{ref: ds.Src, digest: md, path: p, debugInfo: origin.debugInfo, listed: isListed, bid: &origin.id}
 		if err := d.add(ds, field, walked{abs: f.spool}, img); err != nil {
 			return err
 		}
@@ -188,14 +201,110 @@ func (s *imageScan) addManifest(d *debugStore, ds manifest.DebugSource, field, m
 	return nil
 }
 
+// remove removes the spooled copy f from tmp.
+func (s *imageScan) remove(f imageFile) {
+	os.Remove(f.spool)
+	s.spooled -= f.size
+}
+
+// layerTree is the ELF files the layers of an image read so far leave:
+// lower, those of the earlier layers, which the layer being read replaces
+// and removes, and cur, those of the layer being read, which join lower
+// when it ends. A whiteout or a file put where a folder was removes the
+// earlier files under that folder: each file is removed at most once, and
+// finding those under a folder costs what it removes, not the size of the
+// tree (with one flat map, a layer of many whiteouts over a tree of many
+// files costs their product).
+type layerTree struct {
+	lower, cur *pathIndex
+}
+
+func newLayerTree() *layerTree {
+	return &layerTree{lower: newPathIndex(), cur: newPathIndex()}
+}
+
+// pathIndex is a set of files by path, and, for each folder, the paths of
+// the files under it (at any depth; "" is the root).
+type pathIndex struct {
+	files map[string]imageFile
+	under map[string]map[string]struct{}
+}
+
+func newPathIndex() *pathIndex {
+	return &pathIndex{files: map[string]imageFile{}, under: map[string]map[string]struct{}{}}
+}
+
+// folders calls fn with each folder above the clean relative path p,
+// from its parent up to the root "".
+func folders(p string, fn func(dir string)) {
+	for {
+		i := strings.LastIndexByte(p, '/')
+		if i < 0 {
+			fn("")
+			return
+		}
+		p = p[:i]
+		fn(p)
+	}
+}
+
+func (t *pathIndex) add(p string, f imageFile) {
+	t.files[p] = f
+	folders(p, func(dir string) {
+		set := t.under[dir]
+		if set == nil {
+			set = map[string]struct{}{}
+			t.under[dir] = set
+		}
+		set[p] = struct{}{}
+	})
+}
+
+// take removes the file at p from t and returns it.
+func (t *pathIndex) take(p string) (imageFile, bool) {
+	f, ok := t.files[p]
+	if !ok {
+		return imageFile{}, false
+	}
+	delete(t.files, p)
+	folders(p, func(dir string) {
+		if set := t.under[dir]; set != nil {
+			delete(set, p)
+			if len(set) == 0 {
+				delete(t.under, dir)
+			}
+		}
+	})
+	return f, true
+}
+
+// takeUnder removes the files under the folder dir ("" for the root)
+// from t and returns them.
+func (t *pathIndex) takeUnder(dir string) []imageFile {
+	set := t.under[dir]
+	if len(set) == 0 {
+		return nil
+	}
+	out := make([]imageFile, 0, len(set))
+	for _, p := range slices.Collect(maps.Keys(set)) {
+		if f, ok := t.take(p); ok {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 type examined struct {
-	id        string
+	id        debugstore.BuildID
 	debugInfo bool
 }
 
-// examine reads the GNU build id of the ELF copy at p and whether it has
-// a .debug_info section with bytes.
-func examine(p string) (examined, error) {
+// examine reads whether the ELF copy at p has a .debug_info section with
+// bytes and, when it has one or is listed (the only files kept), its
+// build ids, once: debugStore.add takes them from inImage. A file neither
+// listed nor with debug information is not stored, and its build id not
+// read.
+func examine(p string, listed bool) (examined, error) {
 	fh, err := os.Open(p)
 	if err != nil {
 		return examined{}, err
@@ -205,15 +314,24 @@ func examine(p string) (examined, error) {
 	if err != nil {
 		return examined{}, err
 	}
-	bid, err := debugstore.ReadBuildID(fh, st.Size())
-	if err != nil {
-		return examined{}, err
+	var e examined
+	if listed {
+		// A listed file's build id error is the one reported.
+		if e.id, err = debugstore.ReadBuildID(fh, st.Size()); err != nil {
+			return examined{}, err
+		}
 	}
 	sec, found, err := debugstore.FindSection(fh, st.Size(), ".debug_info")
 	if err != nil {
 		return examined{}, err
 	}
-	return examined{id: bid.GNU, debugInfo: found && sec.Size > 0}, nil
+	e.debugInfo = found && sec.Size > 0
+	if !listed && e.debugInfo {
+		if e.id, err = debugstore.ReadBuildID(fh, st.Size()); err != nil {
+			return examined{}, err
+		}
+	}
+	return e, nil
 }
 
 var elfMagic = []byte("\x7fELF")
@@ -222,8 +340,10 @@ var elfMagic = []byte("\x7fELF")
 // as a stream and applies it to tree: a whiteout .wh.NAME removes NAME
 // (and what is under it) of earlier layers, an opaque .wh..wh..opq the
 // earlier content of its folder, any other entry replaces what earlier
-// layers had at its path; each regular ELF file is copied into s.tmp.
-func (s *imageScan) layer(tree map[string]imageFile, n int, f *images.File) error {
+// layers (or an earlier entry of the same name in this layer) had at its
+// path; each regular ELF file is copied into s.tmp, within s.max bytes
+// held at once.
+func (s *imageScan) layer(tree *layerTree, f *images.File) error {
 	rc, err := f.Open(s.ctx)
 	if err != nil {
 		return err
@@ -248,11 +368,16 @@ func (s *imageScan) layer(tree map[string]imageFile, n int, f *images.File) erro
 		defer zr.Close()
 		r = zr
 	}
-	remove := func(p string, under bool) {
-		for q, f := range tree {
-			if f.layer < n && (q == p || under && strings.HasPrefix(q, p+"/") || p == "" && under) {
-				os.Remove(f.spool)
-				delete(tree, q)
+	// removeLower removes the file the earlier layers left at p and, with
+	// under, those under the folder p. A whiteout removes only those: a
+	// file of its own layer can be hidden only by a later one.
+	removeLower := func(p string, under bool) {
+		if f, ok := tree.lower.take(p); ok {
+			s.remove(f)
+		}
+		if under {
+			for _, f := range tree.lower.takeUnder(p) {
+				s.remove(f)
 			}
 		}
 	}
@@ -278,13 +403,20 @@ func (s *imageScan) layer(tree map[string]imageFile, n int, f *images.File) erro
 		}
 		switch {
 		case base == ".wh..wh..opq":
-			remove(dir, true)
+			for _, f := range tree.lower.takeUnder(dir) {
+				s.remove(f)
+			}
 			continue
 		case strings.HasPrefix(base, ".wh."):
-			remove(path.Join(dir, strings.TrimPrefix(base, ".wh.")), true)
+			removeLower(path.Join(dir, strings.TrimPrefix(base, ".wh.")), true)
 			continue
 		}
-		remove(name, h.Typeflag != tar.TypeDir)
+		// An entry replaces the file at its path; a file (not a folder)
+		// also removes the earlier folder's content.
+		removeLower(name, h.Typeflag != tar.TypeDir)
+		if old, ok := tree.cur.take(name); ok {
+			s.remove(old)
+		}
 		if h.Typeflag != tar.TypeReg || h.Size < int64(len(elfMagic)) {
 			continue
 		}
@@ -295,16 +427,23 @@ func (s *imageScan) layer(tree map[string]imageFile, n int, f *images.File) erro
 		if m, _ := tb.Peek(len(elfMagic)); string(m) != string(elfMagic) {
 			continue
 		}
+		if limit := s.limit(); h.Size > limit-s.spooled {
+			return fmt.Errorf("/%s: %d bytes more would hold %d bytes of ELF files copied out of image layers, over the limit of %d (%d GiB) a build holds at once: %w",
+				name, h.Size, s.spooled+h.Size, limit, limit>>30, errdef.ErrInvalid)
+		}
 		s.n++
 		spool := fmt.Sprintf("%s/%d.elf", s.tmp, s.n)
 		if err := copyTo(spool, tb, h.Size); err != nil {
 			return fmt.Errorf("/%s: %w", name, err)
 		}
-		if old, ok := tree[name]; ok {
-			os.Remove(old.spool)
-		}
-		tree[name] = imageFile{layer: n, spool: spool}
+		s.spooled += h.Size
+		tree.cur.add(name, imageFile{spool: spool, size: h.Size})
 	}
+	// The layer's files now lie under the next one's.
+	for p, f := range tree.cur.files {
+		tree.lower.add(p, f)
+	}
+	tree.cur = newPathIndex()
 	// The rest of the blob (tar padding, the compressed stream's end):
 	// read, so that its digest is checked.
 	if _, err := io.Copy(io.Discard, r); err != nil {
@@ -314,6 +453,14 @@ func (s *imageScan) layer(tree map[string]imageFile, n int, f *images.File) erro
 		return err
 	}
 	return nil
+}
+
+// limit is the bound on the bytes held in s.tmp at once.
+func (s *imageScan) limit() int64 {
+	if s.max > 0 {
+		return s.max
+	}
+	return MaxImageSpool
 }
 
 // copyTo writes the size bytes of r to a new file p.

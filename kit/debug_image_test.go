@@ -140,3 +140,51 @@ func TestDebugImageSource(t *testing.T) {
 		t.Errorf("src that is no image of the spec: %v", err)
 	}
 }
+
+// A layer that names a path twice leaves the last entry there, as a
+// container runtime does: an ELF file with debug information followed by
+// a plain file of the same name is not scanned; the other way round, it
+// is.
+func TestDebugImageSourceSameNameTwice(t *testing.T) {
+	idGone, idKept := kittest.IDOf(6), kittest.IDOf(7)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, e := range []struct {
+		name string
+		body []byte
+	}{
+		{"usr/bin/replaced", withDebugInfo(t, idGone, 300)},
+		{"usr/bin/replaced", []byte("a script now")},
+		{"usr/bin/kept", []byte("a script first")},
+		{"usr/bin/kept", withDebugInfo(t, idKept, 300)},
+	} {
+		if err := tw.WriteHeader(&tar.Header{Name: e.name, Mode: 0o755, Size: int64(len(e.body)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write(e.body)
+	}
+	tw.Close()
+	img, err := mutate.AppendLayers(empty.Image, static.NewLayer(buf.Bytes(), types.OCIUncompressedLayer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img = mutate.MediaType(img, types.OCIManifestSchema1)
+	dir := t.TempDir()
+	p, err := layout.Write(filepath.Join(dir, "image"), empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AppendImage(img); err != nil {
+		t.Fatal(err)
+	}
+	const ref = "registry.example/dup:1.0"
+	spec := &manifest.Spec{Name: "dup", Version: "1.0.0", CreatedAt: &kittest.Created,
+		Images: []manifest.ImageSource{{Ref: ref, Layout: "image"}}, Debug: []manifest.DebugSource{{Kind: manifest.DebugKindImage, Src: ref}}}
+	res, err := kit.Build(context.Background(), spec, kit.BuildOptions{Dir: dir, OutDir: t.TempDir(), Builder: manifest.Builder{Name: "offkit", Version: "test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Manifest.Debug; len(got) != 1 || got[0].BuildID != idKept || got[0].ImagePath != "/usr/bin/kept" {
+		t.Errorf("debug[] %+v, want only %s at /usr/bin/kept", got, idKept)
+	}
+}
