@@ -447,7 +447,7 @@ func pack(ctx context.Context, w io.Writer, m *manifest.Manifest, mbytes []byte,
 		return err
 	}
 	defer kw.Close()
-	if err := kw.WriteHead(mbytes, sig, m.SHA256SUMS()); err != nil {
+	if err := kw.WriteHead(mbytes, sig, m.SumsFile()); err != nil {
 		return err
 	}
 	if _, err := packEntries(ctx, kw, srcs, m.TotalSize(), opts); err != nil {
@@ -509,7 +509,7 @@ func packContentFirst(ctx context.Context, w io.Writer, m *manifest.Manifest, sr
 		return "", err
 	}
 	defer kw.Close()
-	if err := kw.WriteHead(mbytes, sig, m.SHA256SUMS()); err != nil {
+	if err := kw.WriteHead(mbytes, sig, m.SumsFile()); err != nil {
 		return "", err
 	}
 	if err := kw.CopyFrames(scratch, frames); err != nil {

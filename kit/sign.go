@@ -85,7 +85,7 @@ func Sign(path string, key *sign.PrivateKey) (*SignResult, error) {
 		return nil, fmt.Errorf("kit %s: %w: %w", path, err, errdef.ErrInvalid)
 	}
 	defer kw.Close()
-	if err := kw.WriteHead(mbytes, sig, sums); err != nil {
+	if err := kw.WriteHead(mbytes, sig, bytes.NewReader(sums)); err != nil {
 		return nil, err
 	}
 	var rest int64

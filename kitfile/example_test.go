@@ -22,7 +22,7 @@ func Example() {
 	}
 	// The head: manifest, its signature (nil: unsigned), SHA256SUMS. This
 	// example does not care what they say; package verify does.
-	w.WriteHead([]byte(`{"name":"demo"}`), nil, []byte("sums\n"))
+	w.WriteHead([]byte(`{"name":"demo"}`), nil, bytes.NewReader([]byte("sums\n")))
 	content := []byte("replicas: 3\n")
 	w.WriteHeader("files/demo/values.yaml", int64(len(content)))
 	w.Write(content)

@@ -85,13 +85,21 @@ func (p *Writer) cut() error {
 	return nil
 }
 
+// Sums is the SHA256SUMS file of a head: its size, then its bytes, written
+// by WriteTo (manifest.SumsFile, or a bytes.Reader).
+type Sums interface {
+	io.WriterTo
+	Size() int64
+}
+
 // WriteHead writes the head of the kit: the manifest, its signature (none
-// for an unsigned kit: sig nil) and SHA256SUMS, and ends the frame.
-func (p *Writer) WriteHead(manifest, sig, sums []byte) error {
+// for an unsigned kit: sig nil) and SHA256SUMS, and ends the frame. sums
+// must write exactly its size.
+func (p *Writer) WriteHead(manifest, sig []byte, sums Sums) error {
 	for _, e := range []struct {
 		name string
 		b    []byte
-	}{{ManifestPath, manifest}, {SignaturePath, sig}, {SumsPath, sums}} {
+	}{{ManifestPath, manifest}, {SignaturePath, sig}} {
 		if e.b == nil && e.name == SignaturePath {
 			continue
 		}
@@ -102,7 +110,18 @@ func (p *Writer) WriteHead(manifest, sig, sums []byte) error {
 			return fmt.Errorf("packing %s: %w", e.name, err)
 		}
 	}
-	return p.flushFrame()
+	if err := p.begin(SumsPath, sums.Size(), false); err != nil {
+		return err
+	}
+	if _, err := sums.WriteTo(p.tw); err != nil {
+		return fmt.Errorf("packing %s: %w", SumsPath, err)
+	}
+	// archive/tar refuses a byte past the size; a byte short is caught
+	// here.
+	if err := p.flushFrame(); err != nil {
+		return fmt.Errorf("packing %s: %w", SumsPath, err)
+	}
+	return nil
 }
 
 // WriteHeader starts a content entry of size bytes, whose bytes are then

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sort"
 	"strings"
@@ -277,16 +278,56 @@ func (m *Manifest) SHA256SUMS() []byte {
 	// Sized first: on a kit of many entries, a growing buffer would hold
 	// up to twice the bytes while the head is written.
 	b := make([]byte, 0, m.SHA256SUMSSize())
-	for _, e := range m.Entries {
-		if e.InBase {
-			continue
-		}
-		b = append(b, e.SHA256...)
-		b = append(b, "  "...)
-		b = append(b, e.Path...)
-		b = append(b, '\n')
+	for i := range m.Entries {
+		b = appendSum(b, &m.Entries[i])
 	}
 	return b
+}
+
+// appendSum appends e's line of SHA256SUMS; an entry the base kit carries
+// has none.
+func appendSum(b []byte, e *Entry) []byte {
+	if e.InBase {
+		return b
+	}
+	b = append(b, e.SHA256...)
+	b = append(b, "  "...)
+	b = append(b, e.Path...)
+	return append(b, '\n')
+}
+
+// SumsFile is the SHA256SUMS file of m, written a piece at a time: on a
+// kit of many entries it is megabytes a writer need not hold at once.
+func (m *Manifest) SumsFile() SumsFile { return SumsFile{m} }
+
+// SumsFile is a manifest's SHA256SUMS file (Manifest.SumsFile).
+type SumsFile struct{ m *Manifest }
+
+// Size is the size of the file: len(m.SHA256SUMS()).
+func (s SumsFile) Size() int64 { return int64(s.m.SHA256SUMSSize()) }
+
+// WriteTo writes the file, the bytes of m.SHA256SUMS(), to w.
+func (s SumsFile) WriteTo(w io.Writer) (int64, error) {
+	var n int64
+	b := make([]byte, 0, 64<<10)
+	flush := func() error {
+		k, err := w.Write(b)
+		n += int64(k)
+		b = b[:0]
+		return err
+	}
+	for i := range s.m.Entries {
+		if len(b) > cap(b)-1024 {
+			if err := flush(); err != nil {
+				return n, err
+			}
+		}
+		b = appendSum(b, &s.m.Entries[i])
+	}
+	if err := flush(); err != nil {
+		return n, err
+	}
+	return n, nil
 }
 
 // SHA256SUMSSize is the size of m.SHA256SUMS(), without building it.
