@@ -51,7 +51,7 @@ interop: build
 	PATH=$(BIN):$$PATH OFFKIT=$(OFFKIT) $(GO) test -count=1 -timeout 30m -tags interop ./...
 
 bench: build
-	$(GO) test -run '^$$' -bench . -benchtime 3x ./internal/seekable/ ./verify/ ./registry/ ./authority/ ./mirror/ ./site/
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./internal/seekable/ ./kit/ ./verify/ ./registry/ ./authority/ ./mirror/ ./site/
 	bash scripts/bench.sh
 	bash scripts/bench-serve.sh
 	bash scripts/bench-mirror.sh
