@@ -48,7 +48,7 @@ test: vet
 
 interop: build
 	bash scripts/install-interop-tools.sh
-	PATH=$(BIN):$$PATH OFFKIT=$(OFFKIT) $(GO) test -count=1 -timeout 30m -tags interop ./...
+	PATH=$(BIN):$$PATH OFFKIT=$(OFFKIT) OFFKIT_INTEROP=make $(GO) test -count=1 -timeout 30m -tags interop ./...
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./internal/seekable/ ./kit/ ./verify/ ./registry/ ./authority/ ./mirror/ ./site/
