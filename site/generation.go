@@ -125,7 +125,7 @@ const maxJournal = 128 << 20
 // generation (if it was created) and the blobs it published are removed
 // first.
 func (s *Site) undoStaging(dir string, current int) error {
-	b, err := limit.ReadFile(filepath.Join(dir, journalFile), maxJournal)
+	b, err := limit.ReadRegularFile(filepath.Join(dir, journalFile), maxJournal)
 	if err == nil {
 		var j journal
 		if err := json.Unmarshal(b, &j); err != nil {
@@ -199,7 +199,7 @@ func (s *Site) checkGeneration(n int, only string) error {
 			continue
 		}
 		mp := filepath.Join(gdir, metaDir, "kits", k.Name, "manifest.json")
-		b, err := limit.ReadFile(mp, manifest.MaxManifestSize)
+		b, err := limit.ReadRegularFile(mp, manifest.MaxManifestSize)
 		if err != nil {
 			return incomplete(n, mp, err)
 		}
@@ -304,12 +304,12 @@ func (s *Site) syncStoreIndex(n int) error {
 	if n == 0 {
 		return nil
 	}
-	want, err := limit.ReadFile(s.path(genDir, strconv.Itoa(n), metaDir, "images", "index.json"), MaxGenerationIndex)
+	want, err := limit.ReadRegularFile(s.path(genDir, strconv.Itoa(n), metaDir, "images", "index.json"), MaxGenerationIndex)
 	if err != nil {
 		return fmt.Errorf("generation %d: %w", n, err)
 	}
 	p := s.path("store", "oci", "index.json")
-	if have, err := limit.ReadFile(p, MaxGenerationIndex); err == nil && string(have) == string(want) {
+	if have, err := limit.ReadRegularFile(p, MaxGenerationIndex); err == nil && string(have) == string(want) {
 		return nil
 	}
 	if _, err := os.Stat(filepath.Dir(p)); err != nil {

@@ -476,7 +476,7 @@ func (s *Site) activeKits(n int) ([]*activeKit, error) {
 	}
 	var out []*activeKit
 	for _, e := range entries {
-		b, err := limit.ReadFile(filepath.Join(dir, e.Name(), "manifest.json"), manifest.MaxManifestSize)
+		b, err := limit.ReadRegularFile(filepath.Join(dir, e.Name(), "manifest.json"), manifest.MaxManifestSize)
 		if err != nil {
 			return nil, err
 		}
@@ -485,7 +485,7 @@ func (s *Site) activeKits(n int) ([]*activeKit, error) {
 			return nil, fmt.Errorf("generation %d, kit %s: %w", n, e.Name(), err)
 		}
 		k := &activeKit{name: m.Name, manifest: m, digest: manifest.Digest(b)}
-		k.index, err = limit.ReadFile(filepath.Join(dir, e.Name(), "index.json"), verify.MaxImageIndex)
+		k.index, err = limit.ReadRegularFile(filepath.Join(dir, e.Name(), "index.json"), verify.MaxImageIndex)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, err
 		}
@@ -504,7 +504,7 @@ func mergeIndexes(dir string) ([]byte, error) {
 	out := ocispec.Index{MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{}}
 	out.SchemaVersion = 2
 	for _, e := range entries {
-		b, err := limit.ReadFile(filepath.Join(dir, e.Name(), "index.json"), verify.MaxImageIndex)
+		b, err := limit.ReadRegularFile(filepath.Join(dir, e.Name(), "index.json"), verify.MaxImageIndex)
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}

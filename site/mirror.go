@@ -145,7 +145,7 @@ func checkMirror(m *manifest.Manifest, others []*activeKit) error {
 // and no error when the generation has none (made before it was written).
 func readExports(gdir string) (*mirror.SiteExports, error) {
 	p := filepath.Join(gdir, filepath.FromSlash(mirror.SiteExportsPath))
-	b, err := limit.ReadFile(p, mirror.MaxSiteExports)
+	b, err := limit.ReadRegularFile(p, mirror.MaxSiteExports)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}

@@ -12,10 +12,12 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/offkit/offkit/internal/copybuf"
 	"github.com/offkit/offkit/internal/errdef"
 	"github.com/offkit/offkit/internal/limit"
+	"github.com/offkit/offkit/internal/plainfile"
 	"github.com/offkit/offkit/manifest"
 	"github.com/offkit/offkit/mirror"
 )
@@ -126,8 +128,16 @@ func (v *View) CheckMirror(ctx context.Context, keys *mirror.KeySet) (*MirrorChe
 // read fail).
 type genFiles interface {
 	Lstat(name string) (fs.FileInfo, error)
-	Open(name string) (*os.File, error)
+	OpenFile(name string, flag int, perm fs.FileMode) (*os.File, error)
 	Readlink(name string) (string, error)
+}
+
+// openNonblock opens name of gen for reading without waiting: a named
+// pipe put where a file or folder was expected would otherwise hold the
+// check until a writer came. Callers check what they opened (on a regular
+// file or a folder, O_NONBLOCK changes nothing).
+func openNonblock(gen genFiles, name string) (*os.File, error) {
+	return gen.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 }
 
 // unreadable reports whether err says a file could not be read
@@ -250,7 +260,7 @@ func (c *MirrorCheck) checkMirrorTree(gen genFiles, x *mirror.SiteExports) error
 		} else if want == "" && !errors.Is(err, fs.ErrNotExist) {
 			c.problem(l, "mismatch", fmt.Errorf("%s: not a link (%v), and %s lists no %s export", l, err, mirror.SiteExportsPath, kind))
 		}
-		f, err := gen.Open(dir)
+		f, err := openNonblock(gen, dir)
 		if unreadable(err) {
 			return fmt.Errorf("%s: %w", dir, err)
 		}
@@ -349,11 +359,16 @@ func checkMirrorFile(gen genFiles, f mirror.SiteFile, keys *mirror.KeySet) (int6
 			verr = fmt.Errorf("%s: signature: %w", f.Path, asSignature(err))
 		}
 	}
-	r, err := gen.Open(f.Path)
+	r, err := openNonblock(gen, f.Path)
 	if err != nil {
 		return 0, verr != nil, notMatching(f.Path, err)
 	}
 	defer r.Close()
+	if st, err := r.Stat(); err != nil {
+		return 0, verr != nil, notMatching(f.Path, err)
+	} else if !st.Mode().IsRegular() {
+		return 0, verr != nil, fmt.Errorf("%s: replaced while it was checked (now a %s): %w", f.Path, plainfile.TypeName(st.Mode()), errdef.ErrDigestMismatch)
+	}
 	mismatch := func(n int64, got string) error {
 		size := fmt.Sprint(n)
 		if n > f.Size {
@@ -416,7 +431,19 @@ func openRegular(gen genFiles, p string) (*os.File, error) {
 	if err == nil && f == nil {
 		return nil, fmt.Errorf("%s: a %s, not a regular file", p, fi.Mode().Type())
 	}
-	return f, err
+	if err != nil {
+		return nil, err
+	}
+	// The file opened must still be a regular file (not a named pipe put
+	// in its place since, which a writer could hold open).
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		if err == nil {
+			err = fmt.Errorf("%s: replaced while it was checked (now a %s)", p, plainfile.TypeName(st.Mode()))
+		}
+		return nil, err
+	}
+	return f, nil
 }
 
 // notMatching is err, from looking up or opening the file p, as a

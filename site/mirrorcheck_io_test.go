@@ -28,7 +28,7 @@ func (g failingGen) Lstat(name string) (fs.FileInfo, error) {
 	return g.Root.Lstat(name)
 }
 
-func (g failingGen) Open(name string) (*os.File, error) {
+func (g failingGen) OpenFile(name string, flag int, perm fs.FileMode) (*os.File, error) {
 	if name == g.path && g.op == "open" {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: g.err}
 	}
@@ -37,7 +37,7 @@ func (g failingGen) Open(name string) (*os.File, error) {
 		// with EIO.
 		return os.Open("/proc/self/mem")
 	}
-	return g.Root.Open(name)
+	return g.Root.OpenFile(name, flag, perm)
 }
 
 func (g failingGen) Readlink(name string) (string, error) {

@@ -74,7 +74,7 @@ func (s *Site) Quarantined() ([]Quarantine, error) {
 	}
 	var out []Quarantine
 	for _, e := range entries {
-		b, err := limit.ReadFile(s.path(quarDir, e.Name(), "reason.json"), maxReason)
+		b, err := limit.ReadRegularFile(s.path(quarDir, e.Name(), "reason.json"), maxReason)
 		if err != nil {
 			continue
 		}

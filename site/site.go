@@ -306,7 +306,7 @@ func (s *Site) generations() ([]int, error) {
 }
 
 func (s *Site) readState() (*State, error) {
-	b, err := limit.ReadFile(s.path(stateFile), MaxStateSize)
+	b, err := limit.ReadRegularFile(s.path(stateFile), MaxStateSize)
 	if errors.Is(err, os.ErrNotExist) {
 		return &State{HighWater: map[string]string{}}, nil
 	}
@@ -318,7 +318,7 @@ func (s *Site) readState() (*State, error) {
 
 func (s *Site) generationState(n int) (*State, error) {
 	p := s.path(genDir, strconv.Itoa(n), metaDir, stateFile)
-	b, err := limit.ReadFile(p, MaxStateSize)
+	b, err := limit.ReadRegularFile(p, MaxStateSize)
 	if err != nil {
 		return nil, fmt.Errorf("generation %d: %w", n, err)
 	}

@@ -256,7 +256,7 @@ func openNoFollow(gen genFiles, p string) (*os.File, fs.FileInfo, error) {
 	if !lfi.Mode().IsRegular() {
 		return nil, lfi, nil
 	}
-	f, err := gen.Open(p)
+	f, err := openNonblock(gen, p)
 	if err != nil {
 		return nil, nil, err
 	}

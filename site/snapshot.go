@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/plainfile"
 	"github.com/offkit/offkit/mirror"
 )
 
@@ -121,7 +122,7 @@ func (s *Site) lockHeld() bool {
 	if s.lock != nil {
 		return false // this Site holds it
 	}
-	f, err := os.Open(s.path(lockFile))
+	f, _, err := plainfile.OpenRegular(s.path(lockFile)) // a named pipe does not hold it
 	if err != nil {
 		return false
 	}

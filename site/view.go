@@ -11,6 +11,7 @@ import (
 
 	"github.com/offkit/offkit/internal/errdef"
 	"github.com/offkit/offkit/internal/limit"
+	"github.com/offkit/offkit/internal/plainfile"
 	"github.com/offkit/offkit/internal/reponame"
 )
 
@@ -64,7 +65,7 @@ func (v *View) Images() (generation string, index []byte, err error) {
 		if err != nil {
 			return "", nil, err
 		}
-		b, err := limit.ReadFile(filepath.Join(gen, metaDir, "images", "index.json"), MaxGenerationIndex)
+		b, err := limit.ReadRegularFile(filepath.Join(gen, metaDir, "images", "index.json"), MaxGenerationIndex)
 		if errors.Is(err, fs.ErrNotExist) && try == 0 {
 			continue
 		}
@@ -75,12 +76,15 @@ func (v *View) Images() (generation string, index []byte, err error) {
 	}
 }
 
-// Blob opens the blob with digest d ("sha256:" + 64 hex) in the store.
+// Blob opens the blob with digest d ("sha256:" + 64 hex) in the store. A
+// blob that is not a regular file is refused at once, errdef.ErrInvalid:
+// a named pipe in the store does not hold the caller (a request) waiting
+// for a writer.
 func (v *View) Blob(d string) (*os.File, error) {
 	if !reponame.ValidDigest(d) {
 		return nil, fmt.Errorf("digest %q: %w", d, errdef.ErrInvalid)
 	}
-	f, err := os.Open(filepath.Join(v.root, filepath.FromSlash(storeBlobs), strings.TrimPrefix(d, "sha256:")))
+	f, _, err := plainfile.OpenRegular(filepath.Join(v.root, filepath.FromSlash(storeBlobs), strings.TrimPrefix(d, "sha256:")))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("blob %s: %w", d, errdef.ErrNotFound)
 	}
@@ -105,7 +109,7 @@ func (v *View) State() (*State, error) {
 		return nil, err
 	}
 	p := filepath.Join(gen, metaDir, stateFile)
-	b, err := limit.ReadFile(p, MaxStateSize)
+	b, err := limit.ReadRegularFile(p, MaxStateSize)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +126,7 @@ func (v *View) KitsInstalled() (generation string, installed map[string]time.Tim
 		return "", nil, err
 	}
 	p := filepath.Join(gen, metaDir, stateFile)
-	b, err := limit.ReadFile(p, MaxStateSize)
+	b, err := limit.ReadRegularFile(p, MaxStateSize)
 	if err != nil {
 		return gen, nil, err
 	}

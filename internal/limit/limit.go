@@ -13,6 +13,7 @@ import (
 	"os"
 
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/plainfile"
 )
 
 // ReadAll reads r to its end. More than max bytes is errdef.ErrInvalid,
@@ -30,16 +31,28 @@ func ReadAll(r io.Reader, name string, max int64) ([]byte, error) {
 
 // ReadFile reads the file at path, at most max bytes. A missing file is
 // errdef.ErrNotFound (and still fs.ErrNotExist); other errors of the file
-// system are returned as they are.
+// system are returned as they are. It reads what path names, a pipe too:
+// for paths an operator gives (a key from a process substitution); a file
+// of the site or of a tree read as input is read with ReadRegularFile or
+// ReadFileIn.
 func ReadFile(path string, max int64) ([]byte, error) {
 	f, err := os.Open(path)
 	return readOpened(f, err, path, max)
 }
 
-// ReadFileIn reads the file name inside r, at most max bytes, with
-// ReadFile's errors.
+// ReadRegularFile is ReadFile for a regular file (a symlink to one is
+// followed): anything else, a named pipe above all, whose open would wait
+// for a writer, is refused at once with an *os.PathError naming path and
+// wrapping errdef.ErrInvalid (plainfile.OpenRegular).
+func ReadRegularFile(path string, max int64) ([]byte, error) {
+	f, _, err := plainfile.OpenRegular(path)
+	return readOpened(f, err, path, max)
+}
+
+// ReadFileIn reads the regular file name inside r, at most max bytes, with
+// ReadRegularFile's errors (plainfile.OpenRegularIn).
 func ReadFileIn(r *os.Root, name string, max int64) ([]byte, error) {
-	f, err := r.Open(name)
+	f, _, err := plainfile.OpenRegularIn(r, name)
 	return readOpened(f, err, name, max)
 }
 

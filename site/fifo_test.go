@@ -1,0 +1,61 @@
+package site_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/fifotest"
+	"github.com/offkit/offkit/internal/kittest"
+	"github.com/offkit/offkit/site"
+)
+
+// A named pipe put in place of the site's lock or of the state of the
+// generation served does not hold `offkit status` or a server reading the
+// state: the lock counts as not held, the state is refused at once (exit
+// 11, naming it).
+func TestNamedPipeInSite(t *testing.T) {
+	key := kittest.NewKey(t)
+	root := filepath.Join(t.TempDir(), "site")
+	if _, err := install(t, root, kittest.SiteKit(t, key, "app", "1.0.0", map[string]string{"app/values.yaml": "replicas: 3\n"}).Path, key, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	lock := filepath.Join(root, ".lock")
+	fifotest.Replace(t, lock)
+	s, err := site.Open(root, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := fifotest.Guard(t, lock)
+	snap, err := s.Snapshot()
+	done()
+	s.Close()
+	if err != nil || snap.Busy {
+		t.Errorf("status with a named pipe for a lock: %+v, %v", snap, err)
+	}
+
+	gen, err := os.Readlink(filepath.Join(root, "current"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := filepath.Join(root, gen, ".offkit")
+	if err := os.Chmod(meta, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(meta, "state.json")
+	fifotest.Replace(t, state)
+	v := site.NewView(root)
+	done = fifotest.Guard(t, state)
+	_, err = v.State()
+	_, _, err2 := v.KitsInstalled()
+	done()
+	for _, err := range []error{err, err2} {
+		if !errors.Is(err, errdef.ErrInvalid) || !strings.Contains(err.Error(), "state.json: a named pipe, not a regular file") {
+			t.Errorf("state that is a named pipe: %v", err)
+		}
+	}
+}
