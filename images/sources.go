@@ -24,6 +24,7 @@ import (
 
 	"github.com/offkit/offkit/internal/errdef"
 	"github.com/offkit/offkit/internal/ocilayout"
+	"github.com/offkit/offkit/internal/plainfile"
 	"github.com/offkit/offkit/manifest"
 )
 
@@ -235,7 +236,7 @@ func openLayout(path string, s manifest.ImageSource) (*layoutOrigin, rootManifes
 func (o *layoutOrigin) Close() error { return o.root.Close() }
 
 func (o *layoutOrigin) pick(s manifest.ImageSource) (rootManifest, error) {
-	f, err := o.root.Open("index.json")
+	f, _, err := plainfile.OpenRegularIn(o.root, "index.json")
 	if err != nil {
 		return rootManifest{}, fileError(s.Ref, "layout", o.path+"/index.json", err)
 	}
@@ -361,7 +362,8 @@ func (o *layoutOrigin) blob(_ context.Context, d v1.Descriptor) (io.ReadCloser, 
 		return nil, fmt.Errorf("image %q: %w", o.ref, err)
 	}
 	p := "blobs/" + d.Digest.Algorithm + "/" + d.Digest.Hex
-	f, err := o.root.Open(p)
+	// A named pipe in the layout is refused, not waited on.
+	f, _, err := plainfile.OpenRegularIn(o.root, p)
 	if err != nil {
 		return nil, fileError(o.ref, "layout", o.path+"/"+p, err)
 	}
@@ -383,7 +385,14 @@ func openArchive(path string, s manifest.ImageSource) (*archiveOrigin, rootManif
 	if _, err := os.Stat(path); err != nil {
 		return nil, rootManifest{}, fileError(s.Ref, "archive", path, err)
 	}
-	opener := func() (io.ReadCloser, error) { return os.Open(path) }
+	opener := func() (io.ReadCloser, error) {
+		// A named pipe is refused, not waited on.
+		f, _, err := plainfile.OpenRegular(path)
+		if err != nil {
+			return nil, err
+		}
+		return f, nil
+	}
 	mf, err := tarball.LoadManifest(opener)
 	if err != nil {
 		return nil, rootManifest{}, fmt.Errorf("image %q: archive %s: %w: %w", s.Ref, path, err, errdef.ErrInvalid)

@@ -14,12 +14,14 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/offkit/offkit/internal/copybuf"
 	"github.com/offkit/offkit/internal/ctxio"
 	"github.com/offkit/offkit/internal/errdef"
 	"github.com/offkit/offkit/internal/limit"
+	"github.com/offkit/offkit/internal/plainfile"
 	"github.com/offkit/offkit/manifest"
 )
 
@@ -212,7 +214,9 @@ func (c *checker) name(rel string) string { return filepath.Join(c.dir, filepath
 // list returns the names in folder rel of the export, refusing symbolic
 // links, devices and unsafe names; dirs says which are folders.
 func (c *checker) list(rel string) (names []string, dirs map[string]bool, err error) {
-	f, err := c.root.Open(filepath.FromSlash(rel))
+	// O_DIRECTORY: a named pipe put where a folder was is refused
+	// (ENOTDIR), not waited on.
+	f, err := c.root.OpenFile(filepath.FromSlash(rel), os.O_RDONLY|syscall.O_DIRECTORY, 0)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, nil, fmt.Errorf("%s: missing: %w", c.name(rel), errdef.ErrInvalid)
@@ -522,7 +526,9 @@ func (c *checker) signed(d, file, format string) (manifest.MirrorFile, *time.Tim
 	if err != nil {
 		return manifest.MirrorFile{}, nil, err
 	}
-	f, err := c.root.Open(filepath.FromSlash(rel))
+	// Listed as a regular file; a named pipe put in its place since is
+	// refused, not waited on.
+	f, _, err := plainfile.OpenRegularIn(c.root, filepath.FromSlash(rel))
 	if err != nil {
 		return manifest.MirrorFile{}, nil, fmt.Errorf("%s: %w", name, err)
 	}

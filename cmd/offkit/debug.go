@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"strconv"
 
 	"github.com/spf13/cobra"
 
 	"github.com/offkit/offkit/debugstore"
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/plainfile"
 )
 
 // buildIDOutput is one file of `offkit debug buildid --json`
@@ -140,21 +140,18 @@ func printBuildID(w io.Writer, o buildIDOutput) {
 // exist is errdef.ErrNotFound, one that cannot be read errdef.ErrIO, one
 // that is not a regular file or not ELF errdef.ErrInvalid.
 func readBuildID(name string) (buildIDOutput, error) {
-	fh, err := os.Open(name)
+	// A named pipe is refused at once, not waited on.
+	fh, st, err := plainfile.OpenRegular(name)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
 			return buildIDOutput{}, fmt.Errorf("%s: %w", name, errdef.ErrNotFound)
+		case errors.Is(err, errdef.ErrInvalid):
+			return buildIDOutput{}, err
 		}
 		return buildIDOutput{}, fmt.Errorf("%w: %w", errdef.ErrIO, err)
 	}
 	defer fh.Close()
-	st, err := fh.Stat()
-	if err != nil {
-		return buildIDOutput{}, fmt.Errorf("%w: %w", errdef.ErrIO, err)
-	}
-	if !st.Mode().IsRegular() {
-		return buildIDOutput{}, fmt.Errorf("%s: not a regular file (%s): %w", name, st.Mode().Type(), errdef.ErrInvalid)
-	}
 	id, err := debugstore.ReadBuildID(fh, st.Size())
 	if err != nil {
 		return buildIDOutput{}, fmt.Errorf("%s: %w", name, err)

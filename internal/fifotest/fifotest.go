@@ -4,6 +4,7 @@ package fifotest
 
 import (
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,6 +36,10 @@ func Replace(t testing.TB, path string) {
 func Guard(t testing.TB, path string) (done func()) {
 	t.Helper()
 	ch := make(chan struct{})
+	var once sync.Once
+	done = func() { once.Do(func() { close(ch) }) }
+	// A test that ends early (t.Fatal) stops the watch too.
+	t.Cleanup(done)
 	go func() {
 		select {
 		case <-ch:
@@ -45,5 +50,5 @@ func Guard(t testing.TB, path string) (done func()) {
 			}
 		}
 	}()
-	return func() { close(ch) }
+	return done
 }
