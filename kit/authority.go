@@ -65,7 +65,7 @@ func collectAuthority(ctx context.Context, spec *manifest.Spec, dir string, now 
 				if !filepath.IsAbs(p) {
 					p = filepath.Join(dir, p)
 				}
-				if docs[j], err = limit.ReadFile(p, authority.MaxDocumentSize); err != nil {
+				if docs[j], err = limit.ReadRegularFile(p, authority.MaxDocumentSize); err != nil {
 					return nil, nil, fmt.Errorf("%s/%s: %w", field, f.key, err)
 				}
 			}

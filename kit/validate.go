@@ -31,7 +31,7 @@ type ruleFile struct {
 
 // CheckRules validates a Prometheus rule file.
 func CheckRules(path string) error {
-	b, err := limit.ReadFile(path, MaxValidatedFile)
+	b, err := limit.ReadRegularFile(path, MaxValidatedFile)
 	if err != nil {
 		return err
 	}
@@ -69,7 +69,7 @@ func CheckRules(path string) error {
 // CheckDashboard validates a Grafana dashboard and returns its uid ("" if it
 // has none).
 func CheckDashboard(path string) (string, error) {
-	b, err := limit.ReadFile(path, MaxValidatedFile)
+	b, err := limit.ReadRegularFile(path, MaxValidatedFile)
 	if err != nil {
 		return "", err
 	}
