@@ -13,10 +13,11 @@ import (
 	"github.com/offkit/offkit/site"
 )
 
-// A named pipe put in place of the site's lock or of the state of the
-// generation served does not hold `offkit status` or a server reading the
-// state: the lock counts as not held, the state is refused at once (exit
-// 11, naming it).
+// A named pipe put in place of the site's lock, its staging folder or the
+// state of the generation served does not hold `offkit status` or a
+// server reading the state: the lock counts as not held, staging/ as
+// empty (os.ReadDir opens with O_DIRECTORY), the state is refused at once
+// (exit 11, naming it).
 func TestNamedPipeInSite(t *testing.T) {
 	key := kittest.NewKey(t)
 	root := filepath.Join(t.TempDir(), "site")
@@ -24,18 +25,23 @@ func TestNamedPipeInSite(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	lock := filepath.Join(root, ".lock")
+	lock, staging := filepath.Join(root, ".lock"), filepath.Join(root, "staging")
 	fifotest.Replace(t, lock)
+	if err := os.RemoveAll(staging); err != nil {
+		t.Fatal(err)
+	}
+	fifotest.Replace(t, staging)
 	s, err := site.Open(root, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := fifotest.Guard(t, lock)
+	done, done2 := fifotest.Guard(t, lock), fifotest.Guard(t, staging)
 	snap, err := s.Snapshot()
 	done()
+	done2()
 	s.Close()
-	if err != nil || snap.Busy {
-		t.Errorf("status with a named pipe for a lock: %+v, %v", snap, err)
+	if err != nil || snap.Busy || snap.Interrupted {
+		t.Errorf("status with named pipes for the lock and staging/: %+v, %v", snap, err)
 	}
 
 	gen, err := os.Readlink(filepath.Join(root, "current"))
