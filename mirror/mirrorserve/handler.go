@@ -399,7 +399,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var basicOn bool
 		res, basicOn = h.authorize(r, rt, remote)
 		if !res.Allowed() {
-			refuse(rec, res, basicOn)
+			refuse(rec, r, res, basicOn)
 			return
 		}
 	}
@@ -542,12 +542,28 @@ func (h *Handler) authorize(r *http.Request, rt route, remote netip.Addr) (autho
 // (authority.Refuse: Bearer challenge with error= once a token was refused,
 // insufficient_scope on 403, Retry-After on 503, no-store), offering Basic
 // beside Bearer on 401 when an htpasswd file applies.
-func refuse(w http.ResponseWriter, res authority.Result, basicOn bool) {
+func refuse(w http.ResponseWriter, r *http.Request, res authority.Result, basicOn bool) {
+	// RFC 6750 §3.1: a request that sent no Bearer token (none, or Basic
+	// credentials, or another scheme) gets a Bearer challenge without an
+	// error code; the body still says what was wrong.
+	if res.Status == http.StatusUnauthorized && !sentBearer(r) {
+		res.Outcome = authority.NoToken
+	}
 	if basicOn {
 		authority.Refuse(w, res, `Basic realm="`+BasicRealm+`"`)
 		return
 	}
 	authority.Refuse(w, res)
+}
+
+// sentBearer reports whether r carries a token of the Bearer or DPoP scheme.
+func sentBearer(r *http.Request) bool {
+	scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	switch strings.ToLower(scheme) {
+	case "bearer", "dpop":
+		return true
+	}
+	return false
 }
 
 func serveDoc(w http.ResponseWriter, r *http.Request, d doc) {

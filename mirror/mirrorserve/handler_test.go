@@ -459,6 +459,12 @@ func TestBasicAuth(t *testing.T) {
 			if len(ch) != 2 || !strings.HasPrefix(ch[0], `Bearer realm="offkit"`) || ch[1] != `Basic realm="offkit mirror"` {
 				t.Errorf("%s: WWW-Authenticate %q", tc.name, ch)
 			}
+			// RFC 6750 §3.1: the Bearer challenge names an error only
+			// when a Bearer token was sent.
+			bearer := strings.HasPrefix(tc.auth, "Bearer ")
+			if len(ch) > 0 && strings.Contains(ch[0], "error=") != bearer {
+				t.Errorf("%s: Bearer challenge %q after %q", tc.name, ch[0], tc.auth)
+			}
 		}
 	}
 	// community is not protected: no challenge, no audit line.
