@@ -156,7 +156,8 @@ func (p *Writer) flushFrame() error {
 }
 
 // CopyFrames copies frames already compressed, read in order from src, as
-// they are: the content of a kit being re-signed, after its new head. The
+// they are: the content of a kit being re-signed, after its new head, or
+// the content a build packed first (CloseContent). The
 // frames must hold the rest of the tar stream, trailer included; Close then
 // writes only the seek table.
 func (p *Writer) CopyFrames(src io.Reader, frames []seekable.Frame) error {
