@@ -218,7 +218,7 @@ func Build(ctx context.Context, spec *manifest.Spec, opts BuildOptions) (*BuildR
 		later = opts.order == orderContentFirst
 	}
 	if !later {
-		if err := hashListed(srcs); err != nil {
+		if err := hashListed(ctx, srcs); err != nil {
 			return nil, err
 		}
 	}
@@ -389,11 +389,14 @@ func hashWhilePacking(srcs []source) bool {
 	return listed > 0 && 2*listed >= total
 }
 
-// hashListed takes the size and digest of every file listed without one,
-// on the hasher's goroutines.
-func hashListed(srcs []source) error {
+// hashListed takes the digest of every file listed without one, on the
+// hasher's goroutines. A file whose size is not the one it was listed with
+// has changed since: it is refused, as packing it content first would
+// refuse it. A cancelled ctx stops the hashing.
+func hashListed(ctx context.Context, srcs []source) error {
 	hs := startHasher()
 	defer hs.stop()
+	defer context.AfterFunc(ctx, func() { hs.stopped.Store(true) })()
 	var which []int
 	for i, s := range srcs {
 		if s.entry.SHA256 == "" {
@@ -402,11 +405,18 @@ func hashListed(srcs []source) error {
 		}
 	}
 	sums, err := hs.wait()
+	if cerr := ctx.Err(); cerr != nil {
+		return cerr
+	}
 	if err != nil {
 		return err
 	}
 	for k, r := range sums {
-		srcs[which[k]].entry.Size, srcs[which[k]].entry.SHA256 = r.size, r.sum
+		s := &srcs[which[k]]
+		if r.size != s.entry.Size {
+			return fmt.Errorf("hashing %s: %d bytes, listed with %d (did the file change?): %w", s.file, r.size, s.entry.Size, errdef.ErrDigestMismatch)
+		}
+		s.entry.SHA256 = r.sum
 	}
 	return nil
 }
@@ -512,13 +522,28 @@ func packContentFirst(ctx context.Context, w io.Writer, m *manifest.Manifest, sr
 	if err := kw.WriteHead(mbytes, sig, m.SumsFile()); err != nil {
 		return "", err
 	}
-	if err := kw.CopyFrames(scratch, frames); err != nil {
+	// The copy takes as long as writing the kit again: it stops when ctx
+	// is cancelled, as packing does.
+	if err := kw.CopyFrames(ctxReader{ctx, scratch}, frames); err != nil {
 		return "", err
 	}
 	if err := kw.Close(); err != nil {
 		return "", err
 	}
 	return manifest.Digest(mbytes), nil
+}
+
+// ctxReader reads r until ctx is cancelled, then returns ctx's error.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }
 
 // packEntries writes the entries of srcs to kw, in order, through a feed,

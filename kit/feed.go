@@ -38,7 +38,7 @@ var errStopped = errors.New("feed stopped")
 // file; the packer cuts the stream by the entries' sizes (take).
 //
 // Every source is checked as it is read: a file is hashed and compared
-// with the digest taken when it was listed; an image file's reader checks
+// with the digest taken before packing (hashListed); an image file's reader checks
 // its bytes itself (images.File.Open), so they are hashed once. A source
 // whose bytes are not the ones the manifest promises ends the feed with
 // its error before any byte of the next source is sent, and the stream
@@ -160,7 +160,8 @@ func (f *feed) read(ctx context.Context, s source, i int) error {
 	}
 	defer rc.Close()
 	// An image file's reader checks its bytes itself; a file is checked
-	// against the digest taken when it was listed.
+	// against the digest hashListed took, or its digest taken now (content
+	// first: listed without one).
 	var r io.Reader = rc
 	var measure *verifyread.Reader
 	switch {

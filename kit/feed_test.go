@@ -245,7 +245,7 @@ func TestFeedRefusesANamedPipe(t *testing.T) {
 	for i := range srcs {
 		srcs[i].entry.SHA256 = ""
 	}
-	err := hashListed(srcs)
+	err := hashListed(context.Background(), srcs)
 	done()
 	if !errors.Is(err, errdef.ErrInvalid) || !strings.Contains(err.Error(), srcs[3].file) {
 		t.Fatalf("hashing: err = %v, want a refusal of the named pipe %s", err, srcs[3].file)

@@ -3,6 +3,7 @@ package kit
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"runtime"
@@ -11,6 +12,9 @@ import (
 
 	"github.com/offkit/offkit/internal/plainfile"
 )
+
+// errHashStopped is the result of a file whose hashing was stopped.
+var errHashStopped = errors.New("hashing stopped")
 
 const (
 	// hashBuffer is each hashing goroutine's read buffer: large enough that
@@ -70,7 +74,7 @@ func (h *hasher) run() {
 				break
 			}
 			r := &j.res[i]
-			r.size, r.sum, r.err = hashFile(file, buf)
+			r.size, r.sum, r.err = hashFile(file, buf, &h.stopped)
 		}
 	}
 }
@@ -128,7 +132,9 @@ func (h *hasher) finish() {
 	h.wg.Wait()
 }
 
-func hashFile(file string, buf []byte) (int64, string, error) {
+// hashFile returns the size and digest of file; it gives up, with
+// errHashStopped, once stopped is set.
+func hashFile(file string, buf []byte, stopped *atomic.Bool) (int64, string, error) {
 	f, _, err := plainfile.OpenRegular(file)
 	if err != nil {
 		return 0, "", err
@@ -139,6 +145,9 @@ func hashFile(file string, buf []byte) (int64, string, error) {
 	sum := sha256.New()
 	var n int64
 	for {
+		if stopped.Load() {
+			return 0, "", errHashStopped
+		}
 		k, err := f.Read(buf)
 		sum.Write(buf[:k])
 		n += int64(k)
