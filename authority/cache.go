@@ -147,7 +147,7 @@ var errTorn = errors.New("torn")
 
 func load(dir string) (Metadata, error) {
 	var md Metadata
-	meta, err := limit.ReadFile(filepath.Join(dir, MetaFile), MaxMetaSize)
+	meta, err := limit.ReadRegularFile(filepath.Join(dir, MetaFile), MaxMetaSize)
 	if err != nil {
 		return md, err
 	}
@@ -159,10 +159,10 @@ func load(dir string) (Metadata, error) {
 	if md.Meta.FetchedAt.IsZero() || md.Meta.LifetimeSeconds < 0 || md.Meta.Issuer == "" {
 		return md, fmt.Errorf("authority cache %s: issuer, fetchedAt and lifetimeSeconds are required: %w", filepath.Join(dir, MetaFile), errdef.ErrInvalid)
 	}
-	if md.Discovery, err = limit.ReadFile(filepath.Join(dir, DiscoveryFile), MaxDocumentSize); err != nil {
+	if md.Discovery, err = limit.ReadRegularFile(filepath.Join(dir, DiscoveryFile), MaxDocumentSize); err != nil {
 		return md, err
 	}
-	if md.JWKS, err = limit.ReadFile(filepath.Join(dir, JWKSFile), MaxDocumentSize); err != nil {
+	if md.JWKS, err = limit.ReadRegularFile(filepath.Join(dir, JWKSFile), MaxDocumentSize); err != nil {
 		return md, err
 	}
 	if sum(md.Discovery) != md.Meta.DiscoverySHA256 || sum(md.JWKS) != md.Meta.JWKSSHA256 {

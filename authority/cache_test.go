@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/fifotest"
 )
 
 func TestDir(t *testing.T) {
@@ -97,5 +98,29 @@ func TestEvaluate(t *testing.T) {
 	}
 	if st := Evaluate(at.Add(time.Hour), life, on, at); st.State != Expired || !strings.Contains(st.Reason, "future") {
 		t.Errorf("fetched an hour in the future: %+v", st)
+	}
+}
+
+// A cache file swapped for a named pipe is refused by name, never waited
+// on (serve loads the cache on every refresh).
+func TestLoadRefusesNamedPipe(t *testing.T) {
+	for _, name := range []string{MetaFile, DiscoveryFile, JWKSFile} {
+		dir := filepath.Join(t.TempDir(), "a.internal")
+		md := Metadata{
+			Discovery: []byte(`{"issuer":"https://a.internal"}`),
+			JWKS:      []byte(`{"keys":[]}`),
+			Meta:      Meta{Issuer: "https://a.internal", FetchedAt: time.Unix(0, 0), LifetimeSeconds: 300},
+		}
+		if err := Save(dir, md); err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, name)
+		fifotest.Replace(t, p)
+		done := fifotest.Guard(t, p)
+		_, err := Load(dir)
+		done()
+		if !errors.Is(err, errdef.ErrInvalid) || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s a named pipe: %v", name, err)
+		}
 	}
 }
