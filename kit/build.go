@@ -510,8 +510,10 @@ func packContentFirst(ctx context.Context, w io.Writer, m *manifest.Manifest, sr
 	if _, err := scratch.Seek(0, io.SeekStart); err != nil {
 		return "", err
 	}
-	// The head is a few frames, the rest is copied: one encoder will do,
-	// and holds half the memory of two.
+	// Only the head is compressed here, the rest is copied: one encoder
+	// holds half the memory of two, when the manifest and SHA256SUMS of a
+	// kit of many files are held too, and costs little time (the 15 MB
+	// head of 53k files: about 30 ms more).
 	hopts := opts
 	hopts.Concurrency = 1
 	kw, err := newKitWriter(w, m, hopts)
