@@ -48,7 +48,7 @@ type BuildOptions struct {
 	Key *sign.PrivateKey
 	// LoadKey, when Key is nil, gives the key. Build calls it as it
 	// starts, beside resolving the images and, when no file source is a
-	// folder, beside listing the files, so that decrypting the
+	// folder, beside listing and hashing the files, so that decrypting the
 	// key (scrypt, about 0.2 s) overlaps them; its error ends the build
 	// once the sources are collected.
 	LoadKey func() (*sign.PrivateKey, error)
@@ -66,8 +66,6 @@ type BuildOptions struct {
 	// Now is the clock of an Authority snapshot fetched at build time
 	// (nil: time.Now); nothing else in a kit comes from the clock.
 	Now func() time.Time
-
-	order packOrder // tests: force one way of writing the kit
 }
 
 // BuildResult is what Build wrote.
@@ -79,10 +77,9 @@ type BuildResult struct {
 	Size           int64
 }
 
-// source is one content entry and where its bytes come from: a file,
-// listed with its size only, whose digest is taken as it is packed (content
-// first) or before, by hashListed, and then checked as it is packed; or an
-// image file, whose reader checks the bytes itself.
+// source is one content entry and where its bytes come from: a file, whose
+// digest was taken when it was listed and is checked again as it is packed,
+// or an image file, whose reader checks the bytes itself.
 type source struct {
 	entry manifest.Entry
 	file  string
@@ -139,7 +136,7 @@ func Build(ctx context.Context, spec *manifest.Spec, opts BuildOptions) (*BuildR
 		return nil, fmt.Errorf("spec /expiresAt: not after createdAt: %w", errdef.ErrInvalid)
 	}
 
-	// Resolve the images (their manifests only) while the files are listed.
+	// Resolve the images (their manifests only) while the files are hashed.
 	var plan *images.Plan
 	var imgErr error
 	resolved := make(chan struct{})
@@ -157,7 +154,7 @@ func Build(ctx context.Context, spec *manifest.Spec, opts BuildOptions) (*BuildR
 	}()
 	// The key is decrypted (a cosign key's scrypt takes about 0.2 s and
 	// 64 MiB) while the images are resolved, a wait on the registry, and
-	// while the files are listed, unless a source is a folder:
+	// while the files are listed and hashed, unless a source is a folder:
 	// the listing of a folder grows with its files, and the two would hold
 	// memory at once.
 	loadKey := startKey(opts, !listsFolders(spec, opts.Dir))
@@ -179,7 +176,7 @@ func Build(ctx context.Context, spec *manifest.Spec, opts BuildOptions) (*BuildR
 		defer os.RemoveAll(tmp)
 		scan = &imageScan{ctx: ctx, plan: plan, tmp: tmp}
 	}
-	srcs, dbg, fileErr := collectFiles(spec, opts.Dir, scan)
+	srcs, dbg, fileErr := collectFiles(ctx, spec, opts.Dir, scan)
 	var mirrors []manifest.Mirror
 	if fileErr == nil {
 		var msrcs []source
@@ -213,24 +210,8 @@ func Build(ctx context.Context, spec *manifest.Spec, opts BuildOptions) (*BuildR
 		srcs = append(srcs, imageSources(plan)...)
 	}
 	sort.Slice(srcs, func(i, j int) bool { return srcs[i].entry.Path < srcs[j].entry.Path })
-	later := hashWhilePacking(srcs)
-	if opts.order != 0 {
-		later = opts.order == orderContentFirst
-	}
-	if !later {
-		if err := hashListed(ctx, srcs); err != nil {
-			return nil, err
-		}
-	}
 	for _, s := range srcs {
-		e := s.entry
-		if e.SHA256 == "" {
-			// Its digest is taken as it is packed. The placeholder has
-			// the length of a digest: the checks below, the manifest's
-			// size among them, hold for the manifest written after.
-			e.SHA256 = pendingDigest
-		}
-		m.Entries = append(m.Entries, e)
+		m.Entries = append(m.Entries, s.entry)
 	}
 	key, err := loadKey()
 	if err != nil {
@@ -254,6 +235,12 @@ func Build(ctx context.Context, spec *manifest.Spec, opts BuildOptions) (*BuildR
 		return nil, fmt.Errorf("kit manifest of %d bytes (%d entries) is over the limit of %d bytes that verify enforces: split the content into several kits: %w",
 			len(mbytes), len(m.Entries), manifest.MaxManifestSize, errdef.ErrInvalid)
 	}
+	var sig []byte
+	if key != nil {
+		if sig, err = key.SignBlob(mbytes); err != nil {
+			return nil, fmt.Errorf("signing manifest: %w", err)
+		}
+	}
 
 	final := filepath.Join(outDir, m.FileName())
 	tmp, err := os.CreateTemp(outDir, ".offkit-kit-")
@@ -263,16 +250,10 @@ func Build(ctx context.Context, spec *manifest.Spec, opts BuildOptions) (*BuildR
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
 	out := newSumWriter(tmp)
-	var digest string
-	if later {
-		mbytes = nil
-		digest, err = packContentFirst(ctx, out, m, srcs, key, outDir, opts)
-	} else {
-		// The manifest's bytes are dropped once the head is written: on a
-		// kit of many entries they are megabytes the frames could use.
-		digest = manifest.Digest(mbytes)
-		err = pack(ctx, out, m, mbytes, key, srcs, opts)
-	}
+	// The manifest's bytes are dropped once the head is written: on a kit
+	// of many entries they are megabytes the frames could use.
+	digest := manifest.Digest(mbytes)
+	err = pack(ctx, out, m, mbytes, sig, srcs, opts)
 	sum := out.close()
 	if err != nil {
 		return nil, err
@@ -357,102 +338,16 @@ func listsFolders(spec *manifest.Spec, dir string) bool {
 	return len(spec.Debug) > 0
 }
 
-// Which of the two ways of writing a kit Build takes (BuildOptions.order:
-// tests set it to check that both write the same bytes).
-type packOrder int
-
-const (
-	orderAuto         packOrder = iota // as hashWhilePacking says
-	orderHashFirst                     // hashListed, then pack
-	orderContentFirst                  // packContentFirst
-)
-
-// pendingDigest stands for the digest of a file not read yet.
-var pendingDigest = strings.Repeat("0", 64)
-
-// hashWhilePacking reports whether Build should take the digests of the
-// files it listed as it packs them, rather than read them twice: once to
-// hash them for the manifest, which comes first in a kit, and once to pack
-// them. Packed first, the content is written to a scratch file, then
-// copied after the head: a copy of the compressed kit, and twice its disk
-// space until the end. That costs less than a second read and hash once
-// the files are at least half the kit's bytes; images and mirror exports,
-// whose digests are known, are read once either way.
-func hashWhilePacking(srcs []source) bool {
-	var listed, total int64
-	for _, s := range srcs {
-		total += s.entry.Size
-		if s.entry.SHA256 == "" {
-			listed += s.entry.Size
-		}
-	}
-	return listed > 0 && 2*listed >= total
-}
-
-// hashListed takes the digest of every file listed without one, on the
-// hasher's goroutines. A file whose size is not the one it was listed with
-// has changed since: it is refused, as packing it content first would
-// refuse it. A cancelled ctx stops the hashing.
-func hashListed(ctx context.Context, srcs []source) error {
-	hs := startHasher()
-	defer hs.stop()
-	defer context.AfterFunc(ctx, func() { hs.stopped.Store(true) })()
-	var which []int
-	for i, s := range srcs {
-		if s.entry.SHA256 == "" {
-			hs.add(s.file)
-			which = append(which, i)
-		}
-	}
-	sums, err := hs.wait()
-	if cerr := ctx.Err(); cerr != nil {
-		return cerr
-	}
-	if err != nil {
-		return err
-	}
-	for k, r := range sums {
-		s := &srcs[which[k]]
-		if r.size != s.entry.Size {
-			return fmt.Errorf("hashing %s: %d bytes, listed with %d (did the file change?): %w", s.file, r.size, s.entry.Size, errdef.ErrDigestMismatch)
-		}
-		s.entry.SHA256 = r.sum
-	}
-	return nil
-}
-
-// newKitWriter returns the kit writer of m's compression settings.
-func newKitWriter(w io.Writer, m *manifest.Manifest, opts BuildOptions) (*kitfile.Writer, error) {
+// pack writes the kit stream: head, then content, each entry's bytes checked
+// against the digest the manifest promises.
+func pack(ctx context.Context, w io.Writer, m *manifest.Manifest, mbytes, sig []byte, srcs []source, opts BuildOptions) error {
 	conc := opts.Concurrency
 	if conc <= 0 {
 		conc = runtime.GOMAXPROCS(0)
 	}
-	return kitfile.NewWriter(w, m.CreatedAt, kitfile.WriterOptions{
+	kw, err := kitfile.NewWriter(w, m.CreatedAt, kitfile.WriterOptions{
 		Level: m.Compression.Level, FrameSize: int(m.Compression.FrameSize), Concurrency: conc,
 	})
-}
-
-// signManifest signs the manifest's bytes; an unsigned kit (key nil) has no
-// signature.
-func signManifest(key *sign.PrivateKey, mbytes []byte) ([]byte, error) {
-	if key == nil {
-		return nil, nil
-	}
-	sig, err := key.SignBlob(mbytes)
-	if err != nil {
-		return nil, fmt.Errorf("signing manifest: %w", err)
-	}
-	return sig, nil
-}
-
-// pack writes the kit stream: head, then content, each entry's bytes checked
-// against the digest the manifest promises.
-func pack(ctx context.Context, w io.Writer, m *manifest.Manifest, mbytes []byte, key *sign.PrivateKey, srcs []source, opts BuildOptions) error {
-	sig, err := signManifest(key, mbytes)
-	if err != nil {
-		return err
-	}
-	kw, err := newKitWriter(w, m, opts)
 	if err != nil {
 		return err
 	}
@@ -460,107 +355,15 @@ func pack(ctx context.Context, w io.Writer, m *manifest.Manifest, mbytes []byte,
 	if err := kw.WriteHead(mbytes, sig, m.SumsFile()); err != nil {
 		return err
 	}
-	if _, err := packEntries(ctx, kw, srcs, m.TotalSize(), opts); err != nil {
-		return err
-	}
-	return kw.Close()
-}
-
-// packContentFirst writes the kit stream content first: the entries go to
-// a scratch file in dir, each file's digest taken as it is packed; then the
-// manifest, which lists those digests, is written, signed and packed as the
-// head, followed by the scratch file's frames as they are. It returns the
-// manifest's digest.
-func packContentFirst(ctx context.Context, w io.Writer, m *manifest.Manifest, srcs []source, key *sign.PrivateKey, dir string, opts BuildOptions) (string, error) {
-	scratch, err := os.CreateTemp(dir, ".offkit-content-")
-	if err != nil {
-		return "", err
-	}
-	defer os.Remove(scratch.Name())
-	defer scratch.Close()
-	cw, err := newKitWriter(scratch, m, opts)
-	if err != nil {
-		return "", err
-	}
-	defer cw.Close()
-	digests, err := packEntries(ctx, cw, srcs, m.TotalSize(), opts)
-	if err != nil {
-		return "", err
-	}
-	frames, err := cw.CloseContent()
-	if err != nil {
-		return "", fmt.Errorf("writing %s: %w", scratch.Name(), err)
-	}
-	for i, s := range srcs {
-		if s.entry.SHA256 == "" {
-			if digests[i] == "" {
-				return "", fmt.Errorf("packing %s: no digest taken", s.entry.Path)
-			}
-			m.Entries[i].SHA256 = digests[i]
-		}
-	}
-	mbytes, err := m.Encode()
-	if err != nil {
-		return "", err
-	}
-	sig, err := signManifest(key, mbytes)
-	if err != nil {
-		return "", err
-	}
-	if _, err := scratch.Seek(0, io.SeekStart); err != nil {
-		return "", err
-	}
-	// Only the head is compressed here, the rest is copied: one encoder
-	// holds half the memory of two, when the manifest and SHA256SUMS of a
-	// kit of many files are held too, and costs little time (the 15 MB
-	// head of 53k files: about 30 ms more).
-	hopts := opts
-	hopts.Concurrency = 1
-	kw, err := newKitWriter(w, m, hopts)
-	if err != nil {
-		return "", err
-	}
-	defer kw.Close()
-	if err := kw.WriteHead(mbytes, sig, m.SumsFile()); err != nil {
-		return "", err
-	}
-	// The copy takes as long as writing the kit again: it stops when ctx
-	// is cancelled, as packing does.
-	if err := kw.CopyFrames(ctxReader{ctx, scratch}, frames); err != nil {
-		return "", err
-	}
-	if err := kw.Close(); err != nil {
-		return "", err
-	}
-	return manifest.Digest(mbytes), nil
-}
-
-// ctxReader reads r until ctx is cancelled, then returns ctx's error.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
-}
-
-// packEntries writes the entries of srcs to kw, in order, through a feed,
-// and returns the digests the feed took (hex; "" for a source whose digest
-// was known, which the feed checked instead), by index in srcs.
-func packEntries(ctx context.Context, kw *kitfile.Writer, srcs []source, total int64, opts BuildOptions) ([]string, error) {
-	done := int64(0)
+	total, done := m.TotalSize(), int64(0)
 	f := startFeed(ctx, srcs)
 	defer f.stop()
 	for _, s := range srcs {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return err
 		}
 		if err := addFed(kw, s.entry.Path, s.entry.Size, f); err != nil {
-			return nil, err
+			return err
 		}
 		done += s.entry.Size
 		if opts.Progress != nil {
@@ -568,9 +371,9 @@ func packEntries(ctx context.Context, kw *kitfile.Writer, srcs []source, total i
 		}
 	}
 	if err := f.end(); err != nil {
-		return nil, err
+		return err
 	}
-	return f.digests, nil
+	return kw.Close()
 }
 
 // sumWriter writes to w, counting, and hashes what it writes on a
@@ -654,9 +457,8 @@ func checkLayout(m *manifest.Manifest, plan *images.Plan) error {
 
 // collectFiles walks the file sources of the spec, validating rules and
 // dashboards, and reads the debug sources (collectDebug). Mirror exports
-// are collectMirror's. A walked file's source has the size the file had
-// when listed and no digest yet.
-func collectFiles(spec *manifest.Spec, dir string, scan *imageScan) ([]source, *debugStore, error) {
+// are collectMirror's.
+func collectFiles(ctx context.Context, spec *manifest.Spec, dir string, scan *imageScan) ([]source, *debugStore, error) {
 	debugTrees := make([]manifest.FileSource, len(spec.Debug))
 	for i, d := range spec.Debug {
 		debugTrees[i] = d.FileSource()
@@ -673,6 +475,11 @@ func collectFiles(spec *manifest.Spec, dir string, scan *imageScan) ([]source, *
 		{"debug", "debug", manifest.RoleDebug, debugTrees},
 	}
 	var out []source
+	// The files are hashed as they are listed, on the hasher's goroutines.
+	hs := startHasher()
+	defer hs.stop()
+	// A cancelled build stops hashing at the next read.
+	defer context.AfterFunc(ctx, func() { hs.stopped.Store(true) })()
 	uids := map[string]string{}
 	type origin struct{ path, file, field string }
 	seen := map[string]origin{}
@@ -721,9 +528,8 @@ func collectFiles(spec *manifest.Spec, dir string, scan *imageScan) ([]source, *
 					return nil, nil, fmt.Errorf("%s: kit path %q (from %s) collides with %q (from %s, %s): %w", field, kp, f.abs, prev.path, prev.file, prev.field, errdef.ErrInvalid)
 				}
 				seen[manifest.Fold(kp)] = origin{kp, f.abs, field}
-				// The digest is taken later: as the file is packed, or
-				// by hashListed (see hashWhilePacking).
-				out = append(out, source{entry: manifest.Entry{Path: kp, Role: g.role, Size: f.size}, file: f.abs})
+				out = append(out, source{entry: manifest.Entry{Path: kp, Role: g.role}, file: f.abs})
+				hs.add(f.abs)
 			}
 		}
 	}
@@ -731,6 +537,7 @@ func collectFiles(spec *manifest.Spec, dir string, scan *imageScan) ([]source, *
 	if err != nil {
 		return nil, nil, err
 	}
+	plain := len(out)
 	for _, s := range dbg.srcs {
 		kp := s.entry.Path
 		if prev, ok := seen[manifest.Fold(kp)]; ok {
@@ -746,15 +553,20 @@ func collectFiles(spec *manifest.Spec, dir string, scan *imageScan) ([]source, *
 			}
 		}
 	}
+	sums, err := hs.wait()
+	if cerr := ctx.Err(); cerr != nil {
+		return nil, nil, cerr
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	for i, r := range sums[:plain] {
+		out[i].entry.Size, out[i].entry.SHA256 = r.size, r.sum
+	}
 	return out, dbg, nil
 }
 
-// walked is a regular file a walk found: its path, its path below the
-// walk's root ("" for a file walked alone) and its size then.
-type walked struct {
-	abs, rel string
-	size     int64
-}
+type walked struct{ abs, rel string }
 
 // walkSource lists the regular files of a file or folder; rel is "" for a
 // file. Devices, FIFOs and sockets are refused; symbolic links are refused,
@@ -773,7 +585,7 @@ func walkSource(src string, links manifest.Symlinks) ([]walked, error) {
 		}
 	}
 	if st.Mode().IsRegular() {
-		return []walked{{abs: src, size: st.Size()}}, nil
+		return []walked{{abs: src}}, nil
 	}
 	if !st.IsDir() {
 		return nil, fmt.Errorf("%s: not a regular file or folder: %w", src, errdef.ErrInvalid)
@@ -811,14 +623,13 @@ func (w *walker) walk(dir, rel string) error {
 	for _, d := range entries {
 		p, r := filepath.Join(dir, d.Name()), path.Join(rel, d.Name())
 		mode := d.Type()
-		var st fs.FileInfo
 		if mode&fs.ModeSymlink != 0 {
 			switch w.links {
 			case manifest.SymlinksSkip:
 				continue
 			case manifest.SymlinksFollow:
-				var err error
-				if st, err = os.Stat(p); err != nil {
+				st, err := os.Stat(p)
+				if err != nil {
 					return fmt.Errorf("following symlink %s: %w", p, err)
 				}
 				mode = st.Mode().Type()
@@ -832,13 +643,7 @@ func (w *walker) walk(dir, rel string) error {
 				return err
 			}
 		case mode.IsRegular():
-			if st == nil {
-				var err error
-				if st, err = d.Info(); err != nil {
-					return err
-				}
-			}
-			w.out = append(w.out, walked{abs: p, rel: r, size: st.Size()})
+			w.out = append(w.out, walked{abs: p, rel: r})
 		default:
 			return fmt.Errorf("%s: not a regular file (devices, FIFOs and sockets are not carried): %w", p, errdef.ErrInvalid)
 		}

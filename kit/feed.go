@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/offkit/offkit/internal/plainfile"
 	"github.com/offkit/offkit/internal/verifyread"
@@ -38,13 +37,11 @@ var errStopped = errors.New("feed stopped")
 // file; the packer cuts the stream by the entries' sizes (take).
 //
 // Every source is checked as it is read: a file is hashed and compared
-// with the digest taken before packing (hashListed); an image file's reader checks
+// with the digest taken when it was listed; an image file's reader checks
 // its bytes itself (images.File.Open), so they are hashed once. A source
 // whose bytes are not the ones the manifest promises ends the feed with
 // its error before any byte of the next source is sent, and the stream
-// ends with io.EOF only once the last source has passed. A file listed
-// without a digest (packed before the manifest is written) must have the
-// size it was listed with, and the feed takes its digest (digests).
+// ends with io.EOF only once the last source has passed.
 type feed struct {
 	chunks chan chunk
 	free   chan []byte
@@ -54,10 +51,6 @@ type feed struct {
 	// being the buffer to give back once it is used up.
 	fill      []byte
 	cur, held []byte
-	// digests are the digests (hex) of the sources listed without one, by
-	// index in the sources, "" for the others; the packer reads them once
-	// the stream has ended with io.EOF.
-	digests []string
 }
 
 func startFeed(ctx context.Context, srcs []source) *feed {
@@ -69,12 +62,6 @@ func startFeed(ctx context.Context, srcs []source) *feed {
 	}
 	for range feedChunks {
 		f.free <- nil // allocated on first use
-	}
-	for _, s := range srcs {
-		if s.entry.SHA256 == "" {
-			f.digests = make([]string, len(srcs))
-			break
-		}
 	}
 	go f.run(ctx, srcs)
 	return f
@@ -129,8 +116,8 @@ func (f *feed) end() error {
 
 func (f *feed) run(ctx context.Context, srcs []source) {
 	defer close(f.done)
-	for i, s := range srcs {
-		if err := f.read(ctx, s, i); err != nil {
+	for _, s := range srcs {
+		if err := f.read(ctx, s); err != nil {
 			if !errors.Is(err, errStopped) {
 				f.send(chunk{err: err})
 			}
@@ -152,24 +139,17 @@ func (f *feed) send(c chunk) bool {
 	}
 }
 
-// read appends the bytes of s, the i-th source, to the stream, checked.
-func (f *feed) read(ctx context.Context, s source, i int) error {
+// read appends the bytes of s to the stream, checked.
+func (f *feed) read(ctx context.Context, s source) error {
 	rc, err := s.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
 	// An image file's reader checks its bytes itself; a file is checked
-	// against the digest hashListed took, or its digest taken now (content
-	// first: listed without one).
+	// against the digest taken when it was listed.
 	var r io.Reader = rc
-	var measure *verifyread.Reader
-	switch {
-	case s.image != nil:
-	case s.entry.SHA256 == "":
-		measure = verifyread.Measure(rc, "source "+s.file, s.entry.Size)
-		r = measure
-	default:
+	if s.image == nil {
 		r = verifyread.New(rc, "source "+s.file, s.entry.Size, "sha256:"+s.entry.SHA256)
 	}
 	var n int64
@@ -199,9 +179,6 @@ func (f *feed) read(ctx context.Context, s source, i int) error {
 	}
 	if n != s.entry.Size {
 		return fmt.Errorf("packing %s: read %d bytes, expected %d (did the file change?)", s.entry.Path, n, s.entry.Size)
-	}
-	if measure != nil {
-		f.digests[i] = strings.TrimPrefix(measure.Digest(), "sha256:")
 	}
 	return nil
 }

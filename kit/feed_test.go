@@ -127,42 +127,30 @@ func TestFeedRefusesChangedSources(t *testing.T) {
 		}, ""},
 		{"removed", os.Remove, "no such file"},
 	} {
-		// measured: listed without a digest, which the feed takes (content
-		// first); other bytes of the same size are then the bytes packed.
-		for _, measured := range []bool{false, true} {
-			for _, at := range []int{1, 5, 6, 150, -2, -1} {
-				t.Run(fmt.Sprintf("%s/%d/measured=%v", c.name, at, measured), func(t *testing.T) {
-					srcs := feedSources(t)
-					if at < 0 {
-						at += len(srcs)
-					}
-					s := srcs[at]
-					if s.entry.Size == 0 && (c.name == "same size, other bytes" || c.name == "shrunk") {
-						t.Skip("an empty file")
-					}
-					if measured {
-						if c.name == "same size, other bytes" {
-							t.Skip("nothing to compare with")
-						}
-						for i := range srcs {
-							srcs[i].entry.SHA256 = ""
-						}
-					}
-					if err := c.change(s.file); err != nil {
-						t.Fatal(err)
-					}
-					err := packFed(srcs, io.Discard)
-					if err == nil {
-						t.Fatalf("%s of %s: packed", c.name, s.entry.Path)
-					}
-					if !strings.Contains(err.Error(), s.file) && !strings.Contains(err.Error(), s.entry.Path) {
-						t.Fatalf("error %q does not name %s", err, s.file)
-					}
-					if !strings.Contains(err.Error(), c.want) {
-						t.Fatalf("error %q, want %q in it", err, c.want)
-					}
-				})
-			}
+		for _, at := range []int{1, 5, 6, 150, -2, -1} {
+			t.Run(fmt.Sprintf("%s/%d", c.name, at), func(t *testing.T) {
+				srcs := feedSources(t)
+				if at < 0 {
+					at += len(srcs)
+				}
+				s := srcs[at]
+				if s.entry.Size == 0 && (c.name == "same size, other bytes" || c.name == "shrunk") {
+					t.Skip("an empty file")
+				}
+				if err := c.change(s.file); err != nil {
+					t.Fatal(err)
+				}
+				err := packFed(srcs, io.Discard)
+				if err == nil {
+					t.Fatalf("%s of %s: packed", c.name, s.entry.Path)
+				}
+				if !strings.Contains(err.Error(), s.file) && !strings.Contains(err.Error(), s.entry.Path) {
+					t.Fatalf("error %q does not name %s", err, s.file)
+				}
+				if !strings.Contains(err.Error(), c.want) {
+					t.Fatalf("error %q, want %q in it", err, c.want)
+				}
+			})
 		}
 	}
 }
@@ -191,63 +179,52 @@ func TestFeedEndCatchesTheLastSource(t *testing.T) {
 	}
 }
 
-// A file listed without a digest is packed content first: the feed takes
-// its digest (TestFeedRefusesChangedSources: and refuses it if it grew,
-// shrank or vanished since it was listed).
-func TestFeedTakesDigestsOfListedFiles(t *testing.T) {
+// A listed file swapped for a named pipe before it is hashed or packed is
+// refused, naming it, and never waited on.
+func TestFeedRefusesANamedPipe(t *testing.T) {
 	srcs := feedSources(t)
-	want := make([]string, len(srcs))
-	for i := range srcs {
-		want[i], srcs[i].entry.SHA256 = srcs[i].entry.SHA256, ""
+	s := srcs[7]
+	fifotest.Replace(t, s.file)
+	done := fifotest.Guard(t, s.file)
+	err := packFed(srcs, io.Discard)
+	done()
+	if !errors.Is(err, errdef.ErrInvalid) || !strings.Contains(err.Error(), s.file) || !strings.Contains(err.Error(), "pipe") {
+		t.Fatalf("packing: err = %v, want a refusal of the named pipe %s", err, s.file)
 	}
-	kw, err := kitfile.NewWriter(io.Discard, time.Unix(0, 0), kitfile.WriterOptions{Level: 3, FrameSize: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
+	hs := startHasher()
+	defer hs.stop()
+	for _, s := range srcs {
+		hs.add(s.file)
 	}
-	got, err := packEntries(context.Background(), kw, srcs, 0, BuildOptions{})
-	kw.Close()
-	if err != nil {
-		t.Fatal(err)
+	done = fifotest.Guard(t, s.file)
+	_, err = hs.wait()
+	done()
+	if !errors.Is(err, errdef.ErrInvalid) || !strings.Contains(err.Error(), s.file) {
+		t.Fatalf("hashing: err = %v, want a refusal of the named pipe %s", err, s.file)
 	}
-	if len(got) != len(want) {
-		t.Fatalf("%d digests for %d sources", len(got), len(want))
-	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Fatalf("%s: digest %q, want %q", srcs[i].entry.Path, got[i], want[i])
-		}
-	}
-
 }
 
-// A listed file swapped for a named pipe before it is packed (or hashed)
-// is refused, naming it, and never waited on.
-func TestFeedRefusesANamedPipe(t *testing.T) {
-	for _, measured := range []bool{false, true} {
-		srcs := feedSources(t)
-		s := srcs[7]
-		fifotest.Replace(t, s.file)
-		if measured {
-			for i := range srcs {
-				srcs[i].entry.SHA256 = ""
-			}
-		}
-		done := fifotest.Guard(t, s.file)
-		err := packFed(srcs, io.Discard)
-		done()
-		if !errors.Is(err, errdef.ErrInvalid) || !strings.Contains(err.Error(), s.file) || !strings.Contains(err.Error(), "pipe") {
-			t.Fatalf("measured %v: err = %v, want a refusal of the named pipe %s", measured, err, s.file)
+// Listing stops hashing when the build is cancelled, with the context's
+// error, and leaves nothing in the output folder.
+func TestCollectFilesStopsWhenCancelled(t *testing.T) {
+	dir := t.TempDir()
+	for i := range 200 {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%03d", i)), bytes.Repeat([]byte{byte(i)}, 64<<10), 0o644); err != nil {
+			t.Fatal(err)
 		}
 	}
-	srcs := feedSources(t)
-	fifotest.Replace(t, srcs[3].file)
-	done := fifotest.Guard(t, srcs[3].file)
-	for i := range srcs {
-		srcs[i].entry.SHA256 = ""
+	created := time.Unix(0, 0)
+	spec := &manifest.Spec{Name: "cancel", Version: "1.0.0", CreatedAt: &created, Files: []manifest.FileSource{{Src: dir}}}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, _, err := collectFiles(ctx, spec, "", nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("collectFiles: err = %v, want context.Canceled", err)
 	}
-	err := hashListed(context.Background(), srcs)
-	done()
-	if !errors.Is(err, errdef.ErrInvalid) || !strings.Contains(err.Error(), srcs[3].file) {
-		t.Fatalf("hashing: err = %v, want a refusal of the named pipe %s", err, srcs[3].file)
+	out := t.TempDir()
+	if _, err := Build(ctx, spec, BuildOptions{OutDir: out}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Build: err = %v, want context.Canceled", err)
+	}
+	if left, _ := os.ReadDir(out); len(left) != 0 {
+		t.Fatalf("a cancelled build left %v", left)
 	}
 }

@@ -27,10 +27,10 @@ const (
 )
 
 // hasher takes the size and digest of files on a few goroutines of its own
-// (hashListed: a kit whose files are read twice, once to hash them and once
-// to pack them). Results are kept in the order the files were added in, so
-// that the error reported is the one of the first file that fails,
-// whatever the goroutines' timing.
+// while collectFiles goes on walking and checking: the files listed first
+// are hashed while the rest are still being listed. Results are kept in
+// the order the files were added in, so that the error reported is the one
+// of the first file that fails, whatever the goroutines' timing.
 type hasher struct {
 	jobs    chan *hashJob
 	batches []*hashJob // in the order added; the last one is being filled

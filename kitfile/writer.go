@@ -156,8 +156,7 @@ func (p *Writer) flushFrame() error {
 }
 
 // CopyFrames copies frames already compressed, read in order from src, as
-// they are: the content of a kit being re-signed, after its new head, or
-// the content a build packed first (CloseContent). The
+// they are: the content of a kit being re-signed, after its new head. The
 // frames must hold the rest of the tar stream, trailer included; Close then
 // writes only the seek table.
 func (p *Writer) CopyFrames(src io.Reader, frames []seekable.Frame) error {
@@ -166,30 +165,6 @@ func (p *Writer) CopyFrames(src io.Reader, frames []seekable.Frame) error {
 	}
 	p.closed = true // the copied frames end the tar stream
 	return p.zw.CopyFrames(src, frames)
-}
-
-// CloseContent ends a kit's content written apart from its head: it
-// writes the tar trailer and the last frame and returns the frames, with no
-// seek table. WriteHead must not have been called: the head is written by
-// another Writer, which then copies these frames after it (CopyFrames).
-// The bytes are the ones one Writer writes for the head and the content:
-// the head ends its frame, and a tar stream carries nothing from one entry
-// to the next. Build writes a kit so when it takes the files' digests as
-// it packs them, before the manifest that lists them exists.
-func (p *Writer) CloseContent() ([]seekable.Frame, error) {
-	if p.closed {
-		return nil, fmt.Errorf("kit writer already closed")
-	}
-	p.closed = true
-	if err := p.tw.Close(); err != nil {
-		p.zw.Close()
-		return nil, err
-	}
-	if err := p.cut(); err != nil {
-		p.zw.Close()
-		return nil, err
-	}
-	return p.zw.CloseFrames()
 }
 
 // Close writes the tar trailer, the last frame and the seek table. It does

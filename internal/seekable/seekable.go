@@ -345,38 +345,18 @@ func (sw *Writer) Close() error {
 	if sw.closed {
 		return sw.getErr()
 	}
-	if err := sw.finish(); err != nil {
+	sw.closed = true
+	close(sw.work)
+	close(sw.queue)
+	sw.wg.Wait()
+	<-sw.done
+	if err := sw.getErr(); err != nil {
 		return err
 	}
 	if _, err := sw.w.Write(SeekTable(sw.frames)); err != nil {
 		return fmt.Errorf("writing seek table: %w", err)
 	}
 	return nil
-}
-
-// CloseFrames waits for every frame and returns the frames written,
-// without a seek table: the stream is a part of another one, whose Writer
-// copies the frames after its own (CopyFrames) and writes the seek table of
-// the whole. Close after CloseFrames writes nothing.
-func (sw *Writer) CloseFrames() ([]Frame, error) {
-	if sw.closed {
-		return nil, errors.New("seekable writer already closed")
-	}
-	if err := sw.finish(); err != nil {
-		return nil, err
-	}
-	return sw.frames, nil
-}
-
-// finish stops the goroutines once every frame is written and returns the
-// first error.
-func (sw *Writer) finish() error {
-	sw.closed = true
-	close(sw.work)
-	close(sw.queue)
-	sw.wg.Wait()
-	<-sw.done
-	return sw.getErr()
 }
 
 // SeekTable encodes the seek table frame for frames.

@@ -70,10 +70,6 @@ type Reader struct {
 	h      hash.Hash
 	n      int64
 	end    error // set once the end has been reached
-	// measure: the digest is not known yet but taken (Measure); got holds
-	// it once the end is reached.
-	measure bool
-	got     string
 }
 
 // New returns a Reader of the size bytes with the given digest that r
@@ -116,20 +112,6 @@ func (v *Reader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// Measure returns a Reader of the size bytes r should return whose digest
-// is not known yet: it takes it (Digest) instead of checking it. A short
-// read or a byte past the size is an Error as with New. It is for bytes
-// whose digest is being taken, not checked: build hashes a file it lists
-// as it packs it, and the manifest that will promise the digest is written
-// after.
-func Measure(r io.Reader, name string, size int64) *Reader {
-	return &Reader{r: r, name: name, size: size, measure: true, h: sha256.New()}
-}
-
-// Digest returns the digest ("sha256:" and hex) of the bytes of a Reader
-// from Measure once it returned io.EOF, else "".
-func (v *Reader) Digest() string { return v.got }
-
 // check ends a read of the declared size: one byte more, or another digest,
 // is an Error. An error of the source after the last byte is not one (a
 // source may check digests itself and fail only then): the digest decides.
@@ -138,12 +120,7 @@ func (v *Reader) check() error {
 	if extra, _ := io.ReadFull(v.r, one[:]); extra > 0 {
 		return &Error{Name: v.name, Problem: Long, Size: v.size, Read: v.n, Digest: v.digest}
 	}
-	got := "sha256:" + hex.EncodeToString(v.h.Sum(nil))
-	if v.measure {
-		v.got = got
-		return io.EOF
-	}
-	if got != v.digest {
+	if got := "sha256:" + hex.EncodeToString(v.h.Sum(nil)); got != v.digest {
 		return &Error{Name: v.name, Problem: Mismatch, Size: v.size, Read: v.n, Digest: v.digest, Got: got}
 	}
 	return io.EOF

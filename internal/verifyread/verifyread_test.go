@@ -100,38 +100,3 @@ func ExampleReader() {
 	fmt.Println(errors.As(err, &e) && e.Problem == verifyread.Mismatch)
 	// Output: true
 }
-
-// Measure takes the digest of exactly the declared number of bytes and
-// refuses fewer or more, as New does.
-func TestMeasure(t *testing.T) {
-	want := []byte("bytes being listed")
-	for _, tc := range []struct {
-		name    string
-		src     []byte
-		size    int64
-		problem verifyread.Problem
-	}{
-		{"exact", want, int64(len(want)), 0},
-		{"empty", nil, 0, 0},
-		{"short", want[:3], int64(len(want)), verifyread.Short},
-		{"grew", append(bytes.Clone(want), 'x'), int64(len(want)), verifyread.Long},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			r := verifyread.Measure(iotest.OneByteReader(bytes.NewReader(tc.src)), "files/x", tc.size)
-			got, err := io.ReadAll(r)
-			if tc.problem == 0 {
-				if err != nil || !bytes.Equal(got, tc.src) || r.Digest() != digest(tc.src) {
-					t.Fatalf("ReadAll = %q, %v; Digest = %q, want %q", got, err, r.Digest(), digest(tc.src))
-				}
-				return
-			}
-			var e *verifyread.Error
-			if !errors.As(err, &e) || e.Problem != tc.problem || !strings.Contains(err.Error(), "files/x") {
-				t.Fatalf("err = %v, want problem %d naming files/x", err, tc.problem)
-			}
-			if r.Digest() != "" {
-				t.Fatalf("Digest = %q after a failed read", r.Digest())
-			}
-		})
-	}
-}
