@@ -18,8 +18,11 @@ import (
 // runtime's other memory plus memoryHeadroom, and never under memoryFloor.
 // GOMEMLIMIT, when set, is used as it is.
 const (
-	memoryFloor    = 64 << 20
-	memoryHeadroom = 16 << 20
+	memoryFloor = 64 << 20
+	// 8 MiB: a 53k-file build's peak goes from about 98 to 93 MiB, for
+	// 13 more collections (about 80 ms of CPU in 7 s); verify and install
+	// are unchanged.
+	memoryHeadroom = 8 << 20
 )
 
 // memoryLimit is the soft memory limit for a live heap of live bytes when

@@ -14,9 +14,9 @@ func TestMemoryLimit(t *testing.T) {
 	}{
 		{0, 0, 64 << 20},
 		{40 << 20, 4 << 20, 64 << 20},
-		{69 << 20, 0, 85 << 20},         // a build's encoders and frames on 2 cores
-		{88 << 20, 16 << 20, 120 << 20}, // the same on a 53k-entry build, with the runtime's overhead
-		{200 << 20, 0, 216 << 20},       // a manifest near its limit
+		{69 << 20, 0, 77 << 20},         // a build's encoders and frames on 2 cores
+		{88 << 20, 16 << 20, 112 << 20}, // the same on a 53k-entry build, with the runtime's overhead
+		{200 << 20, 0, 208 << 20},       // a manifest near its limit
 	} {
 		if got := memoryLimit(c.live, c.other); got != c.want {
 			t.Errorf("memoryLimit(%d MiB, %d MiB) = %d MiB, want %d MiB", c.live>>20, c.other>>20, got>>20, c.want>>20)
