@@ -242,6 +242,12 @@ func Build(ctx context.Context, spec *manifest.Spec, opts BuildOptions) (*BuildR
 		}
 	}
 
+	// What listing the sources left behind (the walk, the names checked
+	// for collisions, the hashes' batches) is garbage now: collected before
+	// the encoders and frame buffers are made, it leaves them room rather
+	// than adding to the peak (53k files: at most 93 MiB over 8 builds,
+	// against up to 102 without).
+	runtime.GC()
 	final := filepath.Join(outDir, m.FileName())
 	tmp, err := os.CreateTemp(outDir, ".offkit-kit-")
 	if err != nil {
