@@ -12,10 +12,10 @@ import (
 	"path"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/offkit/offkit/internal/limit"
+	"github.com/offkit/offkit/internal/plainfile"
 	"github.com/offkit/offkit/manifest"
 	"github.com/offkit/offkit/mirror"
 )
@@ -289,21 +289,10 @@ func readVerified(gen *os.Root, f file) ([]byte, error) {
 // openRegular opens name of gen for reading when it is a regular file.
 // The open does not wait: a named pipe would block it until a writer
 // came, holding the request (or the generation's build) forever; anything
-// but a regular file is an error naming it.
+// but a regular file is an error naming it (plainfile.OpenRegularIn).
 func openRegular(gen *os.Root, name string) (*os.File, error) {
-	fh, err := gen.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	st, err := fh.Stat()
-	if err == nil && !st.Mode().IsRegular() {
-		err = fmt.Errorf("%s: a %s, not a regular file", name, st.Mode().Type())
-	}
-	if err != nil {
-		fh.Close()
-		return nil, err
-	}
-	return fh, nil
+	fh, _, err := plainfile.OpenRegularIn(gen, name)
+	return fh, err
 }
 
 // excititorIndex is the part of a per-domain index.json the server reads.
