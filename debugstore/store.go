@@ -90,10 +90,9 @@ func Open(gen *os.Root, id string, kind Kind) (*os.File, fs.FileInfo, string, er
 	if kind == KindExecutable {
 		name = ExecutablePath(id)
 	}
-	// Opened first, without waiting: a named pipe put in the file's place
-	// must not hold a request. The Lstat refuses a link, and must be the
-	// file opened.
-	f, st, err := plainfile.OpenRegularIn(gen, name)
+	// Opened without waiting: a named pipe put in the file's place must
+	// not hold a request; a symlink is refused.
+	f, st, err := plainfile.OpenRegularNoFollowIn(gen, name)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
 		return nil, nil, name, fmt.Errorf("%s: %w", name, errdef.ErrNotFound)
@@ -101,15 +100,6 @@ func Open(gen *os.Root, id string, kind Kind) (*os.File, fs.FileInfo, string, er
 		return nil, nil, name, err
 	case err != nil:
 		return nil, nil, name, fmt.Errorf("%s: %w: %w", name, errdef.ErrIO, err)
-	}
-	lst, err := gen.Lstat(name)
-	if err == nil && !lst.Mode().IsRegular() {
-		f.Close()
-		return nil, nil, name, fmt.Errorf("%s: not a regular file (%s): %w", name, plainfile.TypeName(lst.Mode()), errdef.ErrInvalid)
-	}
-	if err != nil || !os.SameFile(st, lst) {
-		f.Close()
-		return nil, nil, name, fmt.Errorf("%s: changed while opened: %w", name, errdef.ErrIO)
 	}
 	return f, st, name, nil
 }

@@ -87,6 +87,21 @@ func TestInstalledStore(t *testing.T) {
 	if _, _, _, err := debugstore.Open(gen, strings.Repeat("0", 40), debugstore.KindDebuginfo); !errors.Is(err, errdef.ErrNotFound) {
 		t.Errorf("unknown id: %v", err)
 	}
+	// A symlink in the store, even to a file of the generation, is not
+	// followed: refused as invalid, naming the file.
+	exe := filepath.Join(ds.root, "current", "debug", ".build-id", id[:2], id[2:])
+	if err := os.Remove(exe); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(id[2:]+".debug", exe); err != nil {
+		t.Fatal(err)
+	}
+	if f, _, name, err := debugstore.Open(gen, id, debugstore.KindExecutable); err == nil {
+		f.Close()
+		t.Errorf("%s: a symlink was opened", name)
+	} else if !errors.Is(err, errdef.ErrInvalid) || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "symlink") {
+		t.Errorf("%s: %v, want it refused as a symlink", name, err)
+	}
 
 	// gdb, pointed at ROOT/current/debug, loads the symbols of the stripped
 	// program from the .debug file by its build id.

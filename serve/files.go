@@ -124,17 +124,15 @@ func (t *tree) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	name := path.Join(t.part, rel)
 	// Installed files are regular files of the listed size; anything else
-	// is not served. The file is opened first, without waiting (a named
-	// pipe put in its place must not hold the request), and checked on
-	// its open descriptor; the Lstat refuses a symlink, and must be the
-	// file opened.
-	f, st, err := plainfile.OpenRegularIn(gen, name)
+	// is not served: a symlink is refused, and a named pipe put in its
+	// place does not hold the request (plainfile.OpenRegularNoFollowIn).
+	f, st, err := plainfile.OpenRegularNoFollowIn(gen, name)
 	if err != nil {
 		http.Error(w, "file unavailable", http.StatusServiceUnavailable)
 		return
 	}
 	defer f.Close()
-	if lst, err := gen.Lstat(name); err != nil || !lst.Mode().IsRegular() || !os.SameFile(lst, st) || st.Size() != e.Size {
+	if st.Size() != e.Size {
 		http.Error(w, "file unavailable", http.StatusServiceUnavailable)
 		return
 	}

@@ -191,3 +191,33 @@ func clearNonblock(f *os.File) error {
 	}
 	return nil
 }
+
+// OpenRegularNoFollowIn is OpenRegularIn for a file that must not be a
+// symbolic link either (os.Root follows links that stay inside it): after
+// the open, an Lstat of name must find a regular file, the one opened.
+// A link is refused as a file of another type is (errdef.ErrInvalid,
+// naming "symlink"); a file replaced between the open and the Lstat is an
+// *os.PathError naming name whose error is ErrChanged.
+func OpenRegularNoFollowIn(root *os.Root, name string) (*os.File, fs.FileInfo, error) {
+	f, fi, err := OpenRegularIn(root, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	lfi, err := root.Lstat(name)
+	switch {
+	case err != nil:
+	case !lfi.Mode().IsRegular():
+		err = &os.PathError{Op: "open", Path: name, Err: fmt.Errorf("a %s, not a regular file: %w", TypeName(lfi.Mode()), errdef.ErrInvalid)}
+	case !os.SameFile(fi, lfi):
+		err = &os.PathError{Op: "open", Path: name, Err: ErrChanged}
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, fi, nil
+}
+
+// ErrChanged is the error of OpenRegularNoFollowIn when the file at a
+// name is replaced while it is opened.
+var ErrChanged = errors.New("changed while opened")
