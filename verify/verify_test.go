@@ -17,6 +17,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/fifotest"
 	"github.com/offkit/offkit/internal/kittest"
 	"github.com/offkit/offkit/internal/seekable"
 	"github.com/offkit/offkit/kitfile"
@@ -347,18 +348,13 @@ func TestNotARegularFile(t *testing.T) {
 	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
 		t.Skip("no FIFOs here:", err)
 	}
-	done := make(chan error, 1)
-	go func() {
-		_, err := verify.File(context.Background(), fifo, opts(key))
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		wantCode(t, err, 11, "not a regular file")
-	case <-time.After(10 * time.Second):
-		t.Fatal("verify of a FIFO is still waiting for a writer")
-	}
-	_, err := kitfile.ReadHead(fifo)
+	// fifotest.Guard makes wrong code that waits for a writer fail the
+	// test instead of hanging it.
+	done := fifotest.Guard(t, fifo)
+	_, err := verify.File(context.Background(), fifo, opts(key))
+	wantCode(t, err, 11, "not a regular file")
+	_, err = kitfile.ReadHead(fifo)
+	done()
 	wantCode(t, err, 11, "not a regular file")
 	_, err = verify.File(context.Background(), dir, opts(key))
 	wantCode(t, err, 11, "not a regular file")
@@ -368,7 +364,9 @@ func TestNotARegularFile(t *testing.T) {
 	if err := syscall.Mkfifo(good.SignaturePath, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	done = fifotest.Guard(t, good.SignaturePath)
 	_, err = verify.File(context.Background(), good.Path, opts(key))
+	done()
 	wantCode(t, err, 11, "not a regular file")
 }
 
