@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
-	"os"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/limit"
 	"github.com/offkit/offkit/manifest"
 	"github.com/offkit/offkit/sign"
 )
@@ -19,22 +17,14 @@ import (
 // maxKeyFile bounds a public key file named by ImageSource.Verify.
 const maxKeyFile = 64 << 10
 
-// loadKey reads the cosign public key file of an image source.
+// loadKey reads the cosign public key file of an image source (a missing
+// file is errdef.ErrNotFound, one over maxKeyFile or not a regular file
+// errdef.ErrInvalid; errors name path).
 func loadKey(ref, path string) (*sign.PublicKey, error) {
-	f, err := os.Open(path)
+	// A regular file only: a named pipe is refused, not waited on.
+	b, err := limit.ReadRegularFile(path, maxKeyFile)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("image %q: verify key %s: %w", ref, path, errdef.ErrNotFound)
-		}
-		return nil, fmt.Errorf("image %q: verify key %s: %w", ref, path, err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("image %q: verify key %s: %w", ref, path, err)
-	}
-	if len(b) > maxKeyFile {
-		return nil, fmt.Errorf("image %q: verify key %s: over %d bytes: %w", ref, path, maxKeyFile, errdef.ErrInvalid)
+		return nil, fmt.Errorf("image %q: verify key: %w", ref, err)
 	}
 	k, err := sign.LoadPublicKey(b)
 	if err != nil {

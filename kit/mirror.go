@@ -27,7 +27,7 @@ func collectMirror(ctx context.Context, list []manifest.MirrorSource, dir string
 		field := fmt.Sprintf("spec /mirror/%d", i)
 		keys := &mirror.KeySet{}
 		for j, k := range ms.Keys {
-			if err := keys.AddFile(abs(dir, k.Path), k.ID, false); err != nil {
+			if err := keys.AddRegularFile(abs(dir, k.Path), k.ID, false); err != nil {
 				return nil, nil, fmt.Errorf("%s/keys/%d %q: %w", field, j, k.Path, err)
 			}
 		}

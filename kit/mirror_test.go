@@ -19,6 +19,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/fifotest"
 	"github.com/offkit/offkit/internal/kittest"
 	"github.com/offkit/offkit/internal/mirrortest"
 	"github.com/offkit/offkit/kit"
@@ -190,31 +191,39 @@ func TestBuildMirrorRefuses(t *testing.T) {
 		edit func(dir string)
 		code int
 		want string
+		pipe string // a named pipe the build must not wait on
 	}{
-		{"bundle changed", func(d string) { os.WriteFile(exp(d, "primary", "bundle.json"), []byte(`{}`), 0o644) }, 5, "primary/bundle.json.jws"},
+		{"bundle changed", func(d string) { os.WriteFile(exp(d, "primary", "bundle.json"), []byte(`{}`), 0o644) }, 5, "primary/bundle.json.jws", ""},
 		{"untrusted key", func(d string) {
 			other := mirrortest.Signer{Kind: mirrortest.JWS, Key: ed25519.NewKeyFromSeed(bytes.Repeat([]byte{2}, 32)), KeyID: "rogue"}
 			sig, _ := other.Sign("bundle.json", mustRead(t, exp(d, "primary", "bundle.json")))
 			os.WriteFile(exp(d, "primary", "bundle.json.jws"), sig, 0o644)
-		}, 5, `kid "rogue" is not a trusted key`},
+		}, 5, `kid "rogue" is not a trusted key`, ""},
 		{"index lists a missing domain", func(d string) {
 			os.WriteFile(exp(d, "index.json"), []byte(`{"schemaVersion":1,"domains":[{"id":"primary"},{"id":"community"},{"id":"ghost"}]}`), 0o644)
-		}, 11, `"ghost"`},
+		}, 11, `"ghost"`, ""},
 		{"symlink inside the export", func(d string) {
 			os.Remove(exp(d, "community", "manifest.json"))
 			os.Symlink("../primary/manifest.json", exp(d, "community", "manifest.json"))
-		}, 11, "community/manifest.json: a symbolic link"},
+		}, 11, "community/manifest.json: a symbolic link", ""},
 		{"no such export id", func(d string) {
 			b := mustRead(t, filepath.Join(d, "kit.yaml"))
 			os.WriteFile(filepath.Join(d, "kit.yaml"), bytes.Replace(b, []byte("exportId: newest"), []byte("exportId: 20990101T000000Z"), 1), 0o644)
-		}, 1, "20990101T000000Z"},
+		}, 1, "20990101T000000Z", ""},
+		{"key file is a named pipe", func(d string) { fifotest.Replace(t, filepath.Join(d, "keys", "mirror-ed25519.jwk")) },
+			11, "keys/mirror-ed25519.jwk: a named pipe, not a regular file", "keys/mirror-ed25519.jwk"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
 			mirrorFixture(t, dir)
 			c.edit(dir)
+			done := func() {}
+			if c.pipe != "" {
+				done = fifotest.Guard(t, filepath.Join(dir, c.pipe))
+			}
 			_, err := buildSpec(t, dir, kittest.NewKey(t))
+			done()
 			if errdef.ExitCode(err) != c.code || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "spec /mirror/") {
 				t.Fatalf("build: %v (exit %d)\nwant exit %d naming %q", err, errdef.ExitCode(err), c.code, c.want)
 			}

@@ -169,12 +169,29 @@ func (s *KeySet) ids() string {
 // file is errdef.ErrNotFound), and adds its keys named as ParseKeys names
 // them with id; with jwkNamesItself, id names only a PEM file's key and a
 // JWK or JWKS names its keys itself (kid, else the thumbprint). Errors
-// name path.
+// name path. It reads what path names, a pipe too (limit.ReadFile): for a
+// path an operator gives; a key file of a kit spec or of a site is read
+// with AddRegularFile.
 func (s *KeySet) AddFile(path, id string, jwkNamesItself bool) error {
 	b, err := limit.ReadFile(path, MaxKeyFile)
 	if err != nil {
 		return err
 	}
+	return s.addKeyFile(path, b, id, jwkNamesItself)
+}
+
+// AddRegularFile is AddFile for a regular file: anything else, a named
+// pipe above all, is refused at once, errdef.ErrInvalid naming path
+// (limit.ReadRegularFile).
+func (s *KeySet) AddRegularFile(path, id string, jwkNamesItself bool) error {
+	b, err := limit.ReadRegularFile(path, MaxKeyFile)
+	if err != nil {
+		return err
+	}
+	return s.addKeyFile(path, b, id, jwkNamesItself)
+}
+
+func (s *KeySet) addKeyFile(path string, b []byte, id string, jwkNamesItself bool) error {
 	if jwkNamesItself && bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) {
 		id = ""
 	}

@@ -57,9 +57,15 @@ func mirrorKeys(root string, args []string) (*mirror.KeySet, error) {
 		}
 	}
 	set := &mirror.KeySet{}
+	add := set.AddFile
+	if len(args) == 0 {
+		// The site's files: one swapped for a named pipe since the
+		// listing is refused, not waited on.
+		add = set.AddRegularFile
+	}
 	for _, kf := range files {
 		// A JWK in ROOT/keys/mirror/ names itself, not by its file name.
-		if err := set.AddFile(kf.path, kf.id, len(args) == 0); err != nil {
+		if err := add(kf.path, kf.id, len(args) == 0); err != nil {
 			return nil, fmt.Errorf("mirror key: %w", err)
 		}
 	}
