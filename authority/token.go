@@ -18,6 +18,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/limit"
 )
 
 // MaxTokenSize bounds an access token (16 KiB): a longer Authorization value
@@ -470,12 +471,8 @@ func (v *Validator) checkBinding(req Request, dpopScheme bool, token string, c c
 	return Result{}, true
 }
 
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
-}
+// truncate quotes at most n bytes of s (limit.Clip).
+func truncate(s string, n int) string { return limit.Clip(s, n) }
 
 func truncateAll(ss []string) []string {
 	var out []string

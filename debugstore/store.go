@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/limit"
 	"github.com/offkit/offkit/internal/plainfile"
 )
 
@@ -56,12 +57,7 @@ func ParseID(s string) (string, error) {
 	return string(b), nil
 }
 
-func cut(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "…"
-	}
-	return s
-}
+func cut(s string) string { return limit.Clip(s, 80) }
 
 // DebugPath is the path of the debug file of the (parsed) build id id in
 // a generation: debug/.build-id/<aa>/<rest>.debug.

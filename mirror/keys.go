@@ -87,14 +87,9 @@ func (s *KeySet) Add(k Key) error {
 }
 
 // clip is a value read from a file (a key id, a signature's kid or alg)
-// as messages quote it: at most maxKeyID bytes, "..." marking the cut (the
+// as messages quote it: at most maxKeyID bytes, "…" marking the cut (the
 // file may hold up to a MiB of it).
-func clip(s string) string {
-	if len(s) <= maxKeyID {
-		return s
-	}
-	return s[:maxKeyID] + "..."
-}
+func clip(s string) string { return limit.Clip(s, maxKeyID) }
 
 // Keys returns the keys of the set, in the order they were added.
 func (s *KeySet) Keys() []Key {

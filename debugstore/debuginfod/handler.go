@@ -19,6 +19,7 @@ import (
 
 	"github.com/offkit/offkit/debugstore"
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/limit"
 )
 
 // Generations is the installed site as the debuginfod handler reads it
@@ -307,9 +308,4 @@ func (w *countingWriter) ReadFrom(src io.Reader) (int64, error) {
 func (w *countingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // cut quotes at most 80 bytes of a name from a request.
-func cut(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "…"
-	}
-	return s
-}
+func cut(s string) string { return limit.Clip(s, 80) }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"unicode/utf8"
 
 	"github.com/offkit/offkit/internal/errdef"
 	"github.com/offkit/offkit/internal/plainfile"
@@ -65,4 +66,18 @@ func readOpened(f *os.File, err error, name string, max int64) ([]byte, error) {
 	}
 	defer f.Close()
 	return ReadAll(f, name, max)
+}
+
+// Clip is s as a message quotes a value read from input or chosen by a
+// client (a key id, a header, a path segment): at most max bytes of it,
+// cut at the start of a UTF-8 sequence, with "…" marking the cut.
+func Clip(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	n := max
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }

@@ -61,6 +61,7 @@ import (
 	"github.com/offkit/offkit/authority"
 	"github.com/offkit/offkit/internal/gencache"
 	"github.com/offkit/offkit/internal/httpstat"
+	"github.com/offkit/offkit/internal/limit"
 )
 
 // Tokens checks Bearer/DPoP tokens on protected mirror routes; *authority.Guard implements it.
@@ -294,11 +295,7 @@ func parse(escaped string) (rt route, ok bool, bad badRequest) {
 	for i, s := range raw {
 		u, err := url.PathUnescape(s)
 		if err != nil || !validName(u) {
-			q := s
-			if len(q) > maxQuotedSegment {
-				q = q[:maxQuotedSegment] + "..."
-			}
-			return rt, false, badRequest(fmt.Sprintf("path segment %q is not a valid name", q))
+			return rt, false, badRequest(fmt.Sprintf("path segment %q is not a valid name", limit.Clip(s, maxQuotedSegment)))
 		}
 		segs[i] = u
 	}
