@@ -13,7 +13,7 @@ import (
 )
 
 // An issuer's jwks_uri is stored in meta.json, which readers bound: one
-// over MaxURILength is refused naming the field (exit 11), and the cache
+// over MaxJWKSURILength is refused naming the field (exit 11), and the cache
 // already there is kept, still loadable.
 func TestRefreshRefusesHugeJWKSURI(t *testing.T) {
 	f := newFakeIssuer(t)
