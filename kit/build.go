@@ -332,11 +332,7 @@ func startKey(opts BuildOptions, background bool) func() (*sign.PrivateKey, erro
 func listsFolders(spec *manifest.Spec, dir string) bool {
 	for _, list := range [][]manifest.FileSource{spec.Rules, spec.Dashboards, spec.Files} {
 		for _, fsrc := range list {
-			src := fsrc.Src
-			if !filepath.IsAbs(src) {
-				src = filepath.Join(dir, src)
-			}
-			if st, err := os.Stat(src); err == nil && st.IsDir() {
+			if st, err := os.Stat(abs(dir, fsrc.Src)); err == nil && st.IsDir() {
 				return true
 			}
 		}
