@@ -34,9 +34,13 @@ type imageScan struct {
 	plan *images.Plan
 	tmp  string
 	// max bounds the bytes held in tmp at once; 0 means MaxImageSpool.
-	max     int64
-	n       int   // spooled files, to name them
-	spooled int64 // bytes of the spooled files still in tmp
+	max int64
+	// maxFiles bounds the files held in tmp at once; 0 means
+	// MaxImageSpoolFiles.
+	maxFiles int
+	n        int   // spooled files, to name them
+	spooled  int64 // bytes of the spooled files still in tmp
+	held     int   // spooled files still in tmp
 }
 
 // imageFile is one file an image's layers leave at a path.
@@ -54,6 +58,11 @@ const maxImageLayers = 1024
 // kept, until the kit is written): an image whose layers hold more is
 // refused (exit 11), naming it and the limit, before the disk fills.
 const MaxImageSpool = 16 << 30
+
+// MaxImageSpoolFiles bounds, likewise, the number of those files: each is
+// a file in the temporary folder and an entry in the scan's index, and a
+// layer of many tiny "ELF" files would otherwise make as many.
+const MaxImageSpoolFiles = 1 << 17
 
 // add scans the image ds.Src names and adds its files to d: each ELF file
 // with a GNU build id and a .debug_info section as <aa>/<rest>.debug, and
@@ -205,6 +214,7 @@ func (s *imageScan) addManifest(d *debugStore, ds manifest.DebugSource, field, m
 func (s *imageScan) remove(f imageFile) {
 	os.Remove(f.spool)
 	s.spooled -= f.size
+	s.held--
 }
 
 // layerTree is the ELF files the layers of an image read so far leave:
@@ -431,12 +441,17 @@ func (s *imageScan) layer(tree *layerTree, f *images.File) error {
 			return fmt.Errorf("/%s: %d bytes more would hold %d bytes of ELF files copied out of image layers, over the limit of %d (%d GiB) a build holds at once: %w",
 				name, h.Size, s.spooled+h.Size, limit, limit>>30, errdef.ErrInvalid)
 		}
+		if limit := s.fileLimit(); s.held >= limit {
+			return fmt.Errorf("/%s: one more would hold over %d ELF files copied out of image layers, the limit a build holds at once: %w",
+				name, limit, errdef.ErrInvalid)
+		}
 		s.n++
 		spool := fmt.Sprintf("%s/%d.elf", s.tmp, s.n)
 		if err := copyTo(spool, tb, h.Size); err != nil {
 			return fmt.Errorf("/%s: %w", name, err)
 		}
 		s.spooled += h.Size
+		s.held++
 		tree.cur.add(name, imageFile{spool: spool, size: h.Size})
 	}
 	// The layer's files now lie under the next one's.
@@ -461,6 +476,14 @@ func (s *imageScan) limit() int64 {
 		return s.max
 	}
 	return MaxImageSpool
+}
+
+// fileLimit is maxFiles, or MaxImageSpoolFiles.
+func (s *imageScan) fileLimit() int {
+	if s.maxFiles > 0 {
+		return s.maxFiles
+	}
+	return MaxImageSpoolFiles
 }
 
 // copyTo writes the size bytes of r to a new file p.

@@ -185,7 +185,19 @@ func TestImageScanSpoolLimit(t *testing.T) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
 	}
-	if s := (&imageScan{}); s.limit() != MaxImageSpool {
+	// At most 2 files at once (a and b, then b and c); 1 is too few.
+	files2 := func(maxFiles int) (*imageScan, error) {
+		s := &imageScan{ctx: context.Background(), tmp: t.TempDir(), maxFiles: maxFiles}
+		err := s.addManifest(&debugStore{entry: map[string]debugOrigin{}}, ds, "spec /debug/0", md, files, map[string]bool{})
+		return s, err
+	}
+	if s, err := files2(2); err != nil || s.held != 0 {
+		t.Fatalf("within the file limit: %v (%d files counted)", err, s.held)
+	}
+	if _, err := files2(1); errdef.ExitCode(err) != errdef.ExitInvalid || !strings.Contains(err.Error(), "/b: one more would hold over 1 ELF files") {
+		t.Fatalf("over the file limit: %v", err)
+	}
+	if s := (&imageScan{}); s.limit() != MaxImageSpool || s.fileLimit() != MaxImageSpoolFiles {
 		t.Errorf("default limit %d", s.limit())
 	}
 }
