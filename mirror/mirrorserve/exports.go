@@ -115,15 +115,11 @@ func parseExports(b []byte) (*mirror.SiteExports, error) {
 // buildGeneration reads the exports of the generation open at gen.
 func buildGeneration(gen *os.Root, cfg Config) (*generation, error) {
 	g := &generation{parts: map[string]*part{}}
-	fh, err := openRegular(gen, ExportsPath)
+	// A regular file only: a named pipe is refused, not waited on.
+	b, err := limit.ReadFileIn(gen, ExportsPath, mirror.MaxSiteExports)
 	if errors.Is(err, fs.ErrNotExist) {
 		return g, nil // nothing installed: every part is empty
 	}
-	if err != nil {
-		return nil, err
-	}
-	defer fh.Close()
-	b, err := limit.ReadAll(fh, ExportsPath, mirror.MaxSiteExports)
 	if err != nil {
 		return nil, err
 	}
@@ -270,12 +266,7 @@ func readJSON(gen *os.Root, f file, v any) error {
 // readVerified reads f (at most MaxIndexSize bytes) and checks its size and
 // sha256 against exports.json.
 func readVerified(gen *os.Root, f file) ([]byte, error) {
-	fh, err := openRegular(gen, f.path)
-	if err != nil {
-		return nil, err
-	}
-	defer fh.Close()
-	b, err := limit.ReadAll(fh, f.path, min(f.size, MaxIndexSize))
+	b, err := limit.ReadFileIn(gen, f.path, min(f.size, MaxIndexSize))
 	if err != nil {
 		return nil, err
 	}
