@@ -145,13 +145,21 @@ func (fi *fileInfo) Mode() fs.FileMode {
 	return m
 }
 
+// Dir is what OpenRegularIn and OpenRegularNoFollowIn open a file
+// through: an *os.Root, or a wrapper of one (a test that makes a call
+// fail).
+type Dir interface {
+	OpenFile(name string, flag int, perm fs.FileMode) (*os.File, error)
+	Lstat(name string) (fs.FileInfo, error)
+}
+
 // OpenRegularIn is OpenRegular for the file name inside root: it opens
 // through root.OpenFile (so nothing outside root is ever opened; symlinks
 // inside root are followed, as os.Root does) with O_NONBLOCK, refuses
 // anything that is not a regular file as OpenRegular does, and clears
 // O_NONBLOCK on the file it returns. The FileInfo is that of the open
 // file, from its one fstat(2).
-func OpenRegularIn(root *os.Root, name string) (*os.File, fs.FileInfo, error) {
+func OpenRegularIn(root Dir, name string) (*os.File, fs.FileInfo, error) {
 	f, err := root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if pe := (*os.PathError)(nil); errors.As(err, &pe) && pe.Err == syscall.ENXIO {
 		return nil, nil, &os.PathError{Op: "open", Path: name, Err: fmt.Errorf("not a regular file (%w): %w", pe.Err, errdef.ErrInvalid)}
@@ -193,27 +201,33 @@ func clearNonblock(f *os.File) error {
 }
 
 // OpenRegularNoFollowIn is OpenRegularIn for a file that must not be a
-// symbolic link either (os.Root follows links that stay inside it): after
-// the open, an Lstat of name must find a regular file, the one opened.
-// A link is refused as a file of another type is (errdef.ErrInvalid,
-// naming "symlink"); a file replaced between the open and the Lstat is an
+// symbolic link either (os.Root follows links that stay inside it). It
+// looks at name with Lstat first, so that a link, a named pipe or a
+// device is refused without opening it or what it points to, then opens
+// name and checks that the file opened is the one Lstat found. Anything
+// but a regular file is refused as OpenRegularIn refuses it
+// (errdef.ErrInvalid, naming what is there: "symlink", "named pipe",
+// ...), and comes with the FileInfo Lstat found, for a caller that
+// reports it. A file replaced between the Lstat and the open is an
 // *os.PathError naming name whose error is ErrChanged.
-func OpenRegularNoFollowIn(root *os.Root, name string) (*os.File, fs.FileInfo, error) {
-	f, fi, err := OpenRegularIn(root, name)
-	if err != nil {
-		return nil, nil, err
-	}
+func OpenRegularNoFollowIn(root Dir, name string) (*os.File, fs.FileInfo, error) {
 	lfi, err := root.Lstat(name)
-	switch {
-	case err != nil:
-	case !lfi.Mode().IsRegular():
-		err = &os.PathError{Op: "open", Path: name, Err: fmt.Errorf("a %s, not a regular file: %w", TypeName(lfi.Mode()), errdef.ErrInvalid)}
-	case !os.SameFile(fi, lfi):
-		err = &os.PathError{Op: "open", Path: name, Err: ErrChanged}
-	}
 	if err != nil {
-		f.Close()
 		return nil, nil, err
+	}
+	if !lfi.Mode().IsRegular() {
+		return nil, lfi, &os.PathError{Op: "open", Path: name, Err: fmt.Errorf("a %s, not a regular file: %w", TypeName(lfi.Mode()), errdef.ErrInvalid)}
+	}
+	f, fi, err := OpenRegularIn(root, name)
+	switch {
+	case errors.Is(err, errdef.ErrInvalid):
+		// A regular file for Lstat, something else once opened.
+		return nil, nil, &os.PathError{Op: "open", Path: name, Err: ErrChanged}
+	case err != nil:
+		return nil, nil, err
+	case !os.SameFile(fi, lfi):
+		f.Close()
+		return nil, nil, &os.PathError{Op: "open", Path: name, Err: ErrChanged}
 	}
 	return f, fi, nil
 }
