@@ -125,10 +125,9 @@ func (v *View) CheckMirror(ctx context.Context, keys *mirror.KeySet) (*MirrorChe
 
 // genFiles is what CheckMirror reads the files, links and folders of a
 // generation through: the generation's *os.Root (tests wrap it to make a
-// read fail).
+// read fail). Its files are opened with plainfile.OpenRegularNoFollowIn.
 type genFiles interface {
-	Lstat(name string) (fs.FileInfo, error)
-	OpenFile(name string, flag int, perm fs.FileMode) (*os.File, error)
+	plainfile.Dir
 	Readlink(name string) (string, error)
 }
 
@@ -326,18 +325,16 @@ func (c *MirrorCheck) compareWithKit(e *mirror.SiteExport, m *manifest.Manifest,
 // errdef.ErrSignature, except that an error reading f or its signature
 // file that is unreadable (exit 12) is returned as it is.
 func checkMirrorFile(gen genFiles, f mirror.SiteFile, keys *mirror.KeySet) (int64, bool, error) {
-	fi, err := gen.Lstat(f.Path)
+	r, _, err := plainfile.OpenRegularNoFollowIn(gen, f.Path)
 	if err != nil {
 		return 0, false, notMatching(f.Path, err)
 	}
-	if !fi.Mode().IsRegular() {
-		return 0, false, fmt.Errorf("%s: a %s, not a regular file: %w", f.Path, fi.Mode().Type(), errdef.ErrDigestMismatch)
-	}
+	defer r.Close()
 	var ver *mirror.Verifier
 	var verr error
 	if s := f.Signature; s != nil {
 		var b []byte
-		sf, err := openRegular(gen, s.Path)
+		sf, _, err := plainfile.OpenRegularNoFollowIn(gen, s.Path)
 		if err == nil {
 			b, err = limit.ReadAll(sf, s.Path, mirror.MaxSignatureFile)
 			sf.Close()
@@ -358,16 +355,6 @@ func checkMirrorFile(gen genFiles, f mirror.SiteFile, keys *mirror.KeySet) (int6
 		if err != nil {
 			verr = fmt.Errorf("%s: signature: %w", f.Path, asSignature(err))
 		}
-	}
-	r, err := openNonblock(gen, f.Path)
-	if err != nil {
-		return 0, verr != nil, notMatching(f.Path, err)
-	}
-	defer r.Close()
-	if st, err := r.Stat(); err != nil {
-		return 0, verr != nil, notMatching(f.Path, err)
-	} else if !st.Mode().IsRegular() {
-		return 0, verr != nil, fmt.Errorf("%s: replaced while it was checked (now a %s): %w", f.Path, plainfile.TypeName(st.Mode()), errdef.ErrDigestMismatch)
 	}
 	mismatch := func(n int64, got string) error {
 		size := fmt.Sprint(n)
@@ -421,29 +408,6 @@ func checkMirrorFile(gen genFiles, f mirror.SiteFile, keys *mirror.KeySet) (int6
 		return n, true, mismatch(n, got)
 	}
 	return n, true, fmt.Errorf("%s: signature %s: %w", f.Path, f.Signature.Path, asSignature(verr))
-}
-
-// openRegular opens p of gen when it is a regular file; anything else (a
-// link, a folder, a named pipe, whose open would wait for a writer) is an
-// error naming p.
-func openRegular(gen genFiles, p string) (*os.File, error) {
-	f, fi, err := openNoFollow(gen, p)
-	if err == nil && f == nil {
-		return nil, fmt.Errorf("%s: a %s, not a regular file", p, fi.Mode().Type())
-	}
-	if err != nil {
-		return nil, err
-	}
-	// The file opened must still be a regular file (not a named pipe put
-	// in its place since, which a writer could hold open).
-	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
-		f.Close()
-		if err == nil {
-			err = fmt.Errorf("%s: replaced while it was checked (now a %s)", p, plainfile.TypeName(st.Mode()))
-		}
-		return nil, err
-	}
-	return f, nil
 }
 
 // notMatching is err, from looking up or opening the file p, as a

@@ -13,8 +13,8 @@ import (
 )
 
 // failingGen is a generation whose file path fails op ("lstat", "open",
-// "readlink", or "read": reading the opened file fails with EIO) with
-// err.
+// "readlink", or "read": path is /proc/self/mem, for Lstat and open, whose
+// read fails with EIO) with err.
 type failingGen struct {
 	*os.Root
 	path, op string
@@ -24,6 +24,9 @@ type failingGen struct {
 func (g failingGen) Lstat(name string) (fs.FileInfo, error) {
 	if name == g.path && g.op == "lstat" {
 		return nil, &fs.PathError{Op: "lstat", Path: name, Err: g.err}
+	}
+	if name == g.path && g.op == "read" {
+		return os.Stat("/proc/self/mem")
 	}
 	return g.Root.Lstat(name)
 }
@@ -35,7 +38,7 @@ func (g failingGen) OpenFile(name string, flag int, perm fs.FileMode) (*os.File,
 	if name == g.path && g.op == "read" {
 		// Reading /proc/self/mem at offset 0, which no process maps, fails
 		// with EIO.
-		return os.Open("/proc/self/mem")
+		return os.OpenFile("/proc/self/mem", flag, perm)
 	}
 	return g.Root.OpenFile(name, flag, perm)
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/offkit/offkit/debugstore"
 	"github.com/offkit/offkit/internal/copybuf"
 	"github.com/offkit/offkit/internal/errdef"
+	"github.com/offkit/offkit/internal/plainfile"
+	"github.com/offkit/offkit/internal/reponame"
 	"github.com/offkit/offkit/manifest"
 )
 
@@ -144,6 +146,21 @@ func (v *View) Check(ctx context.Context) (*SiteCheck, error) {
 	// Files already checked, by path from the root, with what was found:
 	// kits may share a blob or a .build-id file, which is read once.
 	checked := map[string]string{}
+	// The store's blobs are opened in their folder as tree files are in
+	// the generation.
+	blobs, blobsErr := os.OpenRoot(filepath.Join(v.root, filepath.FromSlash(storeBlobs)))
+	if blobsErr == nil {
+		defer blobs.Close()
+	}
+	openBlob := func(hexd string) (*os.File, fs.FileInfo, error) {
+		if blobsErr != nil {
+			return nil, nil, blobsErr
+		}
+		if !reponame.ValidDigest("sha256:" + hexd) {
+			return nil, nil, fmt.Errorf("digest %q: %w", "sha256:"+hexd, errdef.ErrInvalid)
+		}
+		return plainfile.OpenRegularNoFollowIn(blobs, hexd)
+	}
 	for _, m := range kits {
 		kc := SiteKitCheck{Name: m.Name, Version: m.Version, OK: true}
 		for _, e := range m.Entries {
@@ -158,11 +175,11 @@ func (v *View) Check(ctx context.Context) (*SiteCheck, error) {
 			case inTree(e.Path) || e.Path == manifest.ImageIndexPath:
 				gp := treePath(gen, m.Name, e.Path)
 				p, wants = path.Join(prefix, gp), want.String()
-				open = func() (*os.File, fs.FileInfo, error) { return openNoFollow(gen, gp) }
+				open = func() (*os.File, fs.FileInfo, error) { return plainfile.OpenRegularNoFollowIn(gen, gp) }
 				kc.Files++
 			case isBlob:
 				p, wants = path.Join(storeBlobs, hexd), "sha256:"+hexd+", "+want.String()
-				open = func() (*os.File, fs.FileInfo, error) { return v.openBlob("sha256:" + hexd) }
+				open = func() (*os.File, fs.FileInfo, error) { return openBlob(hexd) }
 				kc.Blobs++
 			default:
 				continue // images/oci-layout is not kept: the store has its own
@@ -204,7 +221,7 @@ func (v *View) Check(ctx context.Context) (*SiteCheck, error) {
 				return nil, err
 			}
 			want := record{size: f.Size, sha256: f.SHA256}
-			n, got, err := checkFile(func() (*os.File, fs.FileInfo, error) { return openNoFollow(gen, f.Path) }, want)
+			n, got, err := checkFile(func() (*os.File, fs.FileInfo, error) { return plainfile.OpenRegularNoFollowIn(gen, f.Path) }, want)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", path.Join(prefix, f.Path), err)
 			}
@@ -246,49 +263,14 @@ func treePath(gen *os.Root, kit, p string) string {
 	return p
 }
 
-// openNoFollow opens the regular file p of gen, refusing a link (whose
-// target is not read) and anything else not a regular file.
-func openNoFollow(gen genFiles, p string) (*os.File, fs.FileInfo, error) {
-	lfi, err := gen.Lstat(p)
-	if err != nil {
-		return nil, nil, err
-	}
-	if !lfi.Mode().IsRegular() {
-		return nil, lfi, nil
-	}
-	f, err := openNonblock(gen, p)
-	if err != nil {
-		return nil, nil, err
-	}
-	return f, lfi, nil
-}
-
-// openBlob opens the store's blob d, refusing a link and anything else
-// not a regular file.
-func (v *View) openBlob(d string) (*os.File, fs.FileInfo, error) {
-	p := filepath.Join(v.root, filepath.FromSlash(storeBlobs), strings.TrimPrefix(d, "sha256:"))
-	lfi, err := os.Lstat(p)
-	if err != nil {
-		return nil, nil, err
-	}
-	if !lfi.Mode().IsRegular() {
-		return nil, lfi, nil
-	}
-	f, err := v.Blob(d)
-	if err != nil {
-		return nil, nil, err
-	}
-	return f, lfi, nil
-}
-
-// checkFile opens a file with open (which returns a nil file and the
-// link's info for anything not a regular file) and hashes it against
-// want. It returns the bytes read and "" when it matches, else what was
-// found instead: "missing", "a symlink, not a regular file", the size and
-// sha256 read, or the error opening or reading it. An error that says the
-// site cannot be read (permission denied, I/O error: exit 12, see
-// errdef.ExitCode) is returned as err: the check cannot say whether the
-// bytes match.
+// checkFile opens a file with open (plainfile.OpenRegularNoFollowIn: a
+// link or anything else not a regular file is refused with the info of
+// what is there) and hashes it against want. It returns the bytes read
+// and "" when it matches, else what was found instead: "missing", "a
+// symlink, not a regular file", the size and sha256 read, or the error
+// opening or reading it. An error that says the site cannot be read
+// (permission denied, I/O error: exit 12, see errdef.ExitCode) is
+// returned as err: the check cannot say whether the bytes match.
 func checkFile(open func() (*os.File, fs.FileInfo, error), want record) (int64, string, error) {
 	failed := func(n int64, err error) (int64, string, error) {
 		if unreadable(err) {
@@ -296,23 +278,18 @@ func checkFile(open func() (*os.File, fs.FileInfo, error), want record) (int64, 
 		}
 		return n, err.Error(), nil
 	}
-	f, lfi, err := open()
+	f, fi, err := open()
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return 0, "missing", nil
+	case errors.Is(err, plainfile.ErrChanged):
+		return 0, "replaced while it was checked", nil
+	case errors.Is(err, errdef.ErrInvalid) && fi != nil:
+		return 0, fmt.Sprintf("a %s, not a regular file", typeName(fi.Mode())), nil
 	case err != nil:
 		return failed(0, err)
-	case f == nil:
-		return 0, fmt.Sprintf("a %s, not a regular file", typeName(lfi.Mode())), nil
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return failed(0, err)
-	}
-	if !os.SameFile(fi, lfi) {
-		return 0, "replaced while it was checked", nil
-	}
 	h := sha256.New()
 	// At most one byte past the size: a longer file is a mismatch, found
 	// without reading it all.
