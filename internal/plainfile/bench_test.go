@@ -7,8 +7,8 @@ import (
 )
 
 // The cost of opening a small file, checking it is a regular file and
-// learning its size, then closing it: os.Open and Stat, Open and Stat,
-// and OpenRegular (whose FileInfo comes with the open).
+// learning its size, then closing it: os.Open and Stat, and OpenRegular
+// (whose FileInfo comes with the open).
 func BenchmarkOpenChecked(b *testing.B) {
 	name := filepath.Join(b.TempDir(), "f")
 	if err := os.WriteFile(name, []byte("offkit"), 0o644); err != nil {
@@ -27,11 +27,6 @@ func BenchmarkOpenChecked(b *testing.B) {
 	b.Run("os.Open+Stat", func(b *testing.B) {
 		for b.Loop() {
 			check(os.Open(name))
-		}
-	})
-	b.Run("Open+Stat", func(b *testing.B) {
-		for b.Loop() {
-			check(Open(name))
 		}
 	})
 	b.Run("OpenRegular", func(b *testing.B) {

@@ -15,7 +15,7 @@ import (
 
 // OpenRegular opens name for reading and refuses anything that is not a
 // regular file: a folder, a named pipe (FIFO), a device or a socket. It
-// follows symlinks, as Open and os.Open do (a caller that must not follow
+// follows symlinks, as os.Open does (a caller that must not follow
 // them checks with Lstat or opens through an os.Root first). It returns the
 // file and the fs.FileInfo of the one fstat(2) it made on the open
 // descriptor, so that a caller can check the size without another system
@@ -32,7 +32,7 @@ import (
 // tries a non-blocking descriptor with the runtime's poller (an
 // epoll_ctl(2) that fails for a regular file), and the one fcntl(2) that
 // clears the flag costs the same and leaves a file that reads exactly as
-// Open's does, on every file system. In all: open, fstat, two fcntl.
+// os.Open's does, on every file system. In all: open, fstat, two fcntl.
 //
 // Errors are *os.PathError values with Op "open" naming the file: the
 // open(2) error (fs.ErrNotExist, fs.ErrPermission, ... match as for

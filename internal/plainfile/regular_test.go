@@ -46,7 +46,7 @@ func TestOpenRegularFile(t *testing.T) {
 		if !ok || st.Ino != want.Sys().(*syscall.Stat_t).Ino {
 			t.Errorf("%s: Sys() = %#v, not the file's *syscall.Stat_t", p, fi.Sys())
 		}
-		// The descriptor is left blocking, as Open's.
+		// The descriptor is left blocking, as os.Open's.
 		flags, err := unix.FcntlInt(f.Fd(), unix.F_GETFL, 0)
 		if err != nil || flags&unix.O_NONBLOCK != 0 {
 			t.Errorf("%s: flags %#x, %v: O_NONBLOCK left set", p, flags, err)
