@@ -42,7 +42,7 @@ import (
 func OpenRegular(name string) (*os.File, fs.FileInfo, error) {
 	fd, err := openNonblock(name)
 	if err == syscall.ENXIO {
-		return nil, nil, &os.PathError{Op: "open", Path: name, Err: fmt.Errorf("not a regular file (%w): %w", err, errdef.ErrInvalid)}
+		return nil, nil, refused(name, err)
 	}
 	if err != nil {
 		return nil, nil, &os.PathError{Op: "open", Path: name, Err: err}
@@ -54,7 +54,7 @@ func OpenRegular(name string) (*os.File, fs.FileInfo, error) {
 	}
 	if fi.sys.Mode&syscall.S_IFMT != syscall.S_IFREG {
 		unix.Close(fd)
-		return nil, nil, &os.PathError{Op: "open", Path: name, Err: fmt.Errorf("a %s, not a regular file: %w", TypeName(fi.Mode()), errdef.ErrInvalid)}
+		return nil, nil, notRegular(name, fi.Mode())
 	}
 	// Clear O_NONBLOCK: the only file status flag set (O_RDONLY is the
 	// access mode, O_CLOEXEC a descriptor flag, neither touched by F_SETFL).
@@ -63,6 +63,17 @@ func OpenRegular(name string) (*os.File, fs.FileInfo, error) {
 		return nil, nil, &os.PathError{Op: "fcntl", Path: name, Err: err}
 	}
 	return os.NewFile(uintptr(fd), name), fi, nil
+}
+
+// notRegular is the error of an open of name that found a file of mode
+// m, not a regular file: an *os.PathError wrapping errdef.ErrInvalid.
+func notRegular(name string, m fs.FileMode) error {
+	return &os.PathError{Op: "open", Path: name, Err: fmt.Errorf("a %s, not a regular file: %w", TypeName(m), errdef.ErrInvalid)}
+}
+
+// refused is notRegular for an open(2) refused with err (ENXIO: a socket).
+func refused(name string, err error) error {
+	return &os.PathError{Op: "open", Path: name, Err: fmt.Errorf("not a regular file (%w): %w", err, errdef.ErrInvalid)}
 }
 
 func openNonblock(name string) (int, error) {
@@ -162,14 +173,14 @@ type Dir interface {
 func OpenRegularIn(root Dir, name string) (*os.File, fs.FileInfo, error) {
 	f, err := root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if pe := (*os.PathError)(nil); errors.As(err, &pe) && pe.Err == syscall.ENXIO {
-		return nil, nil, &os.PathError{Op: "open", Path: name, Err: fmt.Errorf("not a regular file (%w): %w", pe.Err, errdef.ErrInvalid)}
+		return nil, nil, refused(name, pe.Err)
 	}
 	if err != nil {
 		return nil, nil, err
 	}
 	fi, err := f.Stat()
 	if err == nil && !fi.Mode().IsRegular() {
-		err = &os.PathError{Op: "open", Path: name, Err: fmt.Errorf("a %s, not a regular file: %w", TypeName(fi.Mode()), errdef.ErrInvalid)}
+		err = notRegular(name, fi.Mode())
 	}
 	if err == nil {
 		err = clearNonblock(f)
@@ -216,7 +227,7 @@ func OpenRegularNoFollowIn(root Dir, name string) (*os.File, fs.FileInfo, error)
 		return nil, nil, err
 	}
 	if !lfi.Mode().IsRegular() {
-		return nil, lfi, &os.PathError{Op: "open", Path: name, Err: fmt.Errorf("a %s, not a regular file: %w", TypeName(lfi.Mode()), errdef.ErrInvalid)}
+		return nil, lfi, notRegular(name, lfi.Mode())
 	}
 	f, fi, err := OpenRegularIn(root, name)
 	switch {
