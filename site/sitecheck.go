@@ -285,7 +285,7 @@ func checkFile(open func() (*os.File, fs.FileInfo, error), want record) (int64, 
 	case errors.Is(err, plainfile.ErrChanged):
 		return 0, "replaced while it was checked", nil
 	case errors.Is(err, errdef.ErrInvalid) && fi != nil:
-		return 0, fmt.Sprintf("a %s, not a regular file", typeName(fi.Mode())), nil
+		return 0, fmt.Sprintf("a %s, not a regular file", plainfile.TypeName(fi.Mode())), nil
 	case err != nil:
 		return failed(0, err)
 	}
@@ -305,16 +305,4 @@ func checkFile(open func() (*os.File, fs.FileInfo, error), want record) (int64, 
 		return n, fmt.Sprintf("%d bytes sha256 %s", n, got), nil
 	}
 	return n, "", nil
-}
-
-// typeName names a file type for a message ("symlink", "directory").
-func typeName(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeSymlink != 0:
-		return "symlink"
-	case m.IsDir():
-		return "directory"
-	default:
-		return m.Type().String()
-	}
 }
