@@ -131,14 +131,6 @@ type genFiles interface {
 	Readlink(name string) (string, error)
 }
 
-// openNonblock opens name of gen for reading without waiting: a named
-// pipe put where a file or folder was expected would otherwise hold the
-// check until a writer came. Callers check what they opened (on a regular
-// file or a folder, O_NONBLOCK changes nothing).
-func openNonblock(gen genFiles, name string) (*os.File, error) {
-	return gen.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-}
-
 // unreadable reports whether err says a file could not be read
 // (permission denied, I/O error: exit 12), rather than that it is missing
 // or not what was recorded.
@@ -259,7 +251,10 @@ func (c *MirrorCheck) checkMirrorTree(gen genFiles, x *mirror.SiteExports) error
 		} else if want == "" && !errors.Is(err, fs.ErrNotExist) {
 			c.problem(l, "mismatch", fmt.Errorf("%s: not a link (%v), and %s lists no %s export", l, err, mirror.SiteExportsPath, kind))
 		}
-		f, err := openNonblock(gen, dir)
+		// Opened without waiting: a named pipe put in the folder's place
+		// would hold the check until a writer came (reading its names
+		// then fails, ENOTDIR).
+		f, err := gen.OpenFile(dir, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 		if unreadable(err) {
 			return fmt.Errorf("%s: %w", dir, err)
 		}
